@@ -1,0 +1,1 @@
+"""The aws collector and its fact vocabulary."""

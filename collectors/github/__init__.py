@@ -1,0 +1,1 @@
+"""The github collector and its fact vocabulary."""

@@ -1,0 +1,1 @@
+"""The prometheus collector and its fact vocabulary."""

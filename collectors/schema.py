@@ -1,0 +1,121 @@
+"""The vocabulary of a fact namespace: which facts exist, their types and where they come from.
+
+Each source declares its schema; scorecard validation uses it to reject a rule that reads a
+fact no collector provides (``github.has_reame``) and to suggest the closest known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class FactType(StrEnum):
+    BOOL = "bool"
+    INT = "int"
+    DOUBLE = "double"
+    STRING = "string"
+    TIMESTAMP = "timestamp"
+    STRING_LIST = "list(string)"
+    OBJECT_LIST = "list(object)"
+    MAP = "map"  # free-form keys below this path
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One fact: ``path`` is relative to the namespace (``branch_protection.required_reviews``)."""
+
+    path: str
+    type: FactType
+    description: str
+    api: str = ""  # the call that produces it, for the fact reference
+    items: tuple[Fact, ...] = ()  # the fields of each item of a list(object)
+
+
+@dataclass(frozen=True)
+class FactSchema:
+    namespace: str
+    description: str
+    facts: tuple[Fact, ...] = ()
+    free_form: bool = False
+    _paths: dict[str, Fact] = field(init=False, repr=False, compare=False)
+    _timestamps: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_paths", {f.path: f for f in self.facts})
+        object.__setattr__(
+            self,
+            "_timestamps",
+            tuple(tuple(f.path.split(".")) for f in self.facts if f.type is FactType.TIMESTAMP),
+        )
+
+    def known_paths(self) -> list[str]:
+        """Every selectable path, leaves and the objects above them, with the namespace."""
+        paths: set[str] = set()
+        for fact in self.facts:
+            parts = fact.path.split(".")
+            for end in range(1, len(parts) + 1):
+                paths.add(".".join([self.namespace, *parts[:end]]))
+        return sorted(paths)
+
+    def check(self, path: tuple[str, ...]) -> str | None:
+        """None when ``path`` (namespace first) names a declared fact; else why not."""
+        if self.free_form or len(path) <= 1:
+            return None
+        dotted = ".".join(path[1:])
+        if dotted in self._paths:
+            return None
+        if any(p.startswith(dotted + ".") for p in self._paths):
+            return None
+        for declared, fact in self._paths.items():
+            if fact.type is FactType.MAP and dotted.startswith(declared + "."):
+                return None
+        full = ".".join(path)
+        close = difflib.get_close_matches(full, self.known_paths(), n=1, cutoff=0.6)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        return f'unknown fact "{full}": the {self.namespace} collector does not provide it{hint}'
+
+    def prepare(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy for evaluation: ``None`` removed (absent, not false), timestamps parsed."""
+        cleaned = _without_none(values)
+        for path in self._timestamps:
+            _parse_timestamp_at(cleaned, path)
+        return cleaned
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_without_none(v) for v in value if v is not None]
+    return value
+
+
+def _parse_timestamp_at(values: dict[str, Any], path: tuple[str, ...]) -> None:
+    node: Any = values
+    for part in path[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return
+    raw = node.get(path[-1])
+    if isinstance(raw, str):
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return  # left as a string; a rule comparing it to a timestamp reports an error
+        node[path[-1]] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    elif isinstance(raw, datetime) and raw.tzinfo is None:
+        node[path[-1]] = raw.replace(tzinfo=UTC)
+
+
+def facts(*items: tuple[str, FactType, str, str] | Fact) -> tuple[Fact, ...]:
+    """Shorthand for declaring a schema: ``(path, type, description, api)`` tuples."""
+    return tuple(item if isinstance(item, Fact) else Fact(*item) for item in items)
+
+
+def merge(schemas: Iterable[FactSchema]) -> dict[str, FactSchema]:
+    return {schema.namespace: schema for schema in schemas}

@@ -1,0 +1,319 @@
+"""The service catalog, read from Backstage entity files.
+
+Services are Backstage ``Component`` entities. The reader follows Backstage's rules: files
+may hold several documents; ``Location`` entities point at more files (paths relative to the
+Location, globs allowed); other kinds (Group, User, System, API, Resource, ...) are read and
+validated but are not services; an invalid entity is rejected with an error naming its file
+and line, and does not stop the others from loading.
+
+Annotations that link a service to its facts (all optional):
+
+```yaml
+metadata:
+  annotations:
+    github.com/project-slug: acme/payments       # GitHub repository (the Backstage standard)
+    levelset.dev/prometheus-service: payments-api # value of the Prometheus service label
+    levelset.dev/aws-service-tag: payments        # value of the AWS tag that marks its resources
+    levelset.dev/tier: "1"                        # or metadata.labels.tier
+```
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import CatalogError, InputError, Problem
+from engine.yamlsource import Node, load_file, walk_files
+
+GITHUB_ANNOTATION = "github.com/project-slug"
+PROMETHEUS_ANNOTATION = "levelset.dev/prometheus-service"
+AWS_ANNOTATION = "levelset.dev/aws-service-tag"
+TIER_ANNOTATION = "levelset.dev/tier"
+
+API_VERSIONS = frozenset({"backstage.io/v1alpha1", "backstage.io/v1beta1"})
+# Backstage's validators (catalog-model, KubernetesValidatorFunctions / CommonValidatorFunctions).
+_NAME = re.compile(r"^[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*$")
+_NAMESPACE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_TAG = re.compile(r"^[a-z0-9:+#]+(?:-[a-z0-9:+#]+)*$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service from the catalog, with everything the ``service.*`` facts expose."""
+
+    name: str
+    owner: str
+    lifecycle: str
+    type: str = "service"
+    namespace: str = "default"
+    title: str | None = None
+    description: str | None = None
+    system: str | None = None
+    tier: str | None = None
+    tags: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    links: tuple[Mapping[str, str], ...] = ()
+    source: str = ""  # file:line it was read from
+
+    @property
+    def github_repository(self) -> str | None:
+        return self.annotations.get(GITHUB_ANNOTATION)
+
+    @property
+    def prometheus_label_value(self) -> str:
+        return self.annotations.get(PROMETHEUS_ANNOTATION, self.name)
+
+    @property
+    def aws_tag_value(self) -> str:
+        return self.annotations.get(AWS_ANNOTATION, self.name)
+
+    def facts(self) -> dict[str, Any]:
+        """The ``service.*`` namespace (absent values left out, so ``has()`` works)."""
+        values: dict[str, Any] = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "owner": self.owner,
+            "lifecycle": self.lifecycle,
+            "type": self.type,
+            "tags": list(self.tags),
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+        }
+        for key in ("title", "description", "system", "tier"):
+            value = getattr(self, key)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+@dataclass
+class Catalog:
+    services: dict[str, Service]
+    problems: list[Problem]
+
+    def __iter__(self) -> Any:
+        return iter(self.services.values())
+
+    def __len__(self) -> int:
+        return len(self.services)
+
+
+def short_ref(ref: str, default_kind: str) -> str:
+    """``group:default/team-a`` -> ``team-a``; ``user:guest`` stays; kinds are lower-cased."""
+    kind, _, rest = ref.rpartition(":") if ":" in ref else ("", "", ref)
+    namespace, _, name = rest.rpartition("/") if "/" in rest else ("default", "", rest)
+    kind = (kind or default_kind).lower()
+    text = name if namespace == "default" else f"{namespace}/{name}"
+    return text if kind == default_kind else f"{kind}:{text}"
+
+
+class _EntityChecker:
+    """Backstage's entity envelope and Component checks, as problems with lines."""
+
+    def __init__(self, file: str, doc: Node) -> None:
+        self.file, self.doc, self.problems = file, doc, []  # type: list[Problem]
+
+    def fail(self, node: Any, key: str | None, message: str) -> None:
+        line = node.line_of(key) if isinstance(node, Node) and key else getattr(node, "line", None)
+        self.problems.append(Problem(self.file, line, message))
+
+    def string(self, node: Node, key: str, where: str, required: bool = True) -> str | None:
+        value = node.get(key)
+        if value is None:
+            if required:
+                self.fail(node, None, f"{where}.{key}: required")
+            return None
+        if not isinstance(value, str) or not value:
+            self.fail(node, key, f"{where}.{key}: must be a non-empty string")
+            return None
+        return value
+
+    def string_map(self, node: Node, key: str, where: str) -> dict[str, str]:
+        value = node.get(key, {})
+        if not isinstance(value, Mapping):
+            self.fail(node, key, f"{where}.{key}: must be a mapping")
+            return {}
+        result = {}
+        for k, v in value.items():
+            if not isinstance(v, str):
+                self.fail(value, k, f'{where}.{key}."{k}": value must be a string')
+            elif not _valid_key(k):
+                self.fail(value, k, f'{where}.{key}: "{k}" is not a valid key')
+            else:
+                result[k] = v
+        return result
+
+
+def _valid_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return 1 <= len(name) <= 63 and bool(_NAME.match(name))
+
+
+def _check_entity(file: str, doc: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """Envelope checks for any kind; returns (entity parts, problems)."""
+    if not isinstance(doc, Node):
+        return None, [Problem(file, getattr(doc, "line", None), "entity must be a mapping")]
+    check = _EntityChecker(file, doc)
+    api_version = check.string(doc, "apiVersion", "entity")
+    kind = check.string(doc, "kind", "entity")
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, Node):
+        check.fail(doc, "metadata" if "metadata" in doc else None, "metadata: required mapping")
+        return None, check.problems
+    name = check.string(metadata, "name", "metadata")
+    if name is not None and (len(name) > 63 or not _NAME.match(name)):
+        check.fail(metadata, "name", f'metadata.name: "{name}" is not a valid entity name '
+                   "(letters, digits and [-_.] between them, at most 63 characters)")
+        name = None
+    namespace = check.string(metadata, "namespace", "metadata", required=False) or "default"
+    if not _NAMESPACE.match(namespace):
+        check.fail(metadata, "namespace", f'metadata.namespace: "{namespace}" is not valid')
+    labels = check.string_map(metadata, "labels", "metadata")
+    annotations = check.string_map(metadata, "annotations", "metadata")
+    tags = metadata.get("tags", [])
+    if not isinstance(tags, list):
+        check.fail(metadata, "tags", "metadata.tags: must be a list")
+        tags = []
+    for index, tag in enumerate(tags):
+        if not isinstance(tag, str) or len(tag) > 63 or not _TAG.match(tag):
+            line = tags.line_of(index) if hasattr(tags, "line_of") else metadata.line_of("tags")
+            check.problems.append(Problem(file, line, f'metadata.tags: "{tag}" is not a valid tag '
+                                          "(lower-case letters, digits, [:+#] in words joined by -)"))
+    if api_version is not None and kind in _BUILTIN_KINDS and api_version not in API_VERSIONS:
+        check.fail(doc, "apiVersion", f'apiVersion: "{api_version}" is not a Backstage API version')
+    spec = doc.get("spec", Node())
+    if not isinstance(spec, Mapping):
+        check.fail(doc, "spec", "spec: must be a mapping")
+        spec = Node()
+    if check.problems or name is None or kind is None:
+        return None, check.problems
+    if kind == "Component":
+        for key in ("type", "lifecycle", "owner"):
+            check.string(spec, key, "spec")
+        for key in ("system", "subcomponentOf"):
+            check.string(spec, key, "spec", required=False)
+        if check.problems:
+            return None, check.problems
+    links = metadata.get("links", [])
+    return {
+        "kind": kind, "name": name, "namespace": namespace, "labels": labels,
+        "annotations": annotations, "tags": tuple(tags), "metadata": metadata, "spec": spec,
+        "links": tuple(link for link in links if isinstance(link, Mapping)),
+    }, []
+
+
+_BUILTIN_KINDS = frozenset(
+    {"Component", "API", "Resource", "System", "Domain", "Group", "User", "Location", "Template"}
+)
+
+
+def _service(entity: dict[str, Any], source: str) -> Service:
+    spec, metadata, labels = entity["spec"], entity["metadata"], entity["labels"]
+    tier = entity["annotations"].get(TIER_ANNOTATION) or labels.get("tier")
+    return Service(
+        name=entity["name"] if entity["namespace"] == "default"
+        else f'{entity["namespace"]}/{entity["name"]}',
+        namespace=entity["namespace"],
+        owner=short_ref(spec["owner"], "group"),
+        lifecycle=spec["lifecycle"],
+        type=spec["type"],
+        title=metadata.get("title"),
+        description=metadata.get("description"),
+        system=short_ref(spec["system"], "system") if spec.get("system") else None,
+        tier=str(tier) if tier is not None else None,
+        tags=entity["tags"],
+        labels=labels,
+        annotations=entity["annotations"],
+        links=entity["links"],
+        source=source,
+    )
+
+
+def _location_targets(file: Path, doc: Node, spec: Mapping[str, Any]) -> tuple[list[Path], list[Problem]]:
+    targets: list[Any] = []
+    if isinstance(spec.get("target"), str):
+        targets.append(spec["target"])
+    if isinstance(spec.get("targets"), list):
+        targets.extend(spec["targets"])
+    paths: list[Path] = []
+    problems: list[Problem] = []
+    for target in targets:
+        if not isinstance(target, str):
+            problems.append(Problem(str(file), doc.line, f"spec.targets: {target!r} is not a string"))
+        elif re.match(r"^[a-z][a-z0-9+.-]*://", target):
+            problems.append(Problem(str(file), doc.line, f'spec.targets: "{target}" is a URL; '
+                                    "only file targets are read (clone the repository and point at it)"))
+        elif any(ch in target for ch in "*?["):
+            matches = sorted(file.parent.glob(target))
+            paths.extend(matches)
+        else:
+            path = (file.parent / target).resolve()
+            if not path.exists():
+                problems.append(Problem(str(file), doc.line, f'spec.targets: "{target}" does not exist'))
+            else:
+                paths.append(path)
+    return paths, problems
+
+
+def load_catalog(paths: Sequence[Path] | Path) -> Catalog:
+    """Read services from entity files, directories of them, or Location files."""
+    roots = [paths] if isinstance(paths, Path) else list(paths)
+    services: dict[str, Service] = {}
+    seen_entities: dict[tuple[str, str, str], str] = {}
+    problems: list[Problem] = []
+    visited: set[Path] = set()
+    queue: list[Path] = []
+    for root in roots:
+        if not root.exists():
+            problems.append(Problem(str(root), None, "catalog path does not exist"))
+            continue
+        queue.extend(walk_files([root]))
+    while queue:
+        file = queue.pop(0)
+        resolved = file.resolve()
+        if resolved in visited:
+            continue
+        visited.add(resolved)
+        try:
+            documents = load_file(file)
+        except InputError as error:
+            problems.extend(error.problems)
+            continue
+        for doc in documents:
+            entity, found = _check_entity(str(file), doc)
+            problems.extend(found)
+            if entity is None:
+                continue
+            source = f"{file}:{doc.line}"
+            key = (entity["kind"].lower(), entity["namespace"], entity["name"].lower())
+            if key in seen_entities:
+                problems.append(Problem(str(file), doc.line, f'{entity["kind"]} "{entity["name"]}" '
+                                        f"is already defined at {seen_entities[key]}"))
+                continue
+            seen_entities[key] = source
+            if entity["kind"] == "Location":
+                targets, found = _location_targets(file, doc, entity["spec"])
+                problems.extend(found)
+                queue.extend(targets)
+            elif entity["kind"] == "Component":
+                service = _service(entity, source)
+                services[service.name] = service
+    return Catalog(services, sorted(set(problems)))
+
+
+def require_valid(catalog: Catalog) -> Catalog:
+    if catalog.problems:
+        raise CatalogError(catalog.problems)
+    return catalog
+
+
+def services_from(items: Iterable[Service]) -> dict[str, Service]:
+    return {s.name: s for s in items}

@@ -1,0 +1,282 @@
+"""Evaluation: facts + scorecard + clock -> results. A pure function: no I/O, no globals.
+
+The contract:
+
+- each rule gets one status: ``pass``, ``fail``, ``exempt`` (a valid exemption, counts as
+  passed), ``unknown`` (a fact it needs is absent: no data, not a failure) or ``error``;
+- a service reaches level L when every rule of L and of every lower level is pass or exempt;
+  its level is the highest such L, or none; unknown and error block a level;
+- score = weight of pass/exempt rules / weight of all rules, in percent;
+- a scorecard applies to a service when its filter is true;
+- an exemption is valid up to and including its ``expires`` day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import cel
+
+from collectors.schema import FactSchema
+from engine.catalog import Service
+from engine.scorecard import Level, Rule, Scorecard
+from rules.expression import Expression, Outcome
+from rules.functions import bind
+
+
+class RuleStatus(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    EXEMPT = "exempt"
+    UNKNOWN = "unknown"
+    ERROR = "error"
+
+    @property
+    def satisfied(self) -> bool:
+        return self in (RuleStatus.PASS, RuleStatus.EXEMPT)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    rule: str
+    level: str | None
+    status: RuleStatus
+    message: str
+    weight: float = 1.0
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScorecardResult:
+    service: str
+    scorecard: str
+    level: str | None
+    score: float
+    rules: tuple[RuleResult, ...]
+    next_level: str | None  # the first level above the current one, None at the top
+
+    def counts(self) -> dict[str, int]:
+        counts = {status.value: 0 for status in RuleStatus}
+        for result in self.rules:
+            counts[result.status.value] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "scorecard": self.scorecard,
+            "level": self.level,
+            "score": self.score,
+            "next_level": self.next_level,
+            "rules": [
+                {
+                    "name": r.rule,
+                    "level": r.level,
+                    "status": r.status.value,
+                    "message": r.message,
+                    "weight": r.weight,
+                    "evidence": dict(r.evidence),
+                }
+                for r in self.rules
+            ],
+        }
+
+
+@dataclass
+class ServiceFacts:
+    """Facts of one service by namespace, and the namespaces whose collection failed."""
+
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    now: datetime
+    results: list[ScorecardResult]
+    not_applicable: int = 0
+    filter_errors: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def rule_evaluations(self) -> int:
+        return sum(len(r.rules) for r in self.results)
+
+
+def blocking_rules(
+    scorecard: Scorecard, result: ScorecardResult, target: Level
+) -> list[tuple[Rule, RuleResult]]:
+    """The rules at or below ``target`` that are not satisfied: what stands in the way."""
+    rules = {rule.name: rule for rule in scorecard.rules}
+    return [
+        (rules[r.rule], r)
+        for r in result.rules
+        if r.level is not None
+        and scorecard.rank_of(r.level) <= target.rank
+        and not r.status.satisfied
+    ]
+
+
+def achieved_level(levels: tuple[Level, ...], results: Iterable[RuleResult]) -> Level | None:
+    """The highest level whose rules, and all lower levels' rules, are all satisfied."""
+    blocked = {r.level for r in results if r.level is not None and not r.status.satisfied}
+    reached = None
+    for level in levels:
+        if level.name in blocked:
+            break
+        reached = level
+    return reached
+
+
+def score(results: Iterable[RuleResult]) -> float:
+    total = passed = 0.0
+    for result in results:
+        total += result.weight
+        if result.status.satisfied:
+            passed += result.weight
+    return round(100.0 * passed / total, 2) if total else 100.0
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(
+        value, bool) else str(value)
+
+
+def _describe(evidence: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} = {_format(v)}" for k, v in evidence.items())
+
+
+class FactContext:
+    """One service's facts, prepared once and shared by every rule of every scorecard."""
+
+    __slots__ = ("context", "failures", "values")
+
+    def __init__(
+        self,
+        service: Service,
+        facts: ServiceFacts | None,
+        schemas: Mapping[str, FactSchema],
+        functions: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        values: dict[str, Any] = {"service": service.facts()}
+        for namespace, raw in (facts.values if facts else {}).items():
+            schema = schemas.get(namespace)
+            if namespace != "service" and schema is not None and raw is not None:
+                values[namespace] = schema.prepare(raw)
+        self.values = values
+        self.failures = facts.failures if facts else {}
+        self.context = cel.Context(variables={**values, "now": now}, functions=functions)
+
+    def why_absent(self, missing: tuple[str, ...]) -> str:
+        namespaces = dict.fromkeys(path.split(".")[0] for path in missing)
+        reasons = []
+        for ns in namespaces:
+            if ns in self.failures:
+                reasons.append(f"{ns} collection failed: {self.failures[ns]}")
+            elif ns not in self.values:
+                reasons.append(f"no {ns} facts collected")
+        return f" ({'; '.join(reasons)})" if reasons else ""
+
+
+def evaluate_rule(rule: Rule, facts: FactContext) -> RuleResult:
+    outcome = rule.expression.run(facts.context, facts.values)
+    if outcome.outcome is Outcome.TRUE:
+        evidence = rule.expression.evidence(facts.values)
+        return RuleResult(rule.name, rule.level, RuleStatus.PASS,
+                          f"passed: {_describe(evidence)}" if evidence else "passed",
+                          rule.weight, evidence)
+    if outcome.outcome is Outcome.FALSE:
+        evidence = rule.expression.evidence(facts.values)
+        got = f"; got {_describe(evidence)}" if evidence else ""
+        return RuleResult(rule.name, rule.level, RuleStatus.FAIL,
+                          f"expected {rule.expression.source.strip()}{got}", rule.weight, evidence)
+    if outcome.outcome is Outcome.ABSENT:
+        return RuleResult(rule.name, rule.level, RuleStatus.UNKNOWN,
+                          outcome.detail + facts.why_absent(outcome.missing), rule.weight,
+                          rule.expression.evidence(facts.values))
+    return RuleResult(rule.name, rule.level, RuleStatus.ERROR, outcome.detail, rule.weight,
+                      rule.expression.evidence(facts.values))
+
+
+def applies(scorecard: Scorecard, facts: FactContext) -> tuple[bool, str | None]:
+    """Whether the scorecard grades this service; an unusable filter is reported, not graded."""
+    if scorecard.filter is None:
+        return True, None
+    outcome = scorecard.filter.run(facts.context, facts.values)
+    if outcome.outcome in (Outcome.TRUE, Outcome.FALSE):
+        return outcome.outcome is Outcome.TRUE, None
+    return False, outcome.detail
+
+
+def evaluate_scorecard(
+    scorecard: Scorecard, service: Service, facts: FactContext, now: datetime
+) -> ScorecardResult:
+    today = now.date()
+    exemptions = scorecard.exemptions_for(service.name)
+    results = []
+    for rule in scorecard.rules:
+        exemption = next((e for e in exemptions if e.covers(service.name, rule.name)), None)
+        if exemption is not None and exemption.active_on(today):
+            results.append(RuleResult(
+                rule.name, rule.level, RuleStatus.EXEMPT,
+                f"exempt until {exemption.expires.isoformat()}: {exemption.reason}", rule.weight,
+            ))
+            continue
+        result = evaluate_rule(rule, facts)
+        if exemption is not None:
+            result = RuleResult(result.rule, result.level, result.status,
+                                f"{result.message} (exemption expired {exemption.expires.isoformat()})",
+                                result.weight, result.evidence)
+        results.append(result)
+    level = achieved_level(scorecard.levels, results)
+    rank = level.rank if level else 0
+    next_level = scorecard.levels[rank].name if rank < len(scorecard.levels) else None
+    return ScorecardResult(service.name, scorecard.name, level.name if level else None,
+                           score(results), tuple(results), next_level)
+
+
+def evaluate(
+    services: Iterable[Service],
+    facts: Mapping[str, ServiceFacts],
+    scorecards: Iterable[Scorecard],
+    schemas: Mapping[str, FactSchema],
+    now: datetime | None = None,
+) -> Evaluation:
+    """Grade every service on every scorecard that applies to it."""
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    functions = bind(now)
+    cards = list(scorecards)
+    evaluation = Evaluation(now=now, results=[])
+    for service in services:
+        context = FactContext(service, facts.get(service.name), schemas, functions, now)
+        for scorecard in cards:
+            applicable, problem = applies(scorecard, context)
+            if problem is not None:
+                evaluation.filter_errors[(service.name, scorecard.name)] = problem
+            if not applicable:
+                evaluation.not_applicable += 1
+                continue
+            evaluation.results.append(evaluate_scorecard(scorecard, service, context, now))
+    return evaluation
+
+
+__all__ = [
+    "Evaluation",
+    "Expression",
+    "RuleResult",
+    "RuleStatus",
+    "ScorecardResult",
+    "ServiceFacts",
+    "achieved_level",
+    "blocking_rules",
+    "evaluate",
+    "score",
+]

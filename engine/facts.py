@@ -1,0 +1,62 @@
+"""Facts supplied by file: ``{service: {namespace: {...facts...}}}`` as JSON or YAML.
+
+A namespace may also be given as ``{"$error": "why"}`` to record that its collection failed,
+which makes the rules that need it ``unknown`` with that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from engine.errors import FactsError, InputError, Problem
+from engine.evaluation import ServiceFacts
+from engine.yamlsource import Node, load_file
+
+ERROR_KEY = "$error"
+
+
+def parse_facts(document: object, file: str, namespaces: Mapping[str, object]) -> dict[str, ServiceFacts]:
+    if not isinstance(document, Mapping):
+        raise FactsError.single(file, getattr(document, "line", 1),
+                                "facts must map service names to their facts by namespace")
+    problems: list[Problem] = []
+    result: dict[str, ServiceFacts] = {}
+    for service, by_namespace in document.items():
+        line = document.line_of(service) if isinstance(document, Node) else None
+        if not isinstance(by_namespace, Mapping):
+            problems.append(Problem(file, line, f'service "{service}": expected a mapping of '
+                                    "namespace to facts"))
+            continue
+        facts = ServiceFacts()
+        for namespace, values in by_namespace.items():
+            ns_line = by_namespace.line_of(namespace) if isinstance(by_namespace, Node) else line
+            if namespace == "service":
+                problems.append(Problem(file, ns_line, f'service "{service}": the service '
+                                        "namespace comes from the catalog, not from facts"))
+            elif namespace not in namespaces:
+                known = ", ".join(sorted(n for n in namespaces if n != "service"))
+                problems.append(Problem(file, ns_line, f'service "{service}": unknown namespace '
+                                        f'"{namespace}" (known: {known})'))
+            elif isinstance(values, Mapping) and set(values) == {ERROR_KEY}:
+                facts.failures[namespace] = str(values[ERROR_KEY])
+            elif not isinstance(values, Mapping):
+                problems.append(Problem(file, ns_line, f'service "{service}": {namespace} facts '
+                                        "must be a mapping"))
+            else:
+                facts.values[namespace] = dict(values)
+        result[str(service)] = facts
+    if problems:
+        raise FactsError(problems)
+    return result
+
+
+def load_facts(path: Path, namespaces: Mapping[str, object]) -> dict[str, ServiceFacts]:
+    """Read a facts file (JSON is read as YAML, which keeps line numbers for errors)."""
+    try:
+        documents = load_file(path)
+    except InputError as error:
+        raise FactsError(error.problems) from None
+    if len(documents) != 1:
+        raise FactsError.single(path, None, f"expected one document, found {len(documents)}")
+    return parse_facts(documents[0], str(path), namespaces)

@@ -1,0 +1,219 @@
+"""Loading scorecards, in stages that each report every problem with file and line.
+
+1. YAML, rejecting duplicate keys; 2. structure against the schema (unknown fields, types,
+dates); 3. each CEL expression compiled; 4. cross-references: levels, rule names, exemptions,
+and every fact a rule reads checked against its namespace's schema. One bad file never hides
+the problems of another, and a broken file is never half-loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from collectors.schema import FactSchema
+from engine.errors import InputError, Problem, ScorecardError
+from engine.scorecard import (
+    Exemption,
+    Level,
+    LevelSpec,
+    Rule,
+    Scorecard,
+    ScorecardDocument,
+)
+from engine.vocabulary import vocabulary as default_vocabulary
+from engine.yamlsource import Node, NodeList, line_for, load_documents, walk_files
+from rules.expression import Expression, ExpressionSyntaxError
+
+
+@dataclass
+class ScorecardSet:
+    """The scorecards that loaded cleanly, and the problems of those that did not."""
+
+    scorecards: dict[str, Scorecard] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    files: int = 0
+
+    def require_valid(self) -> ScorecardSet:
+        if self.problems:
+            raise ScorecardError(self.problems)
+        return self
+
+
+def _format_loc(loc: Sequence[str | int]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _schema_problems(file: str, doc: Any, error: ValidationError) -> list[Problem]:
+    problems = []
+    for item in error.errors():
+        # pydantic adds the union member tried ("str", "LevelSpec") to loc; drop those.
+        loc = [p for p in item["loc"] if not (isinstance(p, str) and p[:1].isupper() or p in (
+            "str", "date", "function-after", "literal['levelset.dev/v1']", "literal['Scorecard']"))]
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+            loc_line = line_for(doc, loc[:-1])
+            problems.append(Problem(file, loc_line, f"{_format_loc(loc)}: {message}"))
+            continue
+        elif item["type"].startswith("date"):
+            message = f"{item['input']!r} is not a valid date (YYYY-MM-DD)"
+        elif item["type"] == "string_pattern_mismatch":
+            message = f"{item['input']!r} must match {item['ctx']['pattern']}"
+        problems.append(Problem(file, line_for(doc, loc), f"{_format_loc(loc)}: {message}"))
+    # A union of str | LevelSpec reports both branches; keep one line per place and field.
+    unique: dict[tuple[int | None, str], Problem] = {}
+    for problem in problems:
+        unique.setdefault((problem.line, problem.message.split(":")[0]), problem)
+    return list(unique.values())
+
+
+def _compile(
+    file: str, line: int | None, where: str, source: str, schemas: Mapping[str, FactSchema]
+) -> tuple[Expression | None, list[Problem]]:
+    try:
+        expression = Expression.compile(source, schemas.keys())
+    except ExpressionSyntaxError as error:
+        # A block scalar (`expression: |`) starts on the line after its key.
+        offset = error.line - (0 if "\n" in source.rstrip("\n") else 1)
+        return None, [Problem(file, line + offset if line else line, f"{where}: {error.message}")]
+    problems = []
+    for name in sorted(expression.names - set(schemas)):
+        known = ", ".join(sorted([*schemas, "now"]))
+        problems.append(Problem(file, line, f'{where}: unknown name "{name}" (known: {known})'))
+    for ref in expression.references:
+        message = schemas[ref.path[0]].check(ref.path)
+        if message:
+            problems.append(Problem(file, line, f"{where}: {message}"))
+    return expression, problems
+
+
+def parse_scorecard(
+    text: str, path: str, schemas: Mapping[str, FactSchema] | None = None
+) -> tuple[Scorecard | None, list[Problem]]:
+    """One scorecard file's text to a Scorecard, or the problems that prevent it."""
+    schemas = schemas if schemas is not None else default_vocabulary()
+    try:
+        documents = load_documents(text, path)
+    except InputError as error:
+        return None, error.problems
+    if len(documents) != 1:
+        return None, [Problem(path, None, f"expected one scorecard document, found {len(documents)}")]
+    doc = documents[0]
+    if not isinstance(doc, Node):
+        return None, [Problem(path, getattr(doc, "line", 1), "a scorecard must be a mapping")]
+    try:
+        parsed = ScorecardDocument.model_validate(doc)
+    except ValidationError as error:
+        return None, _schema_problems(path, doc, error)
+
+    problems: list[Problem] = []
+    spec_node: Node = doc["spec"]
+
+    def line(*loc: str | int) -> int | None:
+        return line_for(spec_node, loc)
+
+    levels: list[Level] = []
+    for index, item in enumerate(parsed.spec.levels):
+        spec = item if isinstance(item, LevelSpec) else LevelSpec(name=item)
+        if any(level.name.lower() == spec.name.lower() for level in levels):
+            problems.append(Problem(path, line("levels", index), f'level "{spec.name}" is listed twice'))
+            continue
+        levels.append(Level(spec.name, len(levels) + 1, spec.description, spec.color))
+    level_names = [level.name for level in levels]
+
+    filter_expression = None
+    if parsed.spec.filter:
+        filter_expression, found = _compile(path, line("filter"), "filter", parsed.spec.filter, schemas)
+        problems.extend(found)
+
+    rules: list[Rule] = []
+    seen: dict[str, int | None] = {}
+    rule_nodes: NodeList = spec_node["rules"]
+    for index, spec_rule in enumerate(parsed.spec.rules):
+        rule_line = rule_nodes.line_of(index)
+        where = f'rule "{spec_rule.name}"'
+        if spec_rule.name in seen:
+            problems.append(Problem(path, rule_line, f"{where}: duplicate rule name "
+                                    f"(first on line {seen[spec_rule.name]})"))
+            continue
+        seen[spec_rule.name] = rule_line
+        level_name = spec_rule.level
+        if level_name is not None:
+            match = next((n for n in level_names if n.lower() == level_name.lower()), None)
+            if match is None:
+                problems.append(Problem(path, line("rules", index, "level"), f'{where}: unknown level '
+                                        f'"{level_name}" (levels: {", ".join(level_names)})'))
+            level_name = match
+        expression, found = _compile(
+            path, line("rules", index, "expression"), where, spec_rule.expression, schemas
+        )
+        problems.extend(found)
+        if expression is not None:
+            rules.append(Rule(
+                name=spec_rule.name, expression=expression, level=level_name,
+                weight=float(spec_rule.weight), title=spec_rule.title,
+                description=spec_rule.description, remediation=spec_rule.remediation,
+                line=rule_line,
+            ))
+
+    exemptions = []
+    for index, spec_exemption in enumerate(parsed.spec.exemptions):
+        if spec_exemption.rule is not None and spec_exemption.rule not in seen:
+            problems.append(Problem(path, line("exemptions", index, "rule"),
+                                    f'exemption for "{spec_exemption.service}": unknown rule '
+                                    f'"{spec_exemption.rule}"'))
+            continue
+        exemptions.append(Exemption(spec_exemption.service, spec_exemption.rule,
+                                    spec_exemption.reason, spec_exemption.expires))
+
+    if problems:
+        return None, problems
+    meta = parsed.metadata
+    return Scorecard(
+        name=meta.name, title=meta.title, description=meta.description, owner=meta.owner,
+        levels=tuple(levels), rules=tuple(rules), filter=filter_expression,
+        exemptions=tuple(exemptions), path=path,
+        content_hash=hashlib.sha256(text.encode()).hexdigest(), source_text=text,
+    ), []
+
+
+def load_scorecards(
+    paths: Sequence[Path] | Path, schemas: Mapping[str, FactSchema] | None = None
+) -> ScorecardSet:
+    """Every scorecard under ``paths``; problems of all files are collected, none is skipped."""
+    roots = [paths] if isinstance(paths, Path) else list(paths)
+    result = ScorecardSet()
+    first_seen: dict[str, str] = {}
+    for root in roots:
+        if not root.exists():
+            result.problems.append(Problem(str(root), None, "path does not exist"))
+    for file in walk_files([r for r in roots if r.exists()]):
+        result.files += 1
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            result.problems.append(Problem(str(file), None, f"cannot read file: {error}"))
+            continue
+        scorecard, problems = parse_scorecard(text, str(file), schemas)
+        result.problems.extend(problems)
+        if scorecard is None:
+            continue
+        if scorecard.name in first_seen:
+            result.problems.append(Problem(str(file), None, f'scorecard "{scorecard.name}" is '
+                                           f"already defined in {first_seen[scorecard.name]}"))
+            continue
+        first_seen[scorecard.name] = str(file)
+        result.scorecards[scorecard.name] = scorecard
+    result.problems.sort()
+    return result

@@ -1,0 +1,5 @@
+"""How a rule expression is compiled and run: CEL programs, their functions and their context."""
+
+from rules.expression import EvaluationOutcome, Expression, ExpressionSyntaxError, Outcome
+
+__all__ = ["EvaluationOutcome", "Expression", "ExpressionSyntaxError", "Outcome"]

@@ -1,0 +1,139 @@
+"""A compiled CEL expression and the outcome of running it against one service's facts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import cel
+
+from rules.references import FactReference, fact_references
+
+# Names that are always defined, besides the fact namespaces.
+BUILTIN_NAMES = frozenset({"now", "cel"})
+
+# Macros that bind a variable: `list.exists(x, ...)`, `cel.bind(x, init, ...)`.
+_BINDING = re.compile(
+    r"\.(?:all|exists|exists_one|existsOne|map|filter|sortBy|transformList|transformMap|bind)"
+    r"\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,(?:\s*([A-Za-z_][A-Za-z0-9_]*)\s*,)?"
+)
+_SYNTAX_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
+
+
+class ExpressionSyntaxError(ValueError):
+    """The expression does not parse; ``line`` and ``column`` are 1-based within it."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+class Outcome(StrEnum):
+    TRUE = "true"
+    FALSE = "false"
+    ABSENT = "absent"  # a fact the expression needs is not there: no data
+    ERROR = "error"  # the expression failed for another reason
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationOutcome:
+    outcome: Outcome
+    detail: str = ""
+    missing: tuple[str, ...] = ()
+
+
+_MISSING = object()
+
+
+def lookup(facts: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in nested mappings, or ``_MISSING``."""
+    node: Any = facts
+    for part in path:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return _MISSING
+    return node
+
+
+def is_missing(value: Any) -> bool:
+    return value is _MISSING
+
+
+@dataclass(frozen=True, eq=False)
+class Expression:
+    """A CEL expression compiled once at load time and run many times."""
+
+    source: str
+    program: Any = field(repr=False)
+    references: tuple[FactReference, ...]
+    names: frozenset[str]  # top-level identifiers the expression reads that it does not bind
+
+    @classmethod
+    def compile(cls, source: str, namespaces: Collection[str]) -> Expression:
+        if not source.strip():
+            raise ExpressionSyntaxError("expression is empty")
+        try:
+            program = cel.compile(source)
+        except ValueError as error:
+            text = str(error)
+            match = _SYNTAX_POSITION.search(text)
+            if match:
+                raise ExpressionSyntaxError(
+                    f"CEL syntax error at column {match.group(2)}: {match.group(3).strip()}",
+                    int(match.group(1)),
+                    int(match.group(2)) + 1,
+                ) from None
+            raise ExpressionSyntaxError(f"CEL syntax error: {text}") from None
+        bound = {name for m in _BINDING.finditer(source) for name in m.groups() if name}
+        names = frozenset(set(program.variables()) - bound - BUILTIN_NAMES)
+        return cls(source, program, tuple(fact_references(source, namespaces)), names)
+
+    def missing_facts(self, facts: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(
+            dict.fromkeys(ref.dotted for ref in self.references if is_missing(lookup(facts, ref.path)))
+        )
+
+    def evidence(self, facts: Mapping[str, Any], limit: int = 200) -> dict[str, Any]:
+        """The values of the facts this expression reads, each shortened to ``limit`` chars."""
+        found: dict[str, Any] = {}
+        for ref in self.references:
+            value = lookup(facts, ref.path)
+            if is_missing(value) or ref.dotted in found or isinstance(value, Mapping):
+                continue
+            if isinstance(value, list | tuple) and len(repr(value)) > limit:
+                value = f"[{len(value)} items]"
+            elif isinstance(value, str) and len(value) > limit:
+                value = value[: limit - 1] + "…"
+            found[ref.dotted] = value
+        return found
+
+    def run(self, context: cel.Context, facts: Mapping[str, Any]) -> EvaluationOutcome:
+        """Evaluate against a prepared context. ``facts`` is the same data, for diagnosis."""
+        try:
+            value = self.program.execute(context)
+        except (KeyError, RuntimeError, TypeError, ValueError, ZeroDivisionError, OverflowError) as error:
+            return self._diagnose(error, facts)
+        if value is True:
+            return EvaluationOutcome(Outcome.TRUE)
+        if value is False:
+            return EvaluationOutcome(Outcome.FALSE)
+        return EvaluationOutcome(
+            Outcome.ERROR, f"expression returned {type(value).__name__} {value!r}, not a bool"
+        )
+
+    def _diagnose(self, error: Exception, facts: Mapping[str, Any]) -> EvaluationOutcome:
+        missing = self.missing_facts(facts)
+        if missing:
+            return EvaluationOutcome(Outcome.ABSENT, "no data for " + ", ".join(missing), missing)
+        if isinstance(error, KeyError):
+            # An index into a present map (service.labels["team"]) found no such key.
+            key = error.args[0] if error.args else "?"
+            return EvaluationOutcome(Outcome.ABSENT, f"no data: key {key!r} is absent", (str(key),))
+        message = str(error).split(". ")[0]
+        return EvaluationOutcome(Outcome.ERROR, f"{type(error).__name__}: {message}")

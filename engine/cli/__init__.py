@@ -1,0 +1,13 @@
+"""The ``levelset`` command line. Each module adds its commands to ``app``."""
+
+from __future__ import annotations
+
+from engine.cli import local  # noqa: F401  (registers validate, evaluate, gate, schema)
+from engine.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,195 @@
+"""Commands that work on files alone: validate, evaluate, gate, schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.catalog import Catalog, load_catalog
+from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, app
+from engine.cli.output import STATUS_STYLE, print_table, stderr, stdout
+from engine.errors import InputError, Problem
+from engine.evaluation import Evaluation, ServiceFacts, evaluate
+from engine.facts import load_facts
+from engine.gate import GateVerdict, gate_verdict, write_junit
+from engine.loading import ScorecardSet, load_scorecards
+from engine.scorecard import ScorecardDocument
+from engine.vocabulary import vocabulary
+
+ScorecardsOpt = Annotated[Path, typer.Option("--scorecards", help="Scorecard file or directory.")]
+CatalogOpt = Annotated[
+    Path, typer.Option("--catalog", help="catalog-info.yaml, a directory, or a Location file.")
+]
+FactsOpt = Annotated[Path, typer.Option("--facts", help="Facts by service and namespace.")]
+NowOpt = Annotated[
+    str | None, typer.Option("--now", help="Evaluation clock, e.g. 2026-11-27 or ISO-8601.")
+]
+
+
+def report_problems(problems: list[Problem], heading: str | None = None) -> None:
+    console = stderr()
+    if heading:
+        console.print(heading, style="bold red", markup=False)
+    for problem in problems:
+        console.print(f"error: {problem}", markup=False)
+
+
+def fail_input(problems: list[Problem]) -> typer.Exit:
+    report_problems(problems)
+    return typer.Exit(EXIT_INPUT)
+
+
+def parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        except ValueError:
+            raise fail_input([Problem("--now", None, f"{text!r} is not a date or ISO-8601 time")]) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def load_inputs(
+    scorecards: Path, catalog: Path, facts: Path
+) -> tuple[ScorecardSet, Catalog, dict[str, ServiceFacts]]:
+    """Scorecards, catalog and facts, or exit 2 listing every problem of every file."""
+    schemas = vocabulary()
+    cards = load_scorecards(scorecards, schemas)
+    problems = list(cards.problems)
+    if not cards.problems and not cards.scorecards:
+        problems.append(Problem(str(scorecards), None, "no scorecards found"))
+    services = load_catalog(catalog)
+    facts_by_service: dict[str, ServiceFacts] = {}
+    try:
+        facts_by_service = load_facts(facts, schemas)
+    except InputError as error:
+        problems.extend(error.problems)
+    if problems:
+        raise fail_input(problems)
+    if services.problems:
+        # As Backstage does: an invalid entity is rejected, the rest of the catalog is used.
+        report_problems(services.problems, "Skipped invalid catalog entities:")
+    unknown = sorted(set(facts_by_service) - set(services.services))
+    if unknown:
+        stderr().print(f"warning: {facts}: facts for services not in the catalog: "
+                       f"{', '.join(unknown)}", markup=False)
+    return cards, services, facts_by_service
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Scorecard files or directories.")] = None,
+    catalog: Annotated[Path | None, typer.Option(help="Also validate a catalog.")] = None,
+) -> None:
+    """Check scorecards (and optionally a catalog); every problem with file and line. Exit 2 if any."""
+    roots = paths or [Path("scorecards")]
+    cards = load_scorecards(roots)
+    problems = list(cards.problems)
+    if catalog is not None:
+        problems.extend(load_catalog(catalog).problems)
+    if problems:
+        raise fail_input(sorted(problems))
+    rows = [
+        [card.name, str(len(card.rules)), " < ".join(card.level_names), card.path]
+        for card in cards.scorecards.values()
+    ]
+    if not rows:
+        raise fail_input([Problem(", ".join(map(str, roots)), None, "no scorecards found")])
+    print_table(["scorecard", "rules", "levels", "file"], rows)
+    stdout().print(f"{len(rows)} scorecard(s) valid.", markup=False)
+
+
+def _evaluation_json(evaluation: Evaluation) -> str:
+    return json.dumps(
+        {"now": evaluation.now.isoformat(), "results": [r.to_dict() for r in evaluation.results]},
+        indent=2, default=str,
+    )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    scorecards: ScorecardsOpt = Path("scorecards"),
+    catalog: CatalogOpt = Path("catalog"),
+    facts: FactsOpt = Path("samples/facts.json"),
+    now: NowOpt = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    service: Annotated[list[str] | None, typer.Option(help="Only these services.")] = None,
+) -> None:
+    """Grade every service on every scorecard that applies to it."""
+    if output_format not in ("table", "json"):
+        raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
+    clock = parse_now(now)
+    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts)
+    selected = list(services)
+    if service:
+        missing = sorted(set(service) - set(services.services))
+        if missing:
+            raise fail_input([Problem(str(catalog), None, f"unknown service {m!r}") for m in missing])
+        selected = [s for s in selected if s.name in service]
+    evaluation = evaluate(selected, facts_by_service, cards.scorecards.values(), vocabulary(), clock)
+    if output_format == "json":
+        sys.stdout.write(_evaluation_json(evaluation) + "\n")
+        raise typer.Exit(EXIT_OK)
+    rows = []
+    for result in evaluation.results:
+        counts = result.counts()
+        rows.append([
+            result.service, result.scorecard, result.level or "-", f"{result.score:.0f}%",
+            " ".join(f"{k}={v}" for k, v in counts.items() if v),
+        ])
+    print_table(["service", "scorecard", "level", "score", "rules"], rows,
+                title=f"Evaluated at {clock.isoformat(timespec='seconds')}")
+
+
+@app.command()
+def gate(
+    service: Annotated[str, typer.Option(help="Service to check.")],
+    scorecard: Annotated[str, typer.Option(help="Scorecard to check it on.")],
+    min_level: Annotated[str, typer.Option("--min-level", help="Lowest acceptable level.")],
+    scorecards: ScorecardsOpt = Path("scorecards"),
+    catalog: CatalogOpt = Path("catalog"),
+    facts: FactsOpt = Path("samples/facts.json"),
+    now: NowOpt = None,
+    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+) -> None:
+    """Exit 0 when SERVICE is at or above MIN_LEVEL on SCORECARD, 1 when below, 2 on bad input."""
+    clock = parse_now(now)
+    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts)
+    try:
+        verdict = gate_verdict(
+            cards.scorecards, services.services, facts_by_service, vocabulary(), clock,
+            service=service, scorecard=scorecard, min_level=min_level,
+        )
+    except InputError as error:
+        raise fail_input(error.problems) from None
+    finish_gate(verdict, junit)
+
+
+def finish_gate(verdict: GateVerdict, junit: Path | None) -> None:
+    """Print the verdict, write JUnit if asked, and exit 0 or 1."""
+    console = stdout()
+    for line, style in verdict.lines():
+        console.print(line, style=style, markup=False)
+    if junit is not None:
+        write_junit(verdict, junit)
+    raise typer.Exit(EXIT_OK if verdict.passed else EXIT_BELOW)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a scorecard file (for editors and CI linters)."""
+    document = ScorecardDocument.model_json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["$id"] = "https://levelset.dev/schemas/scorecard-v1.json"
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+__all__ = ["STATUS_STYLE", "evaluate_command", "gate", "schema", "validate"]

@@ -1,0 +1,151 @@
+"""The CI gate: is a service at or above a level, and if not, exactly which rules to fix.
+
+A verdict is built from a graded result (levels, current level, each rule's status), so it is
+the same whether the result was just computed from files or read from the server.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from collectors.schema import FactSchema
+from engine.catalog import Service
+from engine.errors import InputError, Problem
+from engine.evaluation import FactContext, ServiceFacts, applies, evaluate_scorecard
+from engine.scorecard import Scorecard
+from rules.functions import bind
+
+
+@dataclass(frozen=True)
+class GatedRule:
+    name: str
+    title: str
+    level: str | None
+    status: str
+    message: str
+    remediation: str | None
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    service: str
+    scorecard: str
+    required: str
+    current: str | None
+    score: float
+    levels: tuple[str, ...]
+    rules: tuple[GatedRule, ...]
+
+    @property
+    def passed(self) -> bool:
+        return self._rank(self.current) >= self._rank(self.required)
+
+    def _rank(self, level: str | None) -> int:
+        return self.levels.index(level) + 1 if level in self.levels else 0
+
+    @property
+    def blocking(self) -> list[GatedRule]:
+        """Rules of the required level and below that are not pass or exempt."""
+        required = self._rank(self.required)
+        return [
+            r for r in self.rules
+            if r.level is not None and self._rank(r.level) <= required
+            and r.status not in ("pass", "exempt")
+        ]
+
+    def lines(self) -> list[tuple[str, str | None]]:
+        current = self.current or "no level"
+        head = f"{self.service} on {self.scorecard}: {current} (score {self.score:.0f}%)"
+        if self.passed:
+            return [(f"PASS {head}; required {self.required}.", "green")]
+        blocking = self.blocking
+        out: list[tuple[str, str | None]] = [
+            (f"FAIL {head}; required {self.required}.", "bold red"),
+            (f"Fix {len(blocking)} rule(s) to reach {self.required}:", None),
+        ]
+        for rule in blocking:
+            out.append((f"  - [{rule.level}] {rule.name} ({rule.status}): {rule.title}", "red"))
+            out.append((f"      {rule.message}", None))
+            if rule.remediation:
+                out.append((f"      fix: {rule.remediation.strip()}", "cyan"))
+        return out
+
+    @classmethod
+    def build(
+        cls, *, service: str, scorecard: str, required: str, current: str | None, score: float,
+        levels: Sequence[str], rules: Sequence[GatedRule],
+    ) -> GateVerdict:
+        match = next((name for name in levels if name.lower() == required.lower()), None)
+        if match is None:
+            raise InputError([Problem("--min-level", None, f'scorecard "{scorecard}" has no level '
+                                      f'"{required}" (levels: {", ".join(levels)})')])
+        return cls(service, scorecard, match, current, score, tuple(levels), tuple(rules))
+
+
+def gate_verdict(
+    scorecards: Mapping[str, Scorecard],
+    services: Mapping[str, Service],
+    facts: Mapping[str, ServiceFacts],
+    schemas: Mapping[str, FactSchema],
+    now: datetime,
+    *,
+    service: str,
+    scorecard: str,
+    min_level: str,
+) -> GateVerdict:
+    card = scorecards.get(scorecard)
+    if card is None:
+        raise InputError([Problem("--scorecard", None, f'unknown scorecard "{scorecard}" '
+                                  f'(known: {", ".join(sorted(scorecards))})')])
+    if card.level(min_level) is None:
+        raise InputError([Problem("--min-level", None, f'scorecard "{scorecard}" has no level '
+                                  f'"{min_level}" (levels: {", ".join(card.level_names)})')])
+    entity = services.get(service)
+    if entity is None:
+        raise InputError([Problem("--service", None, f'unknown service "{service}"')])
+    context = FactContext(entity, facts.get(service), schemas, bind(now), now)
+    applicable, problem = applies(card, context)
+    if not applicable:
+        why = f": {problem}" if problem else ""
+        raise InputError([Problem("--scorecard", None, f'scorecard "{scorecard}" does not apply '
+                                  f'to "{service}" (its filter is not true{why})')])
+    result = evaluate_scorecard(card, entity, context, now)
+    rules = {r.name: r for r in card.rules}
+    return GateVerdict.build(
+        service=service, scorecard=scorecard, required=min_level, current=result.level,
+        score=result.score, levels=card.level_names,
+        rules=[
+            GatedRule(r.rule, rules[r.rule].display, r.level, r.status.value, r.message,
+                      rules[r.rule].remediation)
+            for r in result.rules
+        ],
+    )
+
+
+def write_junit(verdict: GateVerdict, path: Path) -> None:
+    """One test case per rule; blocking rules are failures, rules above the bar are skipped."""
+    blocking = {r.name for r in verdict.blocking}
+    required = verdict._rank(verdict.required)
+    suite = ET.Element("testsuite", name=f"levelset.{verdict.scorecard}.{verdict.service}",
+                       tests=str(len(verdict.rules)), failures=str(len(blocking)))
+    for rule in verdict.rules:
+        case = ET.SubElement(suite, "testcase", classname=f"{verdict.scorecard}.{rule.level or 'score'}",
+                             name=rule.name)
+        if rule.name in blocking:
+            failure = ET.SubElement(case, "failure", message=rule.message, type=rule.status)
+            failure.text = rule.remediation or rule.message
+        elif rule.status not in ("pass", "exempt") and (
+            rule.level is None or verdict._rank(rule.level) > required
+        ):
+            ET.SubElement(case, "skipped", message=f"{rule.status}: not required for "
+                          f"{verdict.required}: {rule.message}")
+        ET.SubElement(case, "system-out").text = rule.message
+    suites = ET.Element("testsuites", name="levelset gate")
+    suites.append(suite)
+    ET.indent(suites)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)

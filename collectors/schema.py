@@ -79,20 +79,49 @@ class FactSchema:
         hint = f' (did you mean "{close[0]}"?)' if close else ""
         return f'unknown fact "{full}": the {self.namespace} collector does not provide it{hint}'
 
-    def prepare(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """A copy for evaluation: ``None`` removed (absent, not false), timestamps parsed."""
-        cleaned = _without_none(values)
+    def prepare(
+        self, values: Mapping[str, Any], only: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A copy for evaluation: ``None`` removed (absent, not false), timestamps parsed.
+
+        ``only`` is a tree of the keys rules read (see ``select``); the rest is not copied.
+        """
+        cleaned = _without_none(values) if only is None else select(values, only)
         for path in self._timestamps:
             _parse_timestamp_at(cleaned, path)
         return cleaned
 
 
 def _without_none(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
+    # Exact type checks: this runs over every fact of every service on each evaluation.
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list or kind is tuple:
         return [_without_none(v) for v in value if v is not None]
+    if kind is dict or isinstance(value, Mapping):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, datetime})
+
+
+def select(values: Mapping[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of ``values`` named by ``tree`` ({key: subtree, or None for all below}),
+    with ``None`` values removed."""
+    out: dict[str, Any] = {}
+    for key, sub in tree.items():
+        value = values.get(key)
+        if value is None:
+            continue
+        if sub is None:
+            out[key] = _without_none(value)
+        elif isinstance(value, Mapping):
+            out[key] = select(value, sub)
+        else:
+            out[key] = value  # a rule selects below a scalar: CEL reports the type error
+    return out
 
 
 def _parse_timestamp_at(values: dict[str, Any], path: tuple[str, ...]) -> None:

@@ -84,6 +84,7 @@ class Service:
             "tags": list(self.tags),
             "labels": dict(self.labels),
             "annotations": dict(self.annotations),
+            "links": [dict(link) for link in self.links],
         }
         for key in ("title", "description", "system", "tier"):
             value = getattr(self, key)
@@ -117,7 +118,8 @@ class _EntityChecker:
     """Backstage's entity envelope and Component checks, as problems with lines."""
 
     def __init__(self, file: str, doc: Node) -> None:
-        self.file, self.doc, self.problems = file, doc, []  # type: list[Problem]
+        self.file, self.doc = file, doc
+        self.problems: list[Problem] = []
 
     def fail(self, node: Any, key: str | None, message: str) -> None:
         line = node.line_of(key) if isinstance(node, Node) and key else getattr(node, "line", None)
@@ -206,7 +208,11 @@ def _check_entity(file: str, doc: Any) -> tuple[dict[str, Any] | None, list[Prob
     return {
         "kind": kind, "name": name, "namespace": namespace, "labels": labels,
         "annotations": annotations, "tags": tuple(tags), "metadata": metadata, "spec": spec,
-        "links": tuple(link for link in links if isinstance(link, Mapping)),
+        "links": tuple(
+            {k: str(v) for k, v in link.items() if k in ("url", "title", "icon", "type")}
+            for link in (links if isinstance(links, list) else [])
+            if isinstance(link, Mapping) and isinstance(link.get("url"), str)
+        ),
     }, []
 
 

@@ -17,14 +17,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import cel
 
-from collectors.schema import FactSchema
+from collectors.schema import FactSchema, select
 from engine.catalog import Service
 from engine.scorecard import Level, Rule, Scorecard
-from rules.expression import Expression, Outcome
+from rules.expression import EVALUATION_ERRORS, FALSE, Expression, Outcome
 from rules.functions import bind
 
 
@@ -37,17 +38,21 @@ class RuleStatus(StrEnum):
 
     @property
     def satisfied(self) -> bool:
-        return self in (RuleStatus.PASS, RuleStatus.EXEMPT)
+        return self in SATISFIED
 
 
-@dataclass(frozen=True, slots=True)
-class RuleResult:
+SATISFIED = frozenset({RuleStatus.PASS, RuleStatus.EXEMPT})
+
+
+class RuleResult(NamedTuple):
+    """One rule's verdict. A tuple: millions are made per evaluation, so creation is cheap."""
+
     rule: str
     level: str | None
     status: RuleStatus
     message: str
     weight: float = 1.0
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ def blocking_rules(
 
 def achieved_level(levels: tuple[Level, ...], results: Iterable[RuleResult]) -> Level | None:
     """The highest level whose rules, and all lower levels' rules, are all satisfied."""
-    blocked = {r.level for r in results if r.level is not None and not r.status.satisfied}
+    blocked = {r.level for r in results if r.status not in SATISFIED and r.level is not None}
     reached = None
     for level in levels:
         if level.name in blocked:
@@ -135,20 +140,24 @@ def score(results: Iterable[RuleResult]) -> float:
     total = passed = 0.0
     for result in results:
         total += result.weight
-        if result.status.satisfied:
+        if result.status in SATISFIED:
             passed += result.weight
     return round(100.0 * passed / total, 2) if total else 100.0
 
 
+_NO_EVIDENCE: Mapping[str, Any] = {}
+
+
 def _format(value: Any) -> str:
+    if value is True or value is False:
+        return "true" if value else "false"  # as CEL writes them
     if isinstance(value, datetime):
         return value.isoformat()
-    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(
-        value, bool) else str(value)
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _describe(evidence: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k} = {_format(v)}" for k, v in evidence.items())
+    return ", ".join([f"{k} = {_format(v)}" for k, v in evidence.items()])
 
 
 class FactContext:
@@ -163,12 +172,21 @@ class FactContext:
         schemas: Mapping[str, FactSchema],
         functions: dict[str, Any],
         now: datetime,
+        reads: Mapping[str, ReadTree | None] | None = None,
     ) -> None:
-        values: dict[str, Any] = {"service": service.facts()}
+        service_facts = service.facts()
+        service_reads = reads.get("service") if reads is not None else None
+        if service_reads is not None:
+            service_facts = select(service_facts, service_reads)
+        values: dict[str, Any] = {"service": service_facts}
         for namespace, raw in (facts.values if facts else {}).items():
             schema = schemas.get(namespace)
-            if namespace != "service" and schema is not None and raw is not None:
+            if namespace == "service" or schema is None or raw is None:
+                continue
+            if reads is None:
                 values[namespace] = schema.prepare(raw)
+            elif namespace in reads:
+                values[namespace] = schema.prepare(raw, reads[namespace])
         self.values = values
         self.failures = facts.failures if facts else {}
         self.context = cel.Context(variables={**values, "now": now}, functions=functions)
@@ -184,14 +202,50 @@ class FactContext:
         return f" ({'; '.join(reasons)})" if reasons else ""
 
 
+ReadTree = dict[str, "ReadTree | None"]
+
+
+def facts_read(scorecards: Iterable[Scorecard]) -> dict[str, ReadTree | None]:
+    """The facts that rules and filters read, per namespace, as a tree of selected keys.
+
+    A leaf (``None``) keeps the whole value below it: ``aws.rds.instances.all(...)`` keeps every
+    instance, ``github.alerts.dependabot.critical`` keeps one number. Converting facts into CEL
+    values is most of the cost of evaluating a service, so nothing no rule reads is converted.
+    """
+    tree: ReadTree = {}
+    for card in scorecards:
+        expressions = [rule.expression for rule in card.rules]
+        if card.filter is not None:
+            expressions.append(card.filter)
+        for expression in expressions:
+            for ref in expression.references:
+                node: ReadTree | None = tree
+                for index, part in enumerate(ref.path):
+                    assert node is not None
+                    last = index == len(ref.path) - 1
+                    if part in node and node[part] is None:
+                        break  # already kept whole
+                    if last:
+                        node[part] = None
+                    else:
+                        node = node.setdefault(part, {})
+    return tree
+
+
 def evaluate_rule(rule: Rule, facts: FactContext) -> RuleResult:
-    outcome = rule.expression.run(facts.context, facts.values)
-    if outcome.outcome is Outcome.TRUE:
-        evidence = rule.expression.evidence(facts.values)
-        return RuleResult(rule.name, rule.level, RuleStatus.PASS,
-                          f"passed: {_describe(evidence)}" if evidence else "passed",
-                          rule.weight, evidence)
-    if outcome.outcome is Outcome.FALSE:
+    expression = rule.expression
+    try:
+        value = expression.program.execute(facts.context)
+    except EVALUATION_ERRORS as error:
+        outcome = expression.diagnose(error, facts.values)
+    else:
+        if value is True:
+            # Passing rules carry no evidence: it is the failures people read, and passes are
+            # most results, so this keeps evaluation fast and stored history small.
+            return RuleResult(rule.name, rule.level, RuleStatus.PASS, "passed", rule.weight,
+                              _NO_EVIDENCE)
+        outcome = expression.outcome_of(value)
+    if outcome is FALSE:
         evidence = rule.expression.evidence(facts.values)
         got = f"; got {_describe(evidence)}" if evidence else ""
         return RuleResult(rule.name, rule.level, RuleStatus.FAIL,
@@ -221,6 +275,9 @@ def evaluate_scorecard(
     exemptions = scorecard.exemptions_for(service.name)
     results = []
     for rule in scorecard.rules:
+        if not exemptions:
+            results.append(evaluate_rule(rule, facts))
+            continue
         exemption = next((e for e in exemptions if e.covers(service.name, rule.name)), None)
         if exemption is not None and exemption.active_on(today):
             results.append(RuleResult(
@@ -254,9 +311,10 @@ def evaluate(
         now = now.replace(tzinfo=UTC)
     functions = bind(now)
     cards = list(scorecards)
+    reads = facts_read(cards)
     evaluation = Evaluation(now=now, results=[])
     for service in services:
-        context = FactContext(service, facts.get(service.name), schemas, functions, now)
+        context = FactContext(service, facts.get(service.name), schemas, functions, now, reads)
         for scorecard in cards:
             applicable, problem = applies(scorecard, context)
             if problem is not None:

@@ -56,7 +56,7 @@ def _schema_problems(file: str, doc: Any, error: ValidationError) -> list[Proble
     problems = []
     for item in error.errors():
         # pydantic adds the union member tried ("str", "LevelSpec") to loc; drop those.
-        loc = [p for p in item["loc"] if not (isinstance(p, str) and p[:1].isupper() or p in (
+        loc = [p for p in item["loc"] if not ((isinstance(p, str) and p[:1].isupper()) or p in (
             "str", "date", "function-after", "literal['levelset.dev/v1']", "literal['Scorecard']"))]
         message = item["msg"]
         if item["type"] == "extra_forbidden":

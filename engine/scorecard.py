@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,7 +77,7 @@ class MetadataSpec(_Strict):
 class ScorecardDocument(_Strict):
     """One scorecard file."""
 
-    apiVersion: Literal["levelset.dev/v1"]  # noqa: N815 (the YAML field name)
+    apiVersion: Literal["levelset.dev/v1"]
     kind: Literal["Scorecard"]
     metadata: MetadataSpec
     spec: ScorecardSpecBody
@@ -151,7 +152,14 @@ class Scorecard:
         return level.rank if level else 0
 
     def exemptions_for(self, service: str) -> tuple[Exemption, ...]:
-        return tuple(e for e in self.exemptions if e.service == service)
+        return self._exemptions_by_service.get(service, ())
+
+    @cached_property
+    def _exemptions_by_service(self) -> dict[str, tuple[Exemption, ...]]:
+        by_service: dict[str, list[Exemption]] = {}
+        for exemption in self.exemptions:
+            by_service.setdefault(exemption.service, []).append(exemption)
+        return {service: tuple(items) for service, items in by_service.items()}
 
     @property
     def level_names(self) -> list[str]:

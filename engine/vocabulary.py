@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from collectors.aws.schema import SCHEMA as AWS_SCHEMA
 from collectors.github.schema import SCHEMA as GITHUB_SCHEMA
 from collectors.prometheus.schema import schema as prometheus_schema
-from collectors.schema import FactSchema, FactType, facts
+from collectors.schema import Fact, FactSchema, FactType, facts
 
 T = FactType
 
@@ -27,6 +27,7 @@ SERVICE_SCHEMA = FactSchema(
         ("tags", T.STRING_LIST, "metadata.tags.", "catalog"),
         ("labels", T.MAP, "metadata.labels.", "catalog"),
         ("annotations", T.MAP, "metadata.annotations.", "catalog"),
+        Fact("links", T.OBJECT_LIST, "metadata.links: url, title, icon, type.", "catalog"),
     ),
 )
 

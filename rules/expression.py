@@ -6,6 +6,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import cel
@@ -47,6 +48,10 @@ class EvaluationOutcome:
     missing: tuple[str, ...] = ()
 
 
+# What the CEL extension raises while evaluating: undefined names, missing keys, bad types.
+EVALUATION_ERRORS = (KeyError, RuntimeError, TypeError, ValueError, ZeroDivisionError, OverflowError)
+TRUE = EvaluationOutcome(Outcome.TRUE)
+FALSE = EvaluationOutcome(Outcome.FALSE)
 _MISSING = object()
 
 
@@ -54,8 +59,10 @@ def lookup(facts: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     """The value at ``path`` in nested mappings, or ``_MISSING``."""
     node: Any = facts
     for part in path:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
+        if type(node) is dict or isinstance(node, Mapping):
+            node = node.get(part, _MISSING)
+            if node is _MISSING:
+                return node
         else:
             return _MISSING
     return node
@@ -65,7 +72,7 @@ def is_missing(value: Any) -> bool:
     return value is _MISSING
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Expression:
     """A CEL expression compiled once at load time and run many times."""
 
@@ -94,40 +101,48 @@ class Expression:
         names = frozenset(set(program.variables()) - bound - BUILTIN_NAMES)
         return cls(source, program, tuple(fact_references(source, namespaces)), names)
 
+    @cached_property
+    def paths(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The distinct fact paths read, as (dotted, parts), in order of appearance."""
+        return tuple({ref.dotted: (ref.dotted, ref.path) for ref in self.references}.values())
+
     def missing_facts(self, facts: Mapping[str, Any]) -> tuple[str, ...]:
-        return tuple(
-            dict.fromkeys(ref.dotted for ref in self.references if is_missing(lookup(facts, ref.path)))
-        )
+        return tuple(dotted for dotted, path in self.paths if lookup(facts, path) is _MISSING)
 
     def evidence(self, facts: Mapping[str, Any], limit: int = 200) -> dict[str, Any]:
         """The values of the facts this expression reads, each shortened to ``limit`` chars."""
         found: dict[str, Any] = {}
-        for ref in self.references:
-            value = lookup(facts, ref.path)
-            if is_missing(value) or ref.dotted in found or isinstance(value, Mapping):
+        for dotted, path in self.paths:
+            value = lookup(facts, path)
+            if value is _MISSING or isinstance(value, Mapping):
                 continue
             if isinstance(value, list | tuple) and len(repr(value)) > limit:
                 value = f"[{len(value)} items]"
             elif isinstance(value, str) and len(value) > limit:
                 value = value[: limit - 1] + "…"
-            found[ref.dotted] = value
+            found[dotted] = value
         return found
 
     def run(self, context: cel.Context, facts: Mapping[str, Any]) -> EvaluationOutcome:
         """Evaluate against a prepared context. ``facts`` is the same data, for diagnosis."""
         try:
             value = self.program.execute(context)
-        except (KeyError, RuntimeError, TypeError, ValueError, ZeroDivisionError, OverflowError) as error:
-            return self._diagnose(error, facts)
+        except EVALUATION_ERRORS as error:
+            return self.diagnose(error, facts)
+        return self.outcome_of(value)
+
+    @staticmethod
+    def outcome_of(value: Any) -> EvaluationOutcome:
         if value is True:
-            return EvaluationOutcome(Outcome.TRUE)
+            return TRUE
         if value is False:
-            return EvaluationOutcome(Outcome.FALSE)
+            return FALSE
         return EvaluationOutcome(
             Outcome.ERROR, f"expression returned {type(value).__name__} {value!r}, not a bool"
         )
 
-    def _diagnose(self, error: Exception, facts: Mapping[str, Any]) -> EvaluationOutcome:
+    def diagnose(self, error: Exception, facts: Mapping[str, Any]) -> EvaluationOutcome:
+        """Why an expression raised: absent facts (no data) or a genuine error."""
         missing = self.missing_facts(facts)
         if missing:
             return EvaluationOutcome(Outcome.ABSENT, "no data for " + ", ".join(missing), missing)

@@ -128,7 +128,7 @@ def evaluate_command(
         raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
     clock = parse_now(now)
     cards, services, facts_by_service = load_inputs(scorecards, catalog, facts)
-    selected = list(services)
+    selected = sorted(services, key=lambda s: s.name)
     if service:
         missing = sorted(set(service) - set(services.services))
         if missing:

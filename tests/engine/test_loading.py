@@ -1,0 +1,123 @@
+"""Bad scorecards: each problem is reported with file, line and field, and none hides another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.loading import load_scorecards, parse_scorecard
+
+GOOD = """\
+apiVersion: levelset.dev/v1
+kind: Scorecard
+metadata:
+  name: prod
+spec:
+  levels: [Bronze, Silver]
+  rules:
+    - name: has-readme
+      level: Bronze
+      expression: github.has_readme
+    - name: reviewed
+      level: Silver
+      expression: github.branch_protection.required_reviews >= 1
+"""
+
+
+def problems_of(text: str) -> list[str]:
+    scorecard, problems = parse_scorecard(text, "prod.yaml")
+    assert scorecard is None
+    return [str(p) for p in problems]
+
+
+def test_good_scorecard_loads_with_levels_in_order_and_a_content_hash():
+    scorecard, problems = parse_scorecard(GOOD, "prod.yaml")
+    assert problems == []
+    assert scorecard is not None
+    assert scorecard.level_names == ["Bronze", "Silver"]
+    assert [r.name for r in scorecard.rules] == ["has-readme", "reviewed"]
+    assert len(scorecard.content_hash) == 64
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("apiVersion: [\n", "prod.yaml:2: invalid YAML"),
+        (GOOD.replace("  name: prod\n", "  name: prod\n  name: other\n"),
+         'prod.yaml:5: invalid YAML: duplicate key "name" (first defined on line 4)'),
+        (GOOD.replace("  levels:", "  colour: red\n  levels:"), "prod.yaml:6: spec.colour: unknown field"),
+        (GOOD.replace("level: Silver", "level: Silvr"),
+         'prod.yaml:12: rule "reviewed": unknown level "Silvr" (levels: Bronze, Silver)'),
+        (GOOD.replace("name: reviewed", "name: has-readme"),
+         'prod.yaml:11: rule "has-readme": duplicate rule name (first on line 8)'),
+        (GOOD.replace(">= 1", ">= "), 'prod.yaml:13: rule "reviewed": CEL syntax error'),
+        (GOOD.replace("github.has_readme", "github.has_reame"),
+         'prod.yaml:10: rule "has-readme": unknown fact "github.has_reame": the github collector '
+         'does not provide it (did you mean "github.has_readme"?)'),
+        (GOOD.replace("github.has_readme", "githb.has_readme"),
+         'prod.yaml:10: rule "has-readme": unknown name "githb"'),
+        (GOOD + "  exemptions:\n    - {service: a, rule: has-readme, reason: r, expires: 2027-02-30}\n",
+         "prod.yaml:15: spec.exemptions[0].expires: '2027-02-30' is not a valid date (YYYY-MM-DD)"),
+        (GOOD + "  exemptions:\n    - {service: a, rule: nope, reason: r, expires: 2027-02-01}\n",
+         'prod.yaml:15: exemption for "a": unknown rule "nope"'),
+        (GOOD + "  exemptions:\n    - {service: a, rule: has-readme, reason: r}\n",
+         "prod.yaml:15: spec.exemptions[0].expires: required field is missing"),
+        (GOOD.replace("name: prod", "name: Prod_1"), "prod.yaml:4: metadata.name: 'Prod_1' must match"),
+        (GOOD.replace("levels: [Bronze, Silver]", "levels: [Bronze, bronze]"),
+         'prod.yaml:6: level "bronze" is listed twice'),
+        (GOOD.replace("kind: Scorecard", "kind: Scorecards"), "prod.yaml:2: kind: Input should be 'Scorecard'"),
+        (GOOD + "---\n" + GOOD, "prod.yaml: expected one scorecard document, found 2"),
+    ],
+    ids=[
+        "malformed-yaml", "duplicate-key", "unknown-field", "unknown-level", "duplicate-rule",
+        "cel-syntax", "unknown-fact", "unknown-namespace", "bad-date", "exemption-unknown-rule",
+        "exemption-without-expiry", "bad-name", "duplicate-level", "wrong-kind", "two-documents",
+    ],
+)
+def test_bad_input_is_reported_with_file_line_and_field(text: str, expected: str):
+    problems = problems_of(text)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_syntax_error_in_a_block_expression_points_at_its_line():
+    text = GOOD.replace(
+        "expression: github.branch_protection.required_reviews >= 1",
+        "expression: |\n        github.archived == false &&\n          && true",
+    )
+    assert any(p.startswith("prod.yaml:15: rule") for p in problems_of(text)), problems_of(text)
+
+
+def test_every_problem_of_a_file_is_reported_together():
+    text = GOOD.replace("level: Silver", "level: Silvr").replace("github.has_readme", "github.nope")
+    assert len(problems_of(text)) == 2
+
+
+def test_one_bad_file_never_stops_the_others(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text(GOOD.replace("level: Silver", "level: Platinum"))
+    (tmp_path / "b.yaml").write_text(GOOD.replace("name: prod", "name: other").replace(">= 1", ">="))
+    (tmp_path / "c.yaml").write_text(GOOD.replace("name: prod", "name: fine"))
+    loaded = load_scorecards(tmp_path)
+    assert sorted(loaded.scorecards) == ["fine"]
+    files = sorted({Path(p.file).name for p in loaded.problems})
+    assert files == ["a.yaml", "b.yaml"]
+
+
+def test_duplicate_scorecard_names_across_files_are_rejected(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD)
+    loaded = load_scorecards(tmp_path)
+    assert list(loaded.scorecards) == ["prod"]
+    assert 'scorecard "prod" is already defined in' in str(loaded.problems[0])
+
+
+def test_free_form_custom_namespace_accepts_any_fact():
+    scorecard, problems = parse_scorecard(GOOD.replace("github.has_readme", "custom.anything.at_all"),
+                                          "prod.yaml")
+    assert problems == [] and scorecard is not None
+
+
+def test_shipped_scorecards_are_valid(root: Path):
+    loaded = load_scorecards(root / "scorecards")
+    assert loaded.problems == []
+    assert sorted(loaded.scorecards) == ["ownership", "production-readiness", "security"]

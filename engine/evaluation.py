@@ -263,9 +263,10 @@ def applies(scorecard: Scorecard, facts: FactContext) -> tuple[bool, str | None]
     if scorecard.filter is None:
         return True, None
     outcome = scorecard.filter.run(facts.context, facts.values)
-    if outcome.outcome in (Outcome.TRUE, Outcome.FALSE):
-        return outcome.outcome is Outcome.TRUE, None
-    return False, outcome.detail
+    if outcome.outcome is Outcome.ERROR:
+        return False, outcome.detail
+    # A filter on an absent fact ("service.tier == '1'" with no tier) is simply not true.
+    return outcome.outcome is Outcome.TRUE, None
 
 
 def evaluate_scorecard(

@@ -135,6 +135,9 @@ def evaluate_command(
             raise fail_input([Problem(str(catalog), None, f"unknown service {m!r}") for m in missing])
         selected = [s for s in selected if s.name in service]
     evaluation = evaluate(selected, facts_by_service, cards.scorecards.values(), vocabulary(), clock)
+    for (name, card), problem in sorted(evaluation.filter_errors.items()):
+        stderr().print(f"warning: scorecard {card}: filter failed for {name}, not graded: {problem}",
+                       markup=False)
     if output_format == "json":
         sys.stdout.write(_evaluation_json(evaluation) + "\n")
         raise typer.Exit(EXIT_OK)

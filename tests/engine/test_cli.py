@@ -150,3 +150,13 @@ def test_schema_is_a_json_schema_that_accepts_the_shipped_scorecards(run, root: 
         jsonschema.validate(document, schema)
     published = json.loads((root / "docs" / "scorecard.schema.json").read_text())
     assert published == schema, "docs/scorecard.schema.json is stale: run `levelset schema`"
+
+
+def test_a_filter_that_fails_is_reported_and_the_service_is_not_graded(run, tmp_path: Path, root: Path):
+    card = (root / "scorecards" / "ownership.yaml").read_text().replace(
+        "  levels: [Bronze, Silver, Gold]", "  filter: 'service.owner > 1'\n  levels: [Bronze, Silver, Gold]")
+    (tmp_path / "ownership.yaml").write_text(card)
+    result = run("evaluate", "--scorecards", str(tmp_path), "--format", "json", *NOW)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["results"] == []
+    assert "warning: scorecard ownership: filter failed for ledger, not graded" in result.stderr

@@ -117,7 +117,8 @@ class _EntityChecker:
     """Backstage's entity envelope and Component checks, as problems with lines."""
 
     def __init__(self, file: str, doc: Node) -> None:
-        self.file, self.doc, self.problems = file, doc, []  # type: list[Problem]
+        self.file, self.doc = file, doc
+        self.problems: list[Problem] = []
 
     def fail(self, node: Any, key: str | None, message: str) -> None:
         line = node.line_of(key) if isinstance(node, Node) and key else getattr(node, "line", None)

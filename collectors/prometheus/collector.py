@@ -192,4 +192,7 @@ def _count_rules_naming(rules: Sequence[Mapping[str, Any]], label: str, value: s
 
 
 def _connection_reason(error: requests.exceptions.ConnectionError) -> str:
-    return "connection refused or reset" if error.args else "connection error"
+    # requests wraps urllib3's MaxRetryError, whose ``reason`` is the socket-level error.
+    inner = error.args[0] if error.args else None
+    cause = getattr(inner, "reason", None) or inner
+    return f"cannot connect ({type(cause).__name__})" if cause is not None else "cannot connect"

@@ -1,0 +1,105 @@
+"""Fixtures for the collector tests: real servers, started once per session."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.catalog import PROMETHEUS_ANNOTATION, Service
+from tests.realparts.prometheus import PrometheusServer, Series, openmetrics, running_prometheus
+
+
+def service(name: str, **annotations: str) -> Service:
+    return Service(name=name, owner="team-a", lifecycle="production", annotations=annotations)
+
+
+# ----------------------------------------------------------------------------- Prometheus
+
+STEP = 600  # one sample every 10 minutes, for 29 days (inside every 30d window)
+DAYS = 29
+ERRORS_PER_STEP = {"checkout": 1, "payments": 10, "search": 0}
+OK_PER_STEP = 100
+
+
+def _prometheus_history(end: int) -> str:
+    services = list(ERRORS_PER_STEP)
+    up = [
+        Series("up", {"service": "checkout", "job": "checkout"}, lambda i: 1),
+        # payments is down for every 10th scrape: availability 0.9
+        Series("up", {"service": "payments", "job": "payments"}, lambda i: 0 if i % 10 == 0 else 1),
+        Series("up", {"service": "search", "job": "search"}, lambda i: 1),
+    ]
+    requests = []
+    for name in services:
+        requests.append(Series("http_requests_total", {"service": name, "code": "200"},
+                               lambda i: OK_PER_STEP * i))
+        errors = ERRORS_PER_STEP[name]
+        requests.append(Series("http_requests_total", {"service": name, "code": "500"},
+                               lambda i, e=errors: e * i))  # type: ignore[misc]
+    # Latency: checkout answers everything under 0.1 s; payments half of it between 0.5 and 1 s.
+    buckets = {"checkout": {"0.1": 100, "0.5": 100, "1": 100, "+Inf": 100},
+               "payments": {"0.1": 20, "0.5": 50, "1": 100, "+Inf": 100}}
+    histogram = []
+    for name, counts in buckets.items():
+        for le, per_step in counts.items():
+            histogram.append(Series("http_request_duration_seconds_bucket",
+                                    {"service": name, "le": le},
+                                    lambda i, c=per_step: c * i))  # type: ignore[misc]
+        histogram.append(Series("http_request_duration_seconds_count", {"service": name},
+                                lambda i: 100 * i))
+        histogram.append(Series("http_request_duration_seconds_sum", {"service": name},
+                                lambda i: 10 * i))
+    return openmetrics(
+        {
+            "up": ("gauge", up),
+            "http_requests": ("counter", requests),
+            "http_request_duration_seconds": ("histogram", histogram),
+        },
+        end=end, days=DAYS, step=STEP,
+    )
+
+
+ALERT_RULES = """\
+groups:
+  - name: payments
+    rules:
+      - alert: PaymentsDown
+        expr: up{service="payments"} == 0
+        for: 5m
+        labels: {severity: page}
+      - alert: PaymentsSlow
+        expr: histogram_quantile(0.99, rate(http_request_duration_seconds_bucket[5m])) > 2
+        labels: {severity: ticket, service: payments}
+  - name: checkout
+    rules:
+      - alert: CheckoutErrors
+        expr: sum(rate(http_requests_total{code=~"5..", service = 'checkout'}[5m])) > 1
+      - record: service:up:avg
+        expr: avg by (service) (up)
+"""
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    workdir = tmp_path_factory.mktemp("prometheus")
+    history = _prometheus_history(end=int(time.time()) - 30)
+    with running_prometheus(workdir, history, rules=ALERT_RULES) as server:
+        yield server
+
+
+@pytest.fixture
+def prometheus_services() -> list[Service]:
+    return [
+        service("checkout"),
+        service("payments"),
+        service("search-api", **{PROMETHEUS_ANNOTATION: "search"}),
+        service("ghost"),  # in the catalog, no series at all
+    ]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -36,7 +36,8 @@ class CollectionResult:
     is "unknown", never false); ``failures`` names each service that was not, with the reason.
     ``errors`` notes problems that cost some facts but no whole service (a failed query).
     ``requests`` counts the requests that really went out, retries included; ``not_modified``
-    how many of them were answered 304 from a conditional request.
+    how many of them were answered 304 from a conditional request; ``calls`` API calls by
+    operation (``eu-west-1 tagging:GetResources``), to see where a request budget goes.
     """
 
     source: str
@@ -47,6 +48,7 @@ class CollectionResult:
     errors: list[str] = field(default_factory=list)
     requests: int = 0
     not_modified: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

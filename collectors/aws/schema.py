@@ -26,17 +26,21 @@ SCHEMA = FactSchema(
         Fact("rds.instances", T.OBJECT_LIST, "Tagged RDS DB instances.", "rds:DescribeDBInstances",
              items=facts(
                  ("id", T.STRING, "DB instance identifier.", ""),
+                 ("region", T.STRING, "AWS region.", ""),
                  ("engine", T.STRING, "Database engine.", ""),
                  ("backup_retention_days", T.INT, "Automated backup retention.", ""),
                  ("multi_az", T.BOOL, "Multi-AZ deployment.", ""),
                  ("encrypted", T.BOOL, "Storage encryption.", ""),
              )),
-        ("rds.min_backup_retention_days", T.INT, "Lowest backup retention among instances.", "rds"),
+        ("rds.min_backup_retention_days", T.INT,
+         "Lowest backup retention among instances (absent when there are none).",
+         "rds:DescribeDBInstances"),
         ("rds.all_multi_az", T.BOOL, "Every instance is multi-AZ.", "rds"),
         ("rds.all_encrypted", T.BOOL, "Every instance has storage encryption.", "rds"),
         Fact("lambda.functions", T.OBJECT_LIST, "Tagged Lambda functions.",
-             "lambda:GetFunctionConfiguration", items=facts(
+             "lambda:ListFunctions", items=facts(
                  ("name", T.STRING, "Function name.", ""),
+                 ("region", T.STRING, "AWS region.", ""),
                  ("runtime", T.STRING, "Runtime identifier, e.g. python3.12.", ""),
                  ("runtime_deprecated", T.BOOL, "The runtime is deprecated by AWS.", ""),
              )),
@@ -44,6 +48,7 @@ SCHEMA = FactSchema(
         Fact("dynamodb.tables", T.OBJECT_LIST, "Tagged DynamoDB tables.",
              "dynamodb:DescribeContinuousBackups", items=facts(
                  ("name", T.STRING, "Table name.", ""),
+                 ("region", T.STRING, "AWS region.", ""),
                  ("point_in_time_recovery", T.BOOL, "PITR is enabled.", ""),
              )),
         ("dynamodb.all_point_in_time_recovery", T.BOOL, "Every table has PITR enabled.",

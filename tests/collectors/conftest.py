@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import PROMETHEUS_ANNOTATION, Service
+from engine.catalog import AWS_ANNOTATION, PROMETHEUS_ANNOTATION, Service
+from tests.realparts.aws import AwsAccount, fake_credentials, running_moto
 from tests.realparts.prometheus import PrometheusServer, Series, openmetrics, running_prometheus
 
 
@@ -103,3 +104,43 @@ def prometheus_services() -> list[Service]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+# ----------------------------------------------------------------------------- AWS
+
+EU, US = "eu-west-1", "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    with fake_credentials(), running_moto() as endpoint:
+        account = AwsAccount(endpoint)
+        # orders: everything right in eu-west-1, everything wrong in us-east-1
+        account.bucket(EU, "orders-data", "orders", encrypted=True, versioned=True,
+                       public_access_blocked=True)
+        account.bucket(US, "orders-archive", "orders")
+        account.database(EU, "orders-db", "orders", retention=7, multi_az=True, encrypted=True)
+        account.database(US, "orders-replica", "orders", retention=1, multi_az=False,
+                         encrypted=False)
+        account.function(EU, "orders-api", "orders", "python3.12")
+        account.function(US, "orders-cron", "orders", "python3.8")
+        account.table(EU, "orders", "orders", pitr=True)
+        account.alarm(EU, "orders-5xx", "orders")
+        # payments (tag value differs from the service name): one table, two alarms
+        account.table(EU, "payments", "payments", pitr=False)
+        account.alarm(EU, "payments-latency", "payments")
+        account.alarm(US, "payments-errors", "payments")
+        # resources of services not in the catalog, and one without the tag
+        account.bucket(EU, "unrelated-bkt", None)
+        for n in range(3):
+            account.table(US, f"legacy-{n}", "legacy", pitr=False)
+        yield endpoint
+
+
+@pytest.fixture
+def aws_services() -> list[Service]:
+    return [
+        service("orders"),
+        service("payments-svc", **{AWS_ANNOTATION: "payments"}),
+        service("empty"),
+    ]

@@ -12,10 +12,12 @@ collectors:
 ```
 
 The repository is the ``github.com/project-slug`` annotation, else ``<org>/<service name>``.
-Each repository costs nine requests on a first run (the endpoints named in
-``collectors/github/schema.py``; more only for lists longer than 100). Every GET is
-conditional (:mod:`collectors.github.cache`), so an unchanged repository costs nine 304s on
-later runs, none of them counted by GitHub's rate limit.
+Each repository costs eight requests on a first run, nine when its default branch is
+protected (the endpoints named in ``collectors/github/schema.py``; more only for lists
+longer than 100). Every GET is conditional (:mod:`collectors.github.cache`): an unchanged
+repository answers 304 on later runs, which GitHub's rate limit does not count. Answers
+without an ETag cannot be revalidated and are counted every run: the 404 of a repository
+without releases, and the 403/404 of alerts the token may not read.
 
 PyGithub does the transport: authentication, Enterprise URLs, retries of 5xx and of
 secondary rate limits (``GithubRetry``, bounded by ``max_wait_seconds``) and typed
@@ -62,6 +64,13 @@ from engine.errors import CollectorError
 log = logging.getLogger(__name__)
 
 SEVERITIES = ("critical", "high", "medium", "low")
+
+# What an unprotected branch allows, as GitHub documents it: these are known, not unknown.
+UNPROTECTED: dict[str, Any] = {
+    "enabled": False, "required_reviews": 0, "require_code_owner_reviews": False,
+    "dismiss_stale_reviews": False, "required_status_checks": [], "strict_status_checks": False,
+    "enforce_admins": False, "allow_force_pushes": True, "allow_deletions": True,
+}
 
 
 class GitHubConfig(CollectorConfig):
@@ -207,15 +216,22 @@ class _RepositoryReader:
         }
         languages = self._get(f"{base}/languages", "languages")
         if isinstance(languages, dict):
-            facts["languages"] = sorted(languages, key=lambda name: -languages[name])
+            # name -> bytes (PyGithub adds a "url" key to every object it returns)
+            sizes = {k: v for k, v in languages.items() if isinstance(v, int)}
+            facts["languages"] = sorted(sizes, key=lambda name: -sizes[name])
         facts.update(self._files(base, ref))
-        facts["branch_protection"] = self._protection(base, ref, service)
-        facts["pull_requests"] = self._pull_requests(base)
-        commits = self._get(f"{base}/commits", "last commit", {"sha": branch, "per_page": 1},
-                            absent_on=(409,))  # 409: the repository is empty
-        if isinstance(commits, list) and commits:
-            commit = commits[0].get("commit", {})
+        # The branch gives the last commit and whether it is protected; the protection
+        # settings are read only for a protected branch. Both answer 200 with an ETag, so an
+        # unchanged repository revalidates them for free (a 404 would be counted every run).
+        branch_data = self._get(f"{base}/branches/{ref}", "branch", absent_on=(404,))
+        if isinstance(branch_data, dict):
+            commit = (branch_data.get("commit") or {}).get("commit") or {}
             facts["last_commit_at"] = (commit.get("committer") or {}).get("date")
+            if branch_data.get("protected") is False:
+                facts["branch_protection"] = dict(UNPROTECTED)
+            else:
+                facts["branch_protection"] = self._protection(base, ref, service)
+        facts["pull_requests"] = self._pull_requests(base)
         facts["alerts"] = {
             "dependabot": self._alerts(
                 f"{base}/dependabot/alerts", service, "dependabot",
@@ -271,12 +287,7 @@ class _RepositoryReader:
         except GithubException as error:
             message = error.data.get("message") if isinstance(error.data, dict) else None
             if error.status == 404 and message == "Branch not protected":
-                # What an unprotected branch allows, as GitHub documents it.
-                return {"enabled": False, "required_reviews": 0,
-                        "require_code_owner_reviews": False, "dismiss_stale_reviews": False,
-                        "required_status_checks": [], "strict_status_checks": False,
-                        "enforce_admins": False, "allow_force_pushes": True,
-                        "allow_deletions": True}
+                return dict(UNPROTECTED)
             self.result.errors.append(
                 f"{service}: branch protection: HTTP {error.status} (the token needs "
                 "administration:read on the repository); left unknown")

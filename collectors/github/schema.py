@@ -56,7 +56,8 @@ SCHEMA = FactSchema(
         ("has_dockerfile", T.BOOL, "A Dockerfile exists at the root.", "git tree"),
         ("has_catalog_info", T.BOOL, "catalog-info.yaml exists at the root.", "git tree"),
         ("branch_protection.enabled", T.BOOL, "The default branch is protected.",
-         "GET /repos/{owner}/{repo}/branches/{branch}/protection"),
+         "GET /repos/{owner}/{repo}/branches/{branch} (protected), then "
+         "GET /repos/{owner}/{repo}/branches/{branch}/protection when it is"),
         ("branch_protection.required_reviews", T.INT,
          "Approving reviews required before merge (0 when reviews are not required).",
          "branch protection"),
@@ -80,7 +81,7 @@ SCHEMA = FactSchema(
          "Age in days of the oldest open pull request (absent when none is open).",
          "GET /repos/{owner}/{repo}/pulls"),
         ("last_commit_at", T.TIMESTAMP, "Time of the last commit on the default branch.",
-         "GET /repos/{owner}/{repo}/commits/{branch}"),
+         "GET /repos/{owner}/{repo}/branches/{branch}"),
         *_alerts("dependabot", "GET /repos/{owner}/{repo}/dependabot/alerts?state=open"),
         *_alerts("code_scanning", "GET /repos/{owner}/{repo}/code-scanning/alerts?state=open"),
         ("latest_release.tag", T.STRING, "Tag of the latest release.",

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import AWS_ANNOTATION, PROMETHEUS_ANNOTATION, Service
+from engine.catalog import AWS_ANNOTATION, GITHUB_ANNOTATION, PROMETHEUS_ANNOTATION, Service
 from tests.realparts.aws import AwsAccount, fake_credentials, running_moto
+from tests.realparts.github import FakeRepository, GitHubStandIn, days_ago
 from tests.realparts.prometheus import PrometheusServer, Series, openmetrics, running_prometheus
 
 
@@ -143,4 +144,75 @@ def aws_services() -> list[Service]:
         service("orders"),
         service("payments-svc", **{AWS_ANNOTATION: "payments"}),
         service("empty"),
+    ]
+
+
+# ----------------------------------------------------------------------------- GitHub
+
+GOOD_PROTECTION = {
+    "required_status_checks": {"strict": True, "contexts": ["ci/build"],
+                               "checks": [{"context": "ci/build", "app_id": None}]},
+    "enforce_admins": {"enabled": True},
+    "required_pull_request_reviews": {"dismiss_stale_reviews": True,
+                                      "require_code_owner_reviews": True,
+                                      "required_approving_review_count": 2},
+    "allow_force_pushes": {"enabled": False},
+    "allow_deletions": {"enabled": False},
+}
+
+CATALOG_INFO = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: {name}
+  annotations:
+    github.com/project-slug: acme/{name}
+spec: {{type: service, lifecycle: production, owner: team-a}}
+"""
+
+
+def github_repositories() -> list[FakeRepository]:
+    return [
+        FakeRepository(
+            "acme/checkout", visibility="internal", topics=["payments", "tier-1"],
+            languages={"Python": 9000, "Shell": 120, "Dockerfile": 300},
+            files=["README.md", ".github/CODEOWNERS", "SECURITY.md", "LICENSE",
+                   ".github/dependabot.yml", ".github/workflows/ci.yml",
+                   ".github/workflows/release.yaml", "Dockerfile", "catalog-info.yaml",
+                   "src/checkout/app.py"],
+            protection=GOOD_PROTECTION,
+            pull_requests_created=[days_ago(10), days_ago(2), days_ago(0.5)],
+            last_commit_at=days_ago(1),
+            dependabot_alerts=["critical", "high", "high"], code_scanning_alerts=["medium"],
+            release=("v1.4.0", days_ago(3)),
+            catalog_info=CATALOG_INFO.format(name="checkout"),
+        ),
+        # unprotected, no release, alerts unreadable (403) or code scanning off (404)
+        FakeRepository(
+            "acme/payments", default_branch="trunk", languages={"Go": 5000},
+            files=["README.md", "main.go"], last_commit_at=days_ago(40),
+            dependabot_alerts=None, code_scanning_alerts=None,
+            catalog_info=CATALOG_INFO.format(name="payments"),
+        ),
+        FakeRepository("acme/legacy", archived=True, visibility="public",
+                       files=["README"], last_commit_at=days_ago(900),
+                       dependabot_alerts=[], code_scanning_alerts=[],
+                       release=("v0.9", days_ago(1000))),
+    ]
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubStandIn]:
+    """A fresh stand-in per test: each test owns its counters, faults and rate limit."""
+    stand_in = GitHubStandIn(github_repositories())
+    with stand_in.server.running():
+        yield stand_in
+
+
+@pytest.fixture
+def github_services() -> list[Service]:
+    return [
+        service("checkout", **{GITHUB_ANNOTATION: "acme/checkout"}),
+        service("payments"),  # no annotation: acme/payments from the org setting
+        service("legacy"),
     ]

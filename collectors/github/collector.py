@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
+from github.GithubException import RateLimitExceededExceedsMaxWait
 from github.Requester import Requester
 from pydantic import Field
 from urllib3.exceptions import ReadTimeoutError
@@ -125,7 +126,7 @@ class GitHubCollector(Collector):
         result = CollectionResult(source=self.name, started_at=utcnow())
         counter = RequestCounter()
         try:
-            client = self._client(counter)
+            client = self.open_client(counter)
         except CollectorError as error:
             result.fail_all(services, str(error))
             result.finished_at = utcnow()
@@ -154,10 +155,11 @@ class GitHubCollector(Collector):
             result.finished_at = utcnow()
         return result
 
-    def _client(self, counter: RequestCounter) -> Github:
+    def open_client(self, counter: RequestCounter) -> Github:
+        """A PyGithub client whose requests are counted and conditional."""
         config = self.config
         token = read_secret(env=config.token_env, file=config.token_file, what="GitHub token")
-        retry = GithubRetry(
+        retry = BoundedRetry(
             total=config.retries,
             read=False,  # a read timeout is reported at once, not retried into a long hang
             backoff_factor=0.5,
@@ -177,6 +179,31 @@ class GitHubCollector(Collector):
         adapter = ConditionalAdapter(counter, self.cache, max_retries=retry)
         _install_adapter(client.requester, adapter)
         return client
+
+
+class BoundedRetry(GithubRetry):
+    """``GithubRetry`` that also refuses to sleep a ``Retry-After`` beyond the bound.
+
+    ``max_rate_limit_wait`` bounds waits for a rate-limit reset, but urllib3 sleeps a
+    ``Retry-After`` header as given; a secondary limit of an hour would hang the run.
+    """
+
+    def increment(self, method: str | None = None, url: str | None = None,
+                  response: Any = None, error: Exception | None = None,
+                  _pool: Any = None, _stacktrace: Any = None) -> Any:
+        if response is not None and self.max_rate_limit_wait is not None:
+            wait = _seconds(response.headers.get("Retry-After"))
+            if wait is not None and wait > self.max_rate_limit_wait:
+                raise RateLimitExceededExceedsMaxWait(
+                    response.status, None, dict(response.headers), wait=wait)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: left to urllib3
 
 
 def _install_adapter(requester: Requester, adapter: ConditionalAdapter) -> None:
@@ -356,7 +383,7 @@ class _RepositoryReader:
         while next_url:
             headers, data = self._request(next_url, what, params, raise_status=raise_status)
             yield from (item for item in (data or []) if isinstance(item, dict))
-            next_url = _next_link(headers.get("link", ""))
+            next_url = next_link(headers.get("link", ""))
             params = None  # the next link carries them
 
     def _request(self, url: str, what: str, parameters: dict[str, Any] | None, *,
@@ -366,7 +393,7 @@ class _RepositoryReader:
         try:
             return self.requester.requestJsonAndCheck("GET", url, parameters=parameters)
         except RateLimitExceededException as error:
-            raise _SourceFailed(f"rate limited until {_reset_time(error.headers)}") from None
+            raise _SourceFailed(f"rate limited until {reset_time(error.headers)}") from None
         except GithubException as error:
             if error.status in absent_on:
                 return {}, None
@@ -393,7 +420,7 @@ def _http_reason(error: GithubException) -> str:
     return f"HTTP {error.status} ({reason})"
 
 
-def _reset_time(headers: dict[str, str] | None) -> str:
+def reset_time(headers: dict[str, str] | None) -> str:
     """When the limit lifts: ``X-RateLimit-Reset`` (epoch) or ``Retry-After`` (seconds)."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     try:
@@ -410,7 +437,7 @@ def _reset_time(headers: dict[str, str] | None) -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _next_link(link: str) -> str | None:
+def next_link(link: str) -> str | None:
     for part in link.split(","):
         section = part.split(";")
         if len(section) >= 2 and any(s.strip() == 'rel="next"' for s in section[1:]):

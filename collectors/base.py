@@ -90,9 +90,14 @@ class Collector(ABC):
                 for e in error.errors()
             ) from None
 
+    @classmethod
     @abstractmethod
+    def default_fact_schema(cls) -> FactSchema:
+        """The facts it provides with default settings (for the reference documentation)."""
+
     def fact_schema(self) -> FactSchema:
         """The facts this collector provides, as configured."""
+        return self.default_fact_schema()
 
     @abstractmethod
     def collect(self, services: Sequence[Service]) -> CollectionResult:

@@ -44,13 +44,17 @@ from engine.catalog import Service
 
 
 class PrometheusConfig(CollectorConfig):
-    url: str = "http://localhost:9090"
-    service_label: str = Field(default="service", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-    queries: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_QUERIES))
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    retries: int = Field(default=1, ge=0, le=5)  # for 502/503/504 answers only
-    token_env: str | None = None
-    token_file: Path | None = None
+    url: str = Field(default="http://localhost:9090", description="Prometheus base URL")
+    service_label: str = Field(default="service", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+                               description="Label naming the service in every query's result")
+    queries: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_QUERIES),
+                                    description="Fact name -> PromQL grouped by service_label "
+                                    "(default: the queries of the facts below)")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout")
+    retries: int = Field(default=1, ge=0, le=5, description="Retries of 502/503/504 answers")
+    token_env: str | None = Field(default=None, description="Environment variable holding a "
+                                  "bearer token")
+    token_file: Path | None = Field(default=None, description="File holding a bearer token")
 
 
 class _SourceDown(Exception):
@@ -66,6 +70,10 @@ class PrometheusCollector(Collector):
         return PrometheusConfig
 
     config: PrometheusConfig
+
+    @classmethod
+    def default_fact_schema(cls) -> FactSchema:
+        return schema()
 
     def fact_schema(self) -> FactSchema:
         return schema(self.config.queries)

@@ -96,7 +96,8 @@ class LocalHTTPServer:
 
     @contextmanager
     def running(self) -> Iterator[LocalHTTPServer]:
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                  daemon=True)
         thread.start()
         try:
             yield self

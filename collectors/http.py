@@ -13,6 +13,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ReadTimeoutError
 
 
 class RequestCounter:
@@ -56,6 +57,21 @@ class CountingAdapter(HTTPAdapter):
             "http": _counting_pool(HTTPConnectionPool, self.counter),
             "https": _counting_pool(HTTPSConnectionPool, self.counter),
         }
+
+
+def is_timeout(error: requests.exceptions.RequestException) -> bool:
+    """A timeout, also when urllib3's retries wrapped it into a ``ConnectionError``."""
+    if isinstance(error, requests.exceptions.Timeout):
+        return True
+    inner = error.args[0] if error.args else None
+    return isinstance(getattr(inner, "reason", None), TimeoutError | ReadTimeoutError)
+
+
+def connection_reason(error: requests.exceptions.RequestException) -> str:
+    """``cannot connect (NewConnectionError)``: the socket-level cause, without the URL."""
+    inner = error.args[0] if error.args else None
+    cause = getattr(inner, "reason", None) or inner
+    return f"cannot connect ({type(cause).__name__})" if cause is not None else "cannot connect"
 
 
 def counting_session(

@@ -40,7 +40,6 @@ from github import Auth, Github, GithubException, GithubRetry, RateLimitExceeded
 from github.GithubException import RateLimitExceededExceedsMaxWait
 from github.Requester import Requester
 from pydantic import Field
-from urllib3.exceptions import ReadTimeoutError
 
 from collectors.base import (
     CollectionResult,
@@ -57,7 +56,7 @@ from collectors.github.cache import (
     MemoryETagCache,
 )
 from collectors.github.schema import KEY_FILES, SCHEMA
-from collectors.http import RequestCounter
+from collectors.http import RequestCounter, connection_reason, is_timeout
 from collectors.schema import FactSchema
 from engine.catalog import Service
 from engine.errors import CollectorError
@@ -244,8 +243,8 @@ class _RepositoryReader:
         facts: dict[str, Any] = {
             "repository": repo.get("full_name", slug),
             "archived": repo.get("archived"),
-            "visibility": repo.get("visibility") or ("private" if repo.get("private") else
-                                                     "public" if "private" in repo else None),
+            # GitHub Enterprise Server before 3.x has only the "private" flag.
+            "visibility": repo.get("visibility") or _visibility(repo.get("private")),
             "default_branch": repo.get("default_branch"),
             "topics": repo.get("topics"),
             "primary_language": repo.get("language"),
@@ -409,18 +408,23 @@ class _RepositoryReader:
             if error.status in raise_status:
                 raise
             raise _RepositoryFailed(f"{what}: {_http_reason(error)}") from None
-        except requests.exceptions.Timeout:
-            raise _RepositoryFailed(
-                f"{what}: timeout after {self.config.timeout_seconds}s") from None
-        except requests.exceptions.RetryError:
-            raise _RepositoryFailed(f"{what}: gave up after {self.config.retries} retries"
-                                    ) from None
-        except requests.exceptions.ConnectionError as error:
-            inner = error.args[0] if error.args else None
-            if isinstance(getattr(inner, "reason", None), ReadTimeoutError):
+        except requests.exceptions.RequestException as error:
+            if is_timeout(error):
                 raise _RepositoryFailed(
                     f"{what}: timeout after {self.config.timeout_seconds}s") from None
-            raise _SourceFailed(f"GitHub at {self.config.base_url} is unreachable") from None
+            if isinstance(error, requests.exceptions.RetryError):
+                raise _RepositoryFailed(
+                    f"{what}: gave up after {self.config.retries} retries") from None
+            if isinstance(error, requests.exceptions.ConnectionError):
+                raise _SourceFailed(f"GitHub at {self.config.base_url} is unreachable: "
+                                    f"{connection_reason(error)}") from None
+            raise _RepositoryFailed(f"{what}: {type(error).__name__}") from None
+
+
+def _visibility(private: Any) -> str | None:
+    if isinstance(private, bool):
+        return "private" if private else "public"
+    return None
 
 
 def _http_reason(error: GithubException) -> str:

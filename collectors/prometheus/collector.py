@@ -37,10 +37,17 @@ from collectors.base import (
     registry,
     utcnow,
 )
-from collectors.http import CountingAdapter, RequestCounter, counting_session
+from collectors.http import (
+    CountingAdapter,
+    RequestCounter,
+    connection_reason,
+    counting_session,
+    is_timeout,
+)
 from collectors.prometheus.schema import DEFAULT_QUERIES, schema
 from collectors.schema import FactSchema
 from engine.catalog import Service
+from engine.errors import CollectorError
 
 
 class PrometheusConfig(CollectorConfig):
@@ -82,7 +89,13 @@ class PrometheusCollector(Collector):
         config = self.config
         result = CollectionResult(source=self.name, started_at=utcnow())
         counter = RequestCounter()
-        token = read_secret(env=config.token_env, file=config.token_file, what="prometheus token")
+        try:
+            token = read_secret(env=config.token_env, file=config.token_file,
+                                what="Prometheus token")
+        except CollectorError as error:
+            result.fail_all(services, str(error))
+            result.finished_at = utcnow()
+            return result
         by_value: dict[str, list[Service]] = defaultdict(list)
         for service in services:
             by_value[service.prometheus_label_value].append(service)
@@ -96,7 +109,7 @@ class PrometheusCollector(Collector):
             timeout=config.timeout_seconds,
         )
         # PrometheusConnect mounts its own adapter on the URL: replace it with a counting one.
-        retry = Retry(total=config.retries, read=0, backoff_factor=0.2,
+        retry = Retry(total=config.retries, read=False, backoff_factor=0.2,
                       status_forcelist=(502, 503, 504), raise_on_status=False)
         session.mount(client.url, CountingAdapter(counter, max_retries=retry))
         failed_calls = 0
@@ -139,10 +152,8 @@ class PrometheusCollector(Collector):
             data = client.custom_query(query)
         except PrometheusApiClientException as error:
             raise _QueryFailed(str(error)) from None
-        except requests.exceptions.Timeout:
-            raise _QueryFailed(f"timed out after {self.config.timeout_seconds:g}s") from None
-        except requests.exceptions.ConnectionError as error:
-            raise _SourceDown(_connection_reason(error)) from None
+        except requests.exceptions.RequestException as error:
+            raise self._request_failed(error) from None
         except ValueError:  # the answer was not JSON
             raise _QueryFailed("the answer is not JSON") from None
         if not isinstance(data, list) or any(not isinstance(s, dict) for s in data):
@@ -154,16 +165,21 @@ class PrometheusCollector(Collector):
                 series.append((sample.get("metric", {}), number))
         return series
 
+    def _request_failed(self, error: requests.exceptions.RequestException) -> Exception:
+        if is_timeout(error):
+            return _QueryFailed(f"timed out after {self.config.timeout_seconds:g}s")
+        if isinstance(error, requests.exceptions.ConnectionError):
+            return _SourceDown(connection_reason(error))
+        return _QueryFailed(type(error).__name__)
+
     def _alert_rules(
         self, client: PrometheusConnect, session: requests.Session
     ) -> list[dict[str, Any]]:
         try:
             response = session.get(f"{client.url}/api/v1/rules", params={"type": "alert"},
                                    headers=client.headers, timeout=self.config.timeout_seconds)
-        except requests.exceptions.Timeout:
-            raise _QueryFailed(f"timed out after {self.config.timeout_seconds:g}s") from None
-        except requests.exceptions.ConnectionError as error:
-            raise _SourceDown(_connection_reason(error)) from None
+        except requests.exceptions.RequestException as error:
+            raise self._request_failed(error) from None
         if response.status_code != 200:
             raise _QueryFailed(f"HTTP {response.status_code}")
         try:
@@ -198,9 +214,3 @@ def _count_rules_naming(rules: Sequence[Mapping[str, Any]], label: str, value: s
             count += 1
     return count
 
-
-def _connection_reason(error: requests.exceptions.ConnectionError) -> str:
-    # requests wraps urllib3's MaxRetryError, whose ``reason`` is the socket-level error.
-    inner = error.args[0] if error.args else None
-    cause = getattr(inner, "reason", None) or inner
-    return f"cannot connect ({type(cause).__name__})" if cause is not None else "cannot connect"

@@ -11,7 +11,13 @@ import pytest
 from engine.catalog import AWS_ANNOTATION, GITHUB_ANNOTATION, PROMETHEUS_ANNOTATION, Service
 from tests.realparts.aws import AwsAccount, fake_credentials, running_moto
 from tests.realparts.github import FakeRepository, GitHubStandIn, days_ago
-from tests.realparts.prometheus import PrometheusServer, Series, openmetrics, running_prometheus
+from tests.realparts.prometheus import (
+    PrometheusServer,
+    Series,
+    binaries,
+    openmetrics,
+    running_prometheus,
+)
 
 
 def service(name: str, **annotations: str) -> Service:
@@ -87,6 +93,10 @@ groups:
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     workdir = tmp_path_factory.mktemp("prometheus")
+    try:
+        binaries()
+    except RuntimeError as error:  # CI must install it: fail, never skip
+        pytest.fail(str(error), pytrace=False)
     history = _prometheus_history(end=int(time.time()) - 30)
     with running_prometheus(workdir, history, rules=ALERT_RULES) as server:
         yield server

@@ -234,7 +234,8 @@ def test_unreachable_server_fails_every_service(github_services):
     result = col.collect(github_services)
 
     assert set(result.failures.values()) == {
-        "GitHub at http://127.0.0.1:9/api/v3 is unreachable"}
+        "GitHub at http://127.0.0.1:9/api/v3 is unreachable: cannot connect "
+        "(NewConnectionError)"}
 
 
 def test_token_comes_from_a_file_and_never_shows(github, github_services, tmp_path):

@@ -10,6 +10,7 @@ from collectors.prometheus.collector import PrometheusCollector
 from collectors.prometheus.schema import DEFAULT_QUERIES
 from engine.errors import SettingsError
 from tests.collectors.conftest import service
+from tests.realparts.httpserver import LocalHTTPServer, Reply, Request, forward
 from tests.realparts.prometheus import PrometheusServer
 
 
@@ -101,3 +102,23 @@ def test_server_down_fails_every_service_with_the_reason(prometheus_services):
 def test_unknown_settings_are_rejected_with_their_path():
     with pytest.raises(SettingsError, match=r"collectors\.prometheus\.querys"):
         PrometheusCollector({"url": "http://x", "querys": {}})
+
+
+def test_a_query_that_times_out_is_noted_and_the_others_still_answer(
+        prometheus, prometheus_services):
+    def slow_error_ratio(request: Request) -> Reply:
+        reply = forward(prometheus.url, request)
+        if "http_requests_total" in request.query.get("query", ""):
+            reply.delay = 2.0
+        return reply
+
+    proxy = LocalHTTPServer(slow_error_ratio)
+    with proxy.running():
+        result = PrometheusCollector({"url": proxy.url, "timeout_seconds": 1}).collect(
+            prometheus_services)
+
+    assert result.failures == {}
+    assert result.errors == ["query 'error_ratio_7d': timed out after 1s"]
+    assert "error_ratio_7d" not in result.facts["checkout"]
+    assert result.facts["checkout"]["availability_30d"] == pytest.approx(1.0)
+    assert result.requests == len(DEFAULT_QUERIES) + 1  # a timeout is not retried

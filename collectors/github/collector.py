@@ -36,7 +36,14 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
+from github import (
+    Auth,
+    BadCredentialsException,
+    Github,
+    GithubException,
+    GithubRetry,
+    RateLimitExceededException,
+)
 from github.GithubException import RateLimitExceededExceedsMaxWait
 from github.Requester import Requester
 from pydantic import Field
@@ -402,6 +409,8 @@ class _RepositoryReader:
             return self.requester.requestJsonAndCheck("GET", url, parameters=parameters)
         except RateLimitExceededException as error:
             raise _SourceFailed(f"rate limited until {reset_time(error.headers)}") from None
+        except BadCredentialsException:
+            raise _SourceFailed("GitHub rejected the token (HTTP 401)") from None
         except GithubException as error:
             if error.status in absent_on:
                 return {}, None

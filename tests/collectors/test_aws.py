@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from collectors.aws.collector import AwsCollector, all_of, parse_arn
 from tests.collectors.conftest import EU, US, service
@@ -169,3 +171,9 @@ def test_arns_name_their_resource():
     assert parse_arn("arn:aws:rds:us-east-1:1:db:orders-db", EU).region == US
     assert parse_arn("arn:aws:lambda:eu-west-1:1:function:api:prod", EU).name == "api"
     assert parse_arn("arn:aws:dynamodb:eu-west-1:1:table/t/stream/x", EU).name == ""
+
+
+@given(st.lists(st.sampled_from([True, False, None])))
+def test_all_of_is_kleene_and(values):
+    expected = False if False in values else (None if None in values else True)
+    assert all_of(values) is expected

@@ -278,3 +278,33 @@ def test_discovery_reads_catalog_info_of_every_repository_of_the_org(github):
     assert sorted(catalog.services) == ["checkout", "payments"]
     assert catalog.services["checkout"].github_repository == "acme/checkout"
     assert catalog.problems == []
+
+
+def test_branch_protection_404_branch_not_protected_means_disabled(github, github_services):
+    github.fault("/repos/acme/checkout/branches/main/protection", Reply(
+        404, b'{"message": "Branch not protected", "documentation_url": "https://docs"}'))
+
+    result = collector(github).collect(github_services)
+
+    assert result.facts["checkout"]["branch_protection"]["enabled"] is False
+    assert not any(e.startswith("checkout:") for e in result.errors)
+
+
+def test_branch_protection_the_token_may_not_read_is_unknown(github, github_services):
+    github.fault("/repos/acme/checkout/branches/main/protection", Reply(
+        403, b'{"message": "Must have admin rights to Repository."}'))
+
+    result = collector(github).collect(github_services)
+
+    assert result.facts["checkout"]["branch_protection"] is None  # unknown, not disabled
+    assert any(e.startswith("checkout: branch protection: HTTP 403") for e in result.errors)
+    assert "checkout" not in result.failures
+
+
+def test_a_rejected_token_stops_the_run(github, github_services):
+    github.fault("/repos/acme/checkout", Reply(401, b'{"message": "Bad credentials"}'))
+
+    result = collector(github).collect(github_services)
+
+    assert set(result.failures.values()) == {"GitHub rejected the token (HTTP 401)"}
+    assert result.requests == 1

@@ -147,6 +147,7 @@ class GitHubCollector(Collector):
             result.finished_at = utcnow()
             return result
         reader = _RepositoryReader(client.requester, self.config, result)
+        read: dict[str, dict[str, Any] | str] = {}  # services sharing a repository read it once
         try:
             for index, service in enumerate(services):
                 slug = self.repository_of(service)
@@ -155,12 +156,21 @@ class GitHubCollector(Collector):
                         "no github.com/project-slug annotation and no collectors.github.org")
                     continue
                 try:
-                    result.facts[service.name] = reader.read(slug, service.name)
+                    if slug.lower() not in read:
+                        read[slug.lower()] = reader.read(slug, service.name)
                 except _RepositoryFailed as error:
-                    result.failures[service.name] = f"{slug}: {error}"
+                    read[slug.lower()] = f"{slug}: {error}"
+                except (KeyError, TypeError, AttributeError, ValueError) as error:
+                    log.exception("unexpected answer for %s", slug)
+                    read[slug.lower()] = f"{slug}: unexpected answer ({type(error).__name__})"
                 except _SourceFailed as error:
                     result.fail_all(services[index:], str(error))
                     break
+                outcome = read[slug.lower()]
+                if isinstance(outcome, str):
+                    result.failures[service.name] = outcome
+                else:
+                    result.facts[service.name] = dict(outcome)
         finally:
             client.close()
             self.cache.save()

@@ -308,3 +308,13 @@ def test_a_rejected_token_stops_the_run(github, github_services):
 
     assert set(result.failures.values()) == {"GitHub rejected the token (HTTP 401)"}
     assert result.requests == 1
+
+
+def test_services_sharing_a_repository_read_it_once(github):
+    services = [service("web", **{GITHUB_ANNOTATION: "acme/checkout"}),
+                service("worker", **{GITHUB_ANNOTATION: "acme/checkout"})]
+
+    result = collector(github).collect(services)
+
+    assert result.facts["web"] == result.facts["worker"]
+    assert result.requests == FIRST_RUN["checkout"]

@@ -21,13 +21,13 @@ metadata:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import CatalogError, InputError, Problem
-from engine.yamlsource import Node, load_file, walk_files
+from engine.yamlsource import Node, load_documents, load_file, walk_files
 
 GITHUB_ANNOTATION = "github.com/project-slug"
 PROMETHEUS_ANNOTATION = "levelset.dev/prometheus-service"
@@ -293,26 +293,60 @@ def load_catalog(paths: Sequence[Path] | Path) -> Catalog:
         except InputError as error:
             problems.extend(error.problems)
             continue
-        for doc in documents:
-            entity, found = _check_entity(str(file), doc)
+        for doc, entity in _read_entities(str(file), documents, services, seen_entities, problems):
+            targets, found = _location_targets(file, doc, entity["spec"])
             problems.extend(found)
-            if entity is None:
-                continue
-            source = f"{file}:{doc.line}"
-            key = (entity["kind"].lower(), entity["namespace"], entity["name"].lower())
-            if key in seen_entities:
-                problems.append(Problem(str(file), doc.line, f'{entity["kind"]} "{entity["name"]}" '
-                                        f"is already defined at {seen_entities[key]}"))
-                continue
-            seen_entities[key] = source
-            if entity["kind"] == "Location":
-                targets, found = _location_targets(file, doc, entity["spec"])
-                problems.extend(found)
-                queue.extend(targets)
-            elif entity["kind"] == "Component":
-                service = _service(entity, source)
-                services[service.name] = service
+            queue.extend(targets)
     return Catalog(services, sorted(set(problems)))
+
+
+def load_catalog_texts(texts: Iterable[tuple[str, str]]) -> Catalog:
+    """Read services from entity files given as ``(origin, text)`` pairs.
+
+    The same rules as :func:`load_catalog`, for files read elsewhere (a repository's
+    ``catalog-info.yaml`` fetched from GitHub: origin ``acme/payments/catalog-info.yaml``).
+    Location entities cannot be followed from text and are reported.
+    """
+    services: dict[str, Service] = {}
+    seen_entities: dict[tuple[str, str, str], str] = {}
+    problems: list[Problem] = []
+    for origin, text in texts:
+        try:
+            documents = load_documents(text, origin)
+        except InputError as error:
+            problems.extend(error.problems)
+            continue
+        for doc, _ in _read_entities(origin, documents, services, seen_entities, problems):
+            problems.append(Problem(origin, doc.line, "Location targets are not followed in "
+                                    "discovered files: list each repository's entities instead"))
+    return Catalog(services, sorted(set(problems)))
+
+
+def _read_entities(
+    origin: str,
+    documents: Iterable[Any],
+    services: dict[str, Service],
+    seen_entities: dict[tuple[str, str, str], str],
+    problems: list[Problem],
+) -> Iterator[tuple[Node, dict[str, Any]]]:
+    """Check each document, add Components to ``services``; yields Location entities."""
+    for doc in documents:
+        entity, found = _check_entity(origin, doc)
+        problems.extend(found)
+        if entity is None:
+            continue
+        source = f"{origin}:{doc.line}"
+        key = (entity["kind"].lower(), entity["namespace"], entity["name"].lower())
+        if key in seen_entities:
+            problems.append(Problem(origin, doc.line, f'{entity["kind"]} "{entity["name"]}" '
+                                    f"is already defined at {seen_entities[key]}"))
+            continue
+        seen_entities[key] = source
+        if entity["kind"] == "Location":
+            yield doc, entity
+        elif entity["kind"] == "Component":
+            service = _service(entity, source)
+            services[service.name] = service
 
 
 def require_valid(catalog: Catalog) -> Catalog:

@@ -22,7 +22,8 @@ _SEVERITIES = ("critical", "high", "medium", "low")
 
 def _alerts(kind: str, api: str) -> list[Fact]:
     return [
-        Fact(f"alerts.{kind}.{sev}", T.INT, f"Open {kind.replace('_', ' ')} alerts of severity {sev}.", api)
+        Fact(f"alerts.{kind}.{sev}", T.INT,
+             f"Open {kind.replace('_', ' ')} alerts of severity {sev}.", api)
         for sev in _SEVERITIES
     ] + [Fact(f"alerts.{kind}.total", T.INT, f"All open {kind.replace('_', ' ')} alerts.", api)]
 
@@ -36,15 +37,18 @@ SCHEMA = FactSchema(
         ("visibility", T.STRING, "public, private or internal.", "GET /repos/{owner}/{repo}"),
         ("default_branch", T.STRING, "Name of the default branch.", "GET /repos/{owner}/{repo}"),
         ("topics", T.STRING_LIST, "Repository topics.", "GET /repos/{owner}/{repo}"),
-        ("languages", T.STRING_LIST, "Languages, most bytes first.", "GET /repos/{owner}/{repo}/languages"),
-        ("primary_language", T.STRING, "The language with most bytes.", "GET /repos/{owner}/{repo}"),
+        ("languages", T.STRING_LIST, "Languages, most bytes first.",
+         "GET /repos/{owner}/{repo}/languages"),
+        ("primary_language", T.STRING, "The language with most bytes.",
+         "GET /repos/{owner}/{repo}"),
         ("files", T.STRING_LIST,
          "Key files present, by canonical name: " + ", ".join(KEY_FILES) + ".",
          "GET /repos/{owner}/{repo}/git/trees/{branch}?recursive=1"),
         ("workflows", T.STRING_LIST, "Paths of GitHub Actions workflows (.github/workflows/*.yml).",
          "GET /repos/{owner}/{repo}/git/trees/{branch}?recursive=1"),
         ("has_readme", T.BOOL, "A README exists.", "git tree"),
-        ("has_codeowners", T.BOOL, "A CODEOWNERS file exists (root, .github/ or docs/).", "git tree"),
+        ("has_codeowners", T.BOOL, "A CODEOWNERS file exists (root, .github/ or docs/).",
+         "git tree"),
         ("has_security_policy", T.BOOL, "SECURITY.md exists.", "git tree"),
         ("has_license", T.BOOL, "A LICENSE file exists.", "git tree"),
         ("has_dependabot_config", T.BOOL, ".github/dependabot.yml exists.", "git tree"),
@@ -52,7 +56,8 @@ SCHEMA = FactSchema(
         ("has_dockerfile", T.BOOL, "A Dockerfile exists at the root.", "git tree"),
         ("has_catalog_info", T.BOOL, "catalog-info.yaml exists at the root.", "git tree"),
         ("branch_protection.enabled", T.BOOL, "The default branch is protected.",
-         "GET /repos/{owner}/{repo}/branches/{branch}/protection"),
+         "GET /repos/{owner}/{repo}/branches/{branch} (protected), then "
+         "GET /repos/{owner}/{repo}/branches/{branch}/protection when it is"),
         ("branch_protection.required_reviews", T.INT,
          "Approving reviews required before merge (0 when reviews are not required).",
          "branch protection"),
@@ -76,7 +81,7 @@ SCHEMA = FactSchema(
          "Age in days of the oldest open pull request (absent when none is open).",
          "GET /repos/{owner}/{repo}/pulls"),
         ("last_commit_at", T.TIMESTAMP, "Time of the last commit on the default branch.",
-         "GET /repos/{owner}/{repo}/commits/{branch}"),
+         "GET /repos/{owner}/{repo}/branches/{branch}"),
         *_alerts("dependabot", "GET /repos/{owner}/{repo}/dependabot/alerts?state=open"),
         *_alerts("code_scanning", "GET /repos/{owner}/{repo}/code-scanning/alerts?state=open"),
         ("latest_release.tag", T.STRING, "Tag of the latest release.",

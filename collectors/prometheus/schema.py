@@ -42,7 +42,8 @@ def schema(queries: Mapping[str, str] | None = None) -> FactSchema:
         description="Service metrics: one PromQL query per fact, grouped by the service label.",
         facts=(
             *(
-                Fact(name, FactType.DOUBLE, _DESCRIPTIONS.get(name, "Configured query."), f"PromQL: {q}")
+                Fact(name, FactType.DOUBLE, _DESCRIPTIONS.get(name, "Configured query."),
+                     f"PromQL: {q}")
                 for name, q in declared.items()
             ),
             ALERT_RULES_FACT,

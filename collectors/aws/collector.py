@@ -1,0 +1,414 @@
+"""Facts from AWS: resources tagged with the service, and the settings that matter on them.
+
+```yaml
+collectors:
+  aws:
+    regions: [eu-west-1, us-east-1]
+    tag_key: service                  # resources tagged service=<aws_tag_value> belong to it
+    assume_role_arn: null             # e.g. arn:aws:iam::123456789012:role/levelset-read
+    endpoint_url: null                # for an AWS-compatible endpoint
+```
+
+Per region, one paginated sweep of the Resource Groups Tagging API finds every resource with
+the tag key (whatever its value), so the cost does not grow with the number of services. Then
+one call per resource setting (S3, DynamoDB) or one listing per region (RDS, Lambda).
+Credentials come from boto3's usual chain (environment, shared files, instance role).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import Field
+
+from collectors.aws.runtimes import is_deprecated
+from collectors.aws.schema import SCHEMA
+from collectors.base import CollectionResult, Collector, CollectorConfig, registry, utcnow
+from collectors.http import RequestCounter
+from collectors.schema import FactSchema
+from engine.catalog import Service
+
+
+class AwsConfig(CollectorConfig):
+    regions: list[str] = Field(min_length=1, description="Regions to sweep")
+    tag_key: str = Field(default="service", description="Tag whose value names the service")
+    endpoint_url: str | None = Field(default=None, description="Endpoint of an "
+                                     "AWS-compatible API (none: AWS)")
+    assume_role_arn: str | None = Field(default=None, description="Role to assume with STS "
+                                        "before reading (read-only role in the account)")
+    role_session_name: str = Field(default="levelset", description="STS session name")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Connect and read timeout")
+    max_attempts: int = Field(default=3, ge=1, le=10, description="botocore attempts per call")
+    page_size: int = Field(default=100, ge=1, le=100, description="Tagging API page size")
+    deprecated_runtimes: list[str] = Field(default_factory=list, description="Lambda runtimes "
+                                           "to treat as deprecated beyond the built-in dates")
+
+
+@dataclass(frozen=True)
+class Resource:
+    arn: str
+    region: str
+    kind: str  # the ARN's service: s3, rds, lambda, dynamodb, cloudwatch, sqs, ...
+    name: str  # bucket, DB instance id, function, table or alarm name ("" for others)
+
+
+def parse_arn(arn: str, region: str) -> Resource:
+    """``arn:aws:rds:eu-west-1:123:db:orders`` -> Resource(kind="rds", name="orders")."""
+    parts = arn.split(":", 5)
+    kind = parts[2] if len(parts) > 2 else "unknown"
+    rest = parts[5] if len(parts) > 5 else ""
+    name = ""
+    if kind == "s3":
+        name = rest if "/" not in rest else ""
+    elif kind == "rds" and rest.startswith("db:"):
+        name = rest.removeprefix("db:")
+    elif kind == "lambda" and rest.startswith("function:"):
+        name = rest.removeprefix("function:").split(":", 1)[0]
+    elif kind == "dynamodb" and rest.startswith("table/") and "/" not in rest[6:]:
+        name = rest.removeprefix("table/")
+    elif kind == "cloudwatch" and rest.startswith("alarm:"):
+        name = rest.removeprefix("alarm:")
+    return Resource(arn=arn, region=parts[3] if len(parts) > 3 and parts[3] else region,
+                    kind=kind, name=name)
+
+
+class _SourceFailed(Exception):
+    """A call every service depends on failed (the tagging sweep of one region)."""
+
+
+@dataclass
+class _Run:
+    """State of one collection: clients per region, counters and notes."""
+
+    session: Any
+    config: AwsConfig
+    counter: RequestCounter = field(default_factory=RequestCounter)
+    calls: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            config = Config(
+                connect_timeout=self.config.timeout_seconds,
+                read_timeout=self.config.timeout_seconds,
+                retries={"max_attempts": self.config.max_attempts, "mode": "standard"},
+            )
+            client = self.session.client(service, region_name=region, config=config,
+                                         endpoint_url=self.config.endpoint_url)
+            self.watch(client, region)
+            self._clients[key] = client
+        return self._clients[key]
+
+    def watch(self, client: Any, region: str) -> None:
+        """Count wire requests (each retry too) and API calls by operation."""
+        events = client.meta.events
+        events.register("before-send", lambda **_: self.counter.sent())
+        prefix = client.meta.service_model.service_name
+
+        def on_call(model: Any, **_: Any) -> None:
+            self.calls[f"{region} {prefix}:{model.name}"] += 1
+
+        events.register("before-call", on_call)
+
+    def call(self, what: str, action: Callable[[], Any],
+             expected: dict[str, Any] | None = None) -> Any:
+        """The answer of one setting call, or None (unknown) with a note when it fails.
+
+        ``expected`` maps error codes that are answers, not failures (an unencrypted
+        bucket answers ``ServerSideEncryptionConfigurationNotFoundError``), to a value.
+        """
+        try:
+            return action()
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if expected and code in expected:
+                return expected[code]
+            self.errors.append(f"{what}: {code or 'error'}")
+        except BotoCoreError as error:
+            self.errors.append(f"{what}: {type(error).__name__}")
+        return None
+
+
+@registry.register("aws")
+class AwsCollector(Collector):
+    name = "aws"
+
+    @classmethod
+    def config_model(cls) -> type[CollectorConfig]:
+        return AwsConfig
+
+    config: AwsConfig
+
+    @classmethod
+    def default_fact_schema(cls) -> FactSchema:
+        return SCHEMA
+
+    def collect(self, services: Sequence[Service]) -> CollectionResult:
+        result = CollectionResult(source=self.name, started_at=utcnow())
+        run: _Run | None = None
+        try:
+            run = _Run(session=None, config=self.config)
+            run.session = self._session(run)
+            tagged = self._sweep(run)
+            # Only the resources of the services asked for are read in detail.
+            wanted = {s.aws_tag_value for s in services}
+            details = _Details(run, {v: r for v, r in tagged.items() if v in wanted})
+            today = result.started_at.date()
+            extra = frozenset(self.config.deprecated_runtimes)
+            for service in services:
+                mine = tagged.get(service.aws_tag_value, [])
+                result.facts[service.name] = details.facts_for(mine, today, extra)
+        except _SourceFailed as error:
+            result.fail_all(services, str(error))
+        finally:
+            if run is not None:
+                result.requests = run.counter.requests
+                result.errors.extend(run.errors)
+                result.calls = dict(run.calls)
+            result.finished_at = utcnow()
+        return result
+
+    def _session(self, run: _Run) -> Any:
+        session = boto3.Session()
+        arn = self.config.assume_role_arn
+        if not arn:
+            return session
+        try:
+            region = self.config.regions[0]
+            sts = session.client("sts", endpoint_url=self.config.endpoint_url, region_name=region)
+            run.watch(sts, region)
+            credentials = sts.assume_role(RoleArn=arn,
+                                          RoleSessionName=self.config.role_session_name)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "error")
+            raise _SourceFailed(f"cannot assume role {arn}: {code}") from None
+        except BotoCoreError as error:
+            raise _SourceFailed(f"cannot assume role {arn}: {type(error).__name__}") from None
+        creds = credentials["Credentials"]
+        return boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+    def _sweep(self, run: _Run) -> dict[str, list[Resource]]:
+        """Tag value -> its resources, over every region (an ARN listed twice counts once)."""
+        found: dict[str, list[Resource]] = defaultdict(list)
+        seen: set[str] = set()
+        key = self.config.tag_key
+        for region in self.config.regions:
+            client = run.client("resourcegroupstaggingapi", region)
+            try:
+                pages = client.get_paginator("get_resources").paginate(
+                    TagFilters=[{"Key": key}], ResourcesPerPage=self.config.page_size)
+                for page in pages:
+                    for mapping in page.get("ResourceTagMappingList", []):
+                        arn = mapping["ResourceARN"]
+                        value = next((t["Value"] for t in mapping.get("Tags", [])
+                                      if t["Key"] == key), None)
+                        if value is None or arn in seen:
+                            continue
+                        seen.add(arn)
+                        found[value].append(parse_arn(arn, region))
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "error")
+                raise _SourceFailed(f"AWS {region}: tagging:GetResources failed: {code}") from None
+            except BotoCoreError as error:
+                raise _SourceFailed(
+                    f"AWS {region}: tagging:GetResources failed: {type(error).__name__}") from None
+        return found
+
+
+class _Details:
+    """Settings of the tagged resources, read once per resource (or once per region)."""
+
+    def __init__(self, run: _Run, tagged: dict[str, list[Resource]]) -> None:
+        self.run = run
+        everything = [r for resources in tagged.values() for r in resources]
+        self.buckets = {r.arn: self._bucket(r) for r in everything if r.kind == "s3" and r.name}
+        self.tables = {r.arn: self._table(r) for r in everything
+                       if r.kind == "dynamodb" and r.name}
+        self.unread: set[str] = set()  # ARNs whose listing failed: their settings are unknown
+        self.instances = self._listing(everything, "rds", self._rds_instances)
+        self.functions = self._listing(everything, "lambda", self._lambda_functions)
+
+    def facts_for(self, resources: Sequence[Resource], today: Any,
+                  extra: frozenset[str]) -> dict[str, Any]:
+        buckets = [self.buckets[r.arn] for r in resources if r.arn in self.buckets]
+        tables = [self.tables[r.arn] for r in resources if r.arn in self.tables]
+        instances = [i for r in resources if (i := self.instances.get(r.arn)) is not None]
+        functions = []
+        for r in resources:
+            function = self.functions.get(r.arn)
+            if function is not None:
+                runtime = function["runtime"]
+                deprecated = None if runtime is None else is_deprecated(runtime, today, extra)
+                functions.append({**function, "runtime_deprecated": deprecated})
+        unread = {r.kind for r in resources if r.arn in self.unread}
+        retention = [i["backup_retention_days"] for i in instances]
+        if "rds" in unread:  # some instances could not be read: no summary is known
+            retention = []
+            instances_known: list[bool | None] = [None]
+        else:
+            instances_known = []
+        deprecated_count = [f["runtime_deprecated"] for f in functions]
+        if "lambda" in unread:
+            deprecated_count.append(None)
+        return {
+            "resource_count": len(resources),
+            "resource_types": sorted({r.kind for r in resources}),
+            "s3": {
+                "buckets": buckets,
+                "all_encrypted": all_of(b["encrypted"] for b in buckets),
+                "all_versioned": all_of(b["versioning"] for b in buckets),
+                "all_public_access_blocked": all_of(b["public_access_blocked"] for b in buckets),
+            },
+            "rds": {
+                "instances": instances,
+                "min_backup_retention_days": min(retention) if retention else None,
+                "all_multi_az": all_of([*(i["multi_az"] for i in instances), *instances_known]),
+                "all_encrypted": all_of([*(i["encrypted"] for i in instances),
+                                         *instances_known]),
+            },
+            "lambda": {
+                "functions": functions,
+                "deprecated_runtimes": None if None in deprecated_count
+                else sum(1 for d in deprecated_count if d),
+            },
+            "dynamodb": {
+                "tables": tables,
+                "all_point_in_time_recovery": all_of(t["point_in_time_recovery"] for t in tables),
+            },
+            "cloudwatch": {"alarms": sum(1 for r in resources if r.kind == "cloudwatch")},
+        }
+
+    def _bucket(self, bucket: Resource) -> dict[str, Any]:
+        s3 = self.run.client("s3", bucket.region)
+        name = bucket.name
+
+        def encrypted() -> bool:
+            rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
+            return any(rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+                       for rule in rules.get("Rules", []))
+
+        def public_access_blocked() -> bool:
+            block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+            keys = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                    "RestrictPublicBuckets")
+            return all(block.get(k) is True for k in keys)
+
+        # No region: S3 ARNs carry none, and the tagging API may list a bucket in any region.
+        return {
+            "name": name,
+            # Older buckets without default encryption answer this error; since 2023 AWS
+            # applies SSE-S3 to every bucket and answers with AES256 instead.
+            "encrypted": self.run.call(
+                f"s3:GetBucketEncryption {name}", encrypted,
+                {"ServerSideEncryptionConfigurationNotFoundError": False}),
+            "versioning": self.run.call(
+                f"s3:GetBucketVersioning {name}",
+                lambda: s3.get_bucket_versioning(Bucket=name).get("Status") == "Enabled"),
+            "public_access_blocked": self.run.call(
+                f"s3:GetPublicAccessBlock {name}", public_access_blocked,
+                {"NoSuchPublicAccessBlockConfiguration": False}),
+        }
+
+    def _table(self, table: Resource) -> dict[str, Any]:
+        dynamodb = self.run.client("dynamodb", table.region)
+
+        def pitr() -> bool:
+            description = dynamodb.describe_continuous_backups(TableName=table.name)
+            status = description["ContinuousBackupsDescription"].get(
+                "PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+            return bool(status == "ENABLED")
+
+        return {
+            "name": table.name,
+            "region": table.region,
+            "point_in_time_recovery": self.run.call(
+                f"dynamodb:DescribeContinuousBackups {table.name}", pitr),
+        }
+
+    def _listing(self, resources: Iterable[Resource], kind: str,
+                 read: Callable[[str], dict[str, dict[str, Any]] | None],
+                 ) -> dict[str, dict[str, Any]]:
+        """One listing per region that has tagged resources of ``kind``; ARN -> settings.
+
+        A failed listing puts its resources in ``unread`` (unknown); the run notes why.
+        """
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for r in resources:
+            if r.kind == kind and r.name:
+                wanted[r.region].add(r.arn)
+        found: dict[str, dict[str, Any]] = {}
+        for region, arns in wanted.items():
+            listing = read(region)
+            if listing is None:
+                self.unread.update(arns)
+                continue
+            for arn in arns:
+                if arn in listing:  # else deleted since the sweep: gone, not unknown
+                    found[arn] = listing[arn]
+        return found
+
+    def _rds_instances(self, region: str) -> dict[str, dict[str, Any]] | None:
+        rds = self.run.client("rds", region)
+
+        def read() -> dict[str, dict[str, Any]]:
+            instances = {}
+            for page in rds.get_paginator("describe_db_instances").paginate():
+                for db in page["DBInstances"]:
+                    instances[db["DBInstanceArn"]] = {
+                        "id": db["DBInstanceIdentifier"],
+                        "region": region,
+                        "engine": db.get("Engine"),
+                        "backup_retention_days": db.get("BackupRetentionPeriod"),
+                        "multi_az": db.get("MultiAZ"),
+                        "encrypted": db.get("StorageEncrypted"),
+                    }
+            return instances
+
+        result: dict[str, dict[str, Any]] | None = self.run.call(
+            f"rds:DescribeDBInstances {region}", read)
+        return result
+
+    def _lambda_functions(self, region: str) -> dict[str, dict[str, Any]] | None:
+        client = self.run.client("lambda", region)
+
+        def read() -> dict[str, dict[str, Any]]:
+            functions = {}
+            for page in client.get_paginator("list_functions").paginate():
+                for function in page["Functions"]:
+                    functions[function["FunctionArn"]] = {
+                        "name": function["FunctionName"],
+                        "region": region,
+                        # container-image functions have no runtime: unknown, not deprecated
+                        "runtime": function.get("Runtime"),
+                    }
+            return functions
+
+        result: dict[str, dict[str, Any]] | None = self.run.call(
+            f"lambda:ListFunctions {region}", read)
+        return result
+
+
+def all_of(values: Iterable[bool | None]) -> bool | None:
+    """Three-valued "all": False if any is False, unknown if any is unknown, else True.
+
+    With no values at all it is True: a service without buckets has no unencrypted bucket.
+    """
+    seen_unknown = False
+    for value in values:
+        if value is False:
+            return False
+        if value is None:
+            seen_unknown = True
+    return None if seen_unknown else True

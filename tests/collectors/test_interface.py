@@ -1,0 +1,122 @@
+"""The collector interface: registry, settings, collect_all and the facts reference."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+import collectors
+from collectors import CollectionResult, Collector, CollectorConfig, build_collectors, collect_all
+from collectors.base import read_secret, registry, utcnow
+from collectors.schema import FactSchema, FactType, facts
+from engine.catalog import Service, load_catalog_texts
+from engine.errors import CollectorError, SettingsError
+from tests.collectors.conftest import service
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FixedConfig(CollectorConfig):
+    value: int = 1
+
+
+class FixedCollector(Collector):
+    """A collector of our own interface that returns given facts (or breaks)."""
+
+    name: ClassVar[str] = "fixed"
+
+    @classmethod
+    def config_model(cls) -> type[CollectorConfig]:
+        return FixedConfig
+
+    @classmethod
+    def default_fact_schema(cls) -> FactSchema:
+        return FactSchema("fixed", "test facts", facts(("value", FactType.INT, "a number", "")))
+
+    def collect(self, services: Sequence[Service]) -> CollectionResult:
+        if self.config.value < 0:
+            raise RuntimeError("broken on purpose")
+        result = CollectionResult(source=self.name, started_at=utcnow())
+        result.facts = {s.name: {"value": self.config.value} for s in services}
+        return result
+
+
+@pytest.fixture
+def fixed_registered() -> Iterator[None]:
+    registry.register("fixed")(FixedCollector)
+    yield
+    registry.unregister("fixed")
+
+
+def test_build_collectors_makes_one_per_configured_section_in_order(fixed_registered):
+    built = build_collectors({"fixed": {"value": 3}, "github": {"org": "acme"},
+                              "aws": {"regions": ["eu-west-1"]}})
+
+    assert [c.name for c in built] == ["fixed", "github", "aws"]
+    assert set(registry.names()) >= {"github", "prometheus", "aws"}
+
+
+def test_unknown_collector_and_bad_settings_are_errors():
+    with pytest.raises(KeyError, match="unknown collector 'gitlab'"):
+        build_collectors({"gitlab": {}})
+    with pytest.raises(SettingsError, match=r"collectors\.aws\.regions: Field required"):
+        build_collectors({"aws": {}})
+
+
+def test_collect_all_keeps_going_when_one_collector_breaks(fixed_registered):
+    good, broken = FixedCollector({"value": 7}), FixedCollector({"value": -1})
+    services = [service("a"), service("b")]
+
+    results = collect_all([broken, good], services)
+
+    assert results[0].failures == {"a": "fixed collector error: RuntimeError",
+                                   "b": "fixed collector error: RuntimeError"}
+    assert results[1].facts == {"a": {"value": 7}, "b": {"value": 7}}
+    assert all(r.finished_at is not None and r.finished_at.tzinfo is not None for r in results)
+
+
+def test_secrets_come_from_files_or_the_environment(tmp_path, monkeypatch):
+    secret = tmp_path / "token"
+    secret.write_text("s3cret\n")
+    monkeypatch.setenv("LEVELSET_TEST_SECRET", "from-env")
+
+    assert read_secret(env="LEVELSET_TEST_SECRET", file=secret, what="x") == "s3cret"
+    assert read_secret(env="LEVELSET_TEST_SECRET", file=None, what="x") == "from-env"
+    assert read_secret(env=None, file=None, what="x") is None
+    with pytest.raises(CollectorError, match="cannot read secret file"):
+        read_secret(env=None, file=tmp_path / "missing", what="x")
+
+
+def test_catalog_texts_follow_the_same_backstage_rules():
+    good = ("acme/a/catalog-info.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Component\n"
+            "metadata: {name: a}\nspec: {type: service, lifecycle: production, owner: t}\n")
+    bad = ("acme/b/catalog-info.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Component\n"
+           "metadata: {name: b}\nspec: {type: service}\n")
+
+    catalog = load_catalog_texts([good, bad])
+
+    assert list(catalog.services) == ["a"]
+    assert [str(p) for p in catalog.problems] == [
+        "acme/b/catalog-info.yaml:4: spec.lifecycle: required",
+        "acme/b/catalog-info.yaml:4: spec.owner: required",
+    ]
+
+
+def test_facts_reference_is_up_to_date():
+    run = subprocess.run([sys.executable, "scripts/gen_facts_doc.py", "--check"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_every_builtin_fact_is_in_the_reference():
+    collectors.load_builtin_collectors()
+    text = (ROOT / "docs" / "facts.md").read_text()
+    for _, cls in registry.items():
+        schema = cls.default_fact_schema()
+        for fact in schema.facts:
+            assert f"`{schema.namespace}.{fact.path}`" in text

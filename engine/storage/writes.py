@@ -1,0 +1,444 @@
+"""Writing: services, scorecard versions, fact snapshots and evaluation results.
+
+Every function takes the session first and keywords after; none commits (the caller owns the
+transaction, so a run is stored whole or not at all). History is appended: a changed state
+closes the current interval (sets ``valid_to_run``) and opens a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
+from sqlmodel import Session
+
+from engine.catalog import Service
+from engine.evaluation import ScorecardResult
+from engine.scorecard import Scorecard
+from engine.storage.models import (
+    EvaluationRun,
+    FactSnapshot,
+    ResultDigest,
+    RuleOutcome,
+    RuleState,
+    RunStatus,
+    ScorecardRecord,
+    ScorecardRule,
+    ScorecardState,
+    ScorecardVersion,
+    ServiceRecord,
+    SnapshotStatus,
+)
+
+CHUNK = 500
+# One writer of interval history at a time (PostgreSQL); SQLite serializes writers itself.
+HISTORY_LOCK = 0x1E7E15E7
+T = TypeVar("T")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def jsonable(value: Any) -> Any:
+    """Evidence may hold datetimes; store what JSON can hold."""
+    return json.loads(canonical_json(value))
+
+
+def digest64(text_value: str) -> int:
+    """A signed 64-bit digest (fits BIGINT) of a canonical text."""
+    return int.from_bytes(hashlib.sha256(text_value.encode()).digest()[:8], "big", signed=True)
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def lock_history(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": HISTORY_LOCK})
+
+
+# --- services ------------------------------------------------------------------------------
+
+def sync_services(
+    session: Session, *, services: Iterable[Service], now: datetime, complete: bool
+) -> dict[str, int]:
+    """Insert or update services from the catalog; ``complete``: others have left it."""
+    existing = {row.name: row for row in session.exec(select(ServiceRecord)).scalars()}
+    seen = set()
+    for service in services:
+        seen.add(service.name)
+        values = {
+            "namespace": service.namespace, "title": service.title,
+            "description": service.description, "owner": service.owner,
+            "lifecycle": service.lifecycle, "type": service.type, "system": service.system,
+            "tier": service.tier, "tags": list(service.tags),
+            "annotations": dict(service.annotations), "in_catalog": True,
+        }
+        record = existing.get(service.name)
+        if record is None:
+            record = ServiceRecord(name=service.name, first_seen=now, last_seen=now, **values)
+            session.add(record)
+            existing[service.name] = record
+        else:
+            for key, value in values.items():
+                setattr(record, key, value)
+            record.last_seen = now
+    if complete:
+        for name, record in existing.items():
+            if name not in seen and record.in_catalog:
+                record.in_catalog = False
+    session.flush()
+    return {name: record.id for name, record in existing.items() if record.id is not None}
+
+
+# --- scorecards ----------------------------------------------------------------------------
+
+def scorecard_definition(scorecard: Scorecard) -> dict[str, Any]:
+    return {
+        "title": scorecard.title,
+        "description": scorecard.description,
+        "owner": scorecard.owner,
+        "levels": [{"name": lv.name, "rank": lv.rank, "description": lv.description,
+                    "color": lv.color} for lv in scorecard.levels],
+        "rules": [{"name": r.name, "title": r.title, "description": r.description,
+                   "level": r.level, "weight": r.weight, "remediation": r.remediation,
+                   "expression": r.expression.source} for r in scorecard.rules],
+    }
+
+
+@dataclass
+class StoredScorecards:
+    """Ids of the scorecards in use: name -> scorecard id, version id, rule name -> rule id."""
+
+    scorecard_ids: dict[str, int] = field(default_factory=dict)
+    version_ids: dict[str, int] = field(default_factory=dict)
+    rule_ids: dict[str, dict[str, int]] = field(default_factory=dict)
+    level_ranks: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def rank(self, scorecard: str, level: str | None) -> int:
+        return 0 if level is None else self.level_ranks[scorecard].get(level, 0)
+
+
+def sync_scorecards(
+    session: Session, *, scorecards: Mapping[str, Scorecard], now: datetime,
+    retired: Iterable[str] = (),
+) -> StoredScorecards:
+    """Store each scorecard's version (once per content hash) and make it the one in use."""
+    stored = StoredScorecards()
+    records = {r.name: r for r in session.exec(select(ScorecardRecord)).scalars()}
+    for name, card in scorecards.items():
+        record = records.get(name)
+        if record is None:
+            record = ScorecardRecord(name=name)
+            session.add(record)
+            session.flush()
+            records[name] = record
+        assert record.id is not None
+        version = session.exec(select(ScorecardVersion).where(
+            ScorecardVersion.scorecard_id == record.id,
+            ScorecardVersion.content_hash == card.content_hash)).scalars().first()
+        if version is None:
+            version = ScorecardVersion(scorecard_id=record.id, content_hash=card.content_hash,
+                                       path=card.path, source_text=card.source_text,
+                                       definition=scorecard_definition(card), first_seen=now)
+            session.add(version)
+            session.flush()
+        assert version.id is not None
+        record.version_id = version.id
+        record.active = True
+        stored.scorecard_ids[name] = record.id
+        stored.version_ids[name] = version.id
+        stored.level_ranks[name] = {level.name: level.rank for level in card.levels}
+        rules = {r.name: r.id for r in session.exec(
+            select(ScorecardRule).where(ScorecardRule.scorecard_id == record.id)).scalars()}
+        for rule in card.rules:
+            if rule.name not in rules:
+                new = ScorecardRule(scorecard_id=record.id, name=rule.name)
+                session.add(new)
+                session.flush()
+                rules[rule.name] = new.id
+        stored.rule_ids[name] = {k: v for k, v in rules.items() if v is not None}
+    for name in retired:
+        if name in records and name not in scorecards:
+            records[name].active = False
+    session.flush()
+    return stored
+
+
+def last_good_versions(session: Session) -> list[ScorecardVersion]:
+    """The version in use of every active scorecard."""
+    return list(session.exec(
+        select(ScorecardVersion).join(ScorecardRecord, ScorecardRecord.version_id == ScorecardVersion.id)
+        .where(ScorecardRecord.active)).scalars())
+
+
+# --- facts ---------------------------------------------------------------------------------
+
+def store_snapshot(
+    session: Session, *, service: str, source: str, collected_at: datetime,
+    facts: Mapping[str, Any] | None = None, error: str | None = None,
+) -> FactSnapshot:
+    """Append a snapshot when the content changed; else confirm the latest one."""
+    status = SnapshotStatus.FAILED if error is not None else SnapshotStatus.OK
+    values = jsonable(dict(facts or {}))
+    digest = hashlib.sha256(canonical_json([status, values, error]).encode()).hexdigest()
+    latest = session.exec(
+        select(FactSnapshot).where(FactSnapshot.service == service, FactSnapshot.source == source)
+        .order_by(FactSnapshot.id.desc()).limit(1)).scalars().first()  # type: ignore[union-attr]
+    if latest is not None and latest.digest == digest:
+        if collected_at > latest.confirmed_at:
+            latest.confirmed_at = collected_at
+        return latest
+    snapshot = FactSnapshot(service=service, source=source, status=status, error=error,
+                            facts=values, digest=digest, collected_at=collected_at,
+                            confirmed_at=collected_at)
+    session.add(snapshot)
+    session.flush()
+    return snapshot
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+def begin_run(
+    session: Session, *, trigger: str, now: datetime, service: str | None = None,
+    run_key: str | None = None,
+) -> EvaluationRun:
+    run = EvaluationRun(trigger=trigger, service=service, run_key=run_key, requested_at=now,
+                        status=RunStatus.RUNNING)
+    session.add(run)
+    session.flush()
+    return run
+
+
+@dataclass
+class StoreOutcome:
+    changed_results: int = 0
+    opened_rules: int = 0
+    closed_results: int = 0
+    superseded: bool = False
+
+
+def _rule_digest(status: str, message: str, evidence: Any) -> tuple[int, str]:
+    body = canonical_json([status, message, evidence])
+    return digest64(body), body
+
+
+def _outcome_ids(session: Session, wanted: dict[int, tuple[str, str, Any]]) -> dict[int, int]:
+    """Ids of outcomes by digest, inserting the new ones."""
+    ids: dict[int, int] = {}
+    digests = list(wanted)
+    for part in chunks(digests):
+        for row in session.execute(select(RuleOutcome.id, RuleOutcome.digest).where(
+                RuleOutcome.digest.in_(part))):  # type: ignore[attr-defined]
+            ids[row.digest] = row.id
+    missing = [d for d in digests if d not in ids]
+    if missing:
+        rows = [{"digest": d, "status": wanted[d][0], "message": wanted[d][1],
+                 "evidence": wanted[d][2]} for d in missing]
+        for part in chunks(rows, 2000):
+            session.execute(insert(RuleOutcome), list(part))
+        for part in chunks(missing):
+            for row in session.execute(select(RuleOutcome.id, RuleOutcome.digest).where(
+                    RuleOutcome.digest.in_(part))):  # type: ignore[attr-defined]
+                ids[row.digest] = row.id
+    return ids
+
+
+def record_results(
+    session: Session, *, run: EvaluationRun, results: Sequence[ScorecardResult],
+    service_ids: Mapping[str, int], scorecards: StoredScorecards,
+    scope: Iterable[int] | None = None,
+) -> StoreOutcome:
+    """Write what changed since the current state; close results that no longer exist.
+
+    ``scope`` limits which services' absent results are closed (None: every service).
+    Idempotent: storing the same results again changes nothing.
+    """
+    assert run.id is not None
+    run_id = run.id
+    outcome = StoreOutcome()
+    lock_history(session)
+    newer = session.execute(select(func.max(EvaluationRun.id)).where(
+        EvaluationRun.status == RunStatus.COMPLETE, EvaluationRun.id > run_id)).scalar()
+    if newer is not None:
+        outcome.superseded = True
+        return outcome
+
+    scope_ids = None if scope is None else set(scope)
+    current: dict[tuple[int, int], int] = {}
+    query = select(ResultDigest.service_id, ResultDigest.scorecard_id, ResultDigest.digest)
+    if scope_ids is not None:
+        for part in chunks(sorted(scope_ids)):
+            for row in session.execute(query.where(ResultDigest.service_id.in_(part))):  # type: ignore[attr-defined]
+                current[(row.service_id, row.scorecard_id)] = row.digest
+    else:
+        for row in session.execute(query):
+            current[(row.service_id, row.scorecard_id)] = row.digest
+
+    prepared = []
+    outcomes: dict[int, tuple[str, str, Any]] = {}
+    changed: list[tuple[tuple[int, int], ScorecardResult, int, list[tuple[int, int]]]] = []
+    present: set[tuple[int, int]] = set()
+    for result in results:
+        key = (service_ids[result.service], scorecards.scorecard_ids[result.scorecard])
+        present.add(key)
+        version_id = scorecards.version_ids[result.scorecard]
+        rule_ids = scorecards.rule_ids[result.scorecard]
+        rule_digests = []
+        for rule in result.rules:
+            evidence = jsonable(dict(rule.evidence))
+            d, _ = _rule_digest(rule.status.value, rule.message, evidence)
+            rule_digests.append((rule_ids[rule.rule], d))
+            if d not in outcomes:
+                outcomes[d] = (rule.status.value, rule.message, evidence)
+        whole = digest64(canonical_json([version_id, result.level, result.score,
+                                         sorted(rule_digests)]))
+        prepared.append((key, whole))
+        if current.get(key) != whole:
+            changed.append((key, result, whole, rule_digests))
+
+    gone = [key for key in current if key not in present and (
+        scope_ids is None or key[0] in scope_ids)]
+    outcome.changed_results = len(changed)
+    outcome.closed_results = len(gone)
+
+    if changed:
+        needed = {d for _, _, _, rds in changed for _, d in rds}
+        outcome_ids = _outcome_ids(session, {d: outcomes[d] for d in needed})
+        changed_services = sorted({key[0] for key, _, _, _ in changed})
+        rule_now: dict[tuple[int, int], int] = {}
+        card_now: dict[tuple[int, int], tuple[int, str | None, float]] = {}
+        for part in chunks(changed_services):
+            for row in session.execute(select(RuleState.service_id, RuleState.rule_id,
+                                              RuleState.outcome_id).where(
+                    RuleState.service_id.in_(part), RuleState.valid_to_run.is_(None))):  # type: ignore[attr-defined,union-attr]
+                rule_now[(row.service_id, row.rule_id)] = row.outcome_id
+            for srow in session.execute(select(
+                    ScorecardState.service_id, ScorecardState.scorecard_id,
+                    ScorecardState.version_id, ScorecardState.level, ScorecardState.score).where(
+                    ScorecardState.service_id.in_(part), ScorecardState.valid_to_run.is_(None))):  # type: ignore[attr-defined,union-attr]
+                card_now[(srow.service_id, srow.scorecard_id)] = (
+                    srow.version_id, srow.level, srow.score)
+        close_rules: list[dict[str, int]] = []
+        open_rules: list[dict[str, Any]] = []
+        close_cards: list[dict[str, int]] = []
+        open_cards: list[dict[str, Any]] = []
+        for (service_id, scorecard_id), result, _whole, rule_digests in changed:
+            wanted_rules = {rule_id: outcome_ids[d] for rule_id, d in rule_digests}
+            for rule_id in scorecards.rule_ids[result.scorecard].values():
+                was = rule_now.get((service_id, rule_id))
+                now_id = wanted_rules.get(rule_id)
+                if was == now_id:
+                    continue
+                if was is not None:
+                    close_rules.append({"s": service_id, "r": rule_id})
+                if now_id is not None:
+                    open_rules.append({"service_id": service_id, "rule_id": rule_id,
+                                       "valid_from_run": run_id, "outcome_id": now_id})
+            version_id = scorecards.version_ids[result.scorecard]
+            state = (version_id, result.level, result.score)
+            was_card = card_now.get((service_id, scorecard_id))
+            if was_card != state:
+                if was_card is not None:
+                    close_cards.append({"s": service_id, "c": scorecard_id})
+                open_cards.append({
+                    "service_id": service_id, "scorecard_id": scorecard_id,
+                    "valid_from_run": run_id, "version_id": version_id, "level": result.level,
+                    "level_rank": scorecards.rank(result.scorecard, result.level), "score": result.score,
+                })
+        _close(session, RuleState, "rule_id", "r", close_rules, run_id)
+        _close(session, ScorecardState, "scorecard_id", "c", close_cards, run_id)
+        for part in chunks(open_rules, 5000):
+            session.execute(insert(RuleState), list(part))
+        for part in chunks(open_cards, 5000):
+            session.execute(insert(ScorecardState), list(part))
+        outcome.opened_rules = len(open_rules)
+
+    if gone:
+        _close_results(session, gone, scorecards, run_id)
+
+    # The digest cache: replace the changed and removed rows, confirm the rest.
+    changed_keys = [key for key, _, _, _ in changed]
+    for part in chunks(changed_keys + gone):
+        session.execute(delete(ResultDigest).where(
+            tuple_(ResultDigest.service_id, ResultDigest.scorecard_id).in_(list(part))))
+    rows = [{"service_id": key[0], "scorecard_id": key[1], "digest": whole, "run_id": run_id}
+            for key, _, whole, _ in changed]
+    for rpart in chunks(rows, 5000):
+        session.execute(insert(ResultDigest), list(rpart))
+    session.flush()
+    return outcome
+
+
+def _close(
+    session: Session, model: type[RuleState] | type[ScorecardState], column: str, param: str,
+    keys: list[dict[str, int]], run_id: int,
+) -> None:
+    if not keys:
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.service_id == bindparam("s"), table.c[column] == bindparam(param),
+               table.c.valid_to_run.is_(None))
+        .values(valid_to_run=run_id)
+    )
+    session.execute(statement, keys)
+
+
+def _close_results(
+    session: Session, keys: list[tuple[int, int]], scorecards: StoredScorecards, run_id: int
+) -> None:
+    """Results that are gone (service left, filter now false, scorecard retired)."""
+    for service_id, scorecard_id in keys:
+        session.execute(update(ScorecardState).where(
+            ScorecardState.service_id == service_id, ScorecardState.scorecard_id == scorecard_id,
+            ScorecardState.valid_to_run.is_(None)).values(valid_to_run=run_id))  # type: ignore[union-attr]
+        rule_ids = select(ScorecardRule.id).where(ScorecardRule.scorecard_id == scorecard_id)
+        session.execute(update(RuleState).where(
+            RuleState.service_id == service_id, RuleState.rule_id.in_(rule_ids),  # type: ignore[attr-defined]
+            RuleState.valid_to_run.is_(None)).values(valid_to_run=run_id))  # type: ignore[union-attr]
+
+
+def prune(session: Session, *, before: datetime) -> dict[str, int]:
+    """Delete history that ended before ``before`` (closed intervals, superseded snapshots)."""
+    old_runs = select(EvaluationRun.id).where(EvaluationRun.evaluated_at < before)
+    counts = {}
+    for model in (RuleState, ScorecardState):
+        table = model.__table__  # type: ignore[attr-defined]
+        result = session.execute(delete(table).where(
+            table.c.valid_to_run.is_not(None), table.c.valid_to_run.in_(old_runs)))
+        counts[table.name] = result.rowcount  # type: ignore[attr-defined]
+    # Snapshots replaced by a newer one of the same (service, source) and not confirmed since.
+    newer = FactSnapshot.__table__.alias("newer")  # type: ignore[attr-defined]
+    table = FactSnapshot.__table__  # type: ignore[attr-defined]
+    result = session.execute(delete(table).where(
+        table.c.confirmed_at < before,
+        select(newer.c.id).where(and_(newer.c.service == table.c.service,
+                                      newer.c.source == table.c.source,
+                                      newer.c.id > table.c.id)).exists()))
+    counts["fact_snapshot"] = result.rowcount  # type: ignore[attr-defined]
+    # Outcomes no interval points at any more.
+    used = select(RuleState.outcome_id)
+    result = session.execute(delete(RuleOutcome).where(RuleOutcome.id.not_in(used)))  # type: ignore[union-attr]
+    counts["rule_outcome"] = result.rowcount  # type: ignore[attr-defined]
+    # Runs older than retention that no remaining interval starts or ends at.
+    referenced = or_(
+        select(ScorecardState.valid_from_run).where(
+            ScorecardState.valid_from_run == EvaluationRun.id).exists(),
+        select(RuleState.valid_from_run).where(RuleState.valid_from_run == EvaluationRun.id).exists(),
+        select(ScorecardState.valid_to_run).where(ScorecardState.valid_to_run == EvaluationRun.id).exists(),
+        select(ResultDigest.run_id).where(ResultDigest.run_id == EvaluationRun.id).exists(),
+    )
+    result = session.execute(delete(EvaluationRun).where(
+        EvaluationRun.requested_at < before, ~referenced))
+    counts["evaluation_run"] = result.rowcount  # type: ignore[attr-defined]
+    return counts

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from collectors.schema import FactSchema
 from engine.catalog import Service, load_catalog
@@ -65,6 +65,7 @@ def prepare_database(settings: Settings) -> None:
 
 # --- scorecards: a broken file never replaces a working version --------------------------------
 
+
 @dataclass
 class ScorecardInputs:
     scorecards: dict[str, Scorecard]
@@ -90,8 +91,10 @@ def resolve_scorecards(
             continue
         if version.path in broken_files or Path(version.path).exists():
             cards[card.name] = card
-            problems.append(f'{version.path}: scorecard "{card.name}" does not load; '
-                            f"evaluated with its last good version {version.content_hash[:12]}")
+            problems.append(
+                f'{version.path}: scorecard "{card.name}" does not load; '
+                f"evaluated with its last good version {version.content_hash[:12]}"
+            )
         else:
             retired.append(card.name)
     return ScorecardInputs(cards, problems, retired)
@@ -99,22 +102,26 @@ def resolve_scorecards(
 
 # --- facts ---------------------------------------------------------------------------------
 
+
 def latest_facts(
     session: Session, *, now: datetime, max_age: timedelta, service: str | None = None
 ) -> tuple[dict[str, ServiceFacts], list[str]]:
     """The latest snapshot per (service, source); stale or failed ones count as absent."""
-    latest = select(func.max(FactSnapshot.id)).group_by(FactSnapshot.service, FactSnapshot.source)
+    latest = select(func.max(col(FactSnapshot.id))).group_by(
+        col(FactSnapshot.service), col(FactSnapshot.source)
+    )
     if service is not None:
-        latest = latest.where(FactSnapshot.service == service)
+        latest = latest.where(col(FactSnapshot.service) == service)
     facts: dict[str, ServiceFacts] = {}
     stale = 0
-    rows = session.exec(select(FactSnapshot).where(FactSnapshot.id.in_(latest)))  # type: ignore[union-attr]
+    rows = session.execute(select(FactSnapshot).where(col(FactSnapshot.id).in_(latest)))
     for snapshot in rows.scalars():
         entry = facts.setdefault(snapshot.service, ServiceFacts())
         if snapshot.source not in NEVER_STALE and now - snapshot.confirmed_at > max_age:
             stale += 1
             entry.failures[snapshot.source] = (
-                f"facts are stale (last collected {snapshot.confirmed_at.isoformat()})")
+                f"facts are stale (last collected {snapshot.confirmed_at.isoformat()})"
+            )
         elif snapshot.status == SnapshotStatus.FAILED:
             entry.failures[snapshot.source] = snapshot.error or "collection failed"
         else:
@@ -124,7 +131,11 @@ def latest_facts(
 
 
 def store_file_facts(
-    session: Session, *, path: Path, schemas: Mapping[str, FactSchema], services: Iterable[str],
+    session: Session,
+    *,
+    path: Path,
+    schemas: Mapping[str, FactSchema],
+    services: Iterable[str],
     now: datetime,
 ) -> list[str]:
     """The configured facts file, stored as snapshots of each namespace it holds."""
@@ -138,26 +149,34 @@ def store_file_facts(
         if name not in known:
             continue
         for namespace, values in facts.values.items():
-            store_snapshot(session, service=name, source=namespace, facts=values,
-                           collected_at=now)
-        for namespace, error in facts.failures.items():
-            store_snapshot(session, service=name, source=namespace, error=error,
-                           collected_at=now)
-    return [f"{path}: facts for services not in the catalog: {', '.join(unknown)}"] if unknown else []
+            store_snapshot(session, service=name, source=namespace, facts=values, collected_at=now)
+        for namespace, why in facts.failures.items():
+            store_snapshot(session, service=name, source=namespace, error=why, collected_at=now)
+    if not unknown:
+        return []
+    return [f"{path}: facts for services not in the catalog: {', '.join(unknown)}"]
 
 
 # --- evaluation ----------------------------------------------------------------------------
 
+
 def create_run(
-    settings: Settings, *, trigger: str, service: str | None = None,
-    now: datetime | None = None, run_key: str | None = None,
+    settings: Settings,
+    *,
+    trigger: str,
+    service: str | None = None,
+    now: datetime | None = None,
+    run_key: str | None = None,
 ) -> tuple[int, bool]:
     """A run row to report progress on; (id, already complete) when ``run_key`` was seen."""
     now = now or datetime.now(UTC)
     with session_scope(engine_for(settings.database_url)) as session:
         if run_key is not None:
-            existing = session.exec(select(EvaluationRun).where(
-                EvaluationRun.run_key == run_key)).scalars().first()
+            existing = (
+                session.execute(select(EvaluationRun).where(col(EvaluationRun.run_key) == run_key))
+                .scalars()
+                .first()
+            )
             if existing is not None and existing.id is not None:
                 if existing.status in (RunStatus.COMPLETE, RunStatus.SUPERSEDED):
                     return existing.id, True
@@ -170,8 +189,13 @@ def create_run(
 
 
 def run_evaluation(
-    settings: Settings, *, trigger: str, service: str | None = None,
-    now: datetime | None = None, run_key: str | None = None, run_id: int | None = None,
+    settings: Settings,
+    *,
+    trigger: str,
+    service: str | None = None,
+    now: datetime | None = None,
+    run_key: str | None = None,
+    run_id: int | None = None,
 ) -> int:
     """Load catalog, scorecards and facts; evaluate; store what changed. Returns the run id.
 
@@ -181,19 +205,24 @@ def run_evaluation(
     """
     now = now or datetime.now(UTC)
     if run_id is None:
-        run_id, done = create_run(settings, trigger=trigger, service=service, now=now,
-                                  run_key=run_key)
+        run_id, done = create_run(
+            settings, trigger=trigger, service=service, now=now, run_key=run_key
+        )
         if done:
             return run_id
     started = time.monotonic()
     engine = engine_for(settings.database_url)
     try:
         with session_scope(engine) as session:
-            _evaluate_and_store(session, settings, run_id=run_id, service=service, now=now,
-                                started=started)
+            _evaluate_and_store(
+                session, settings, run_id=run_id, service=service, now=now, started=started
+            )
     except Exception as error:
-        message = str(error) if isinstance(error, InputError | NotFoundError) else (
-            f"{type(error).__name__}: {error}")
+        message = (
+            str(error)
+            if isinstance(error, InputError | NotFoundError)
+            else (f"{type(error).__name__}: {error}")
+        )
         with session_scope(engine) as session:
             run = session.get(EvaluationRun, run_id)
             if run is not None:
@@ -207,7 +236,12 @@ def run_evaluation(
 
 
 def _evaluate_and_store(
-    session: Session, settings: Settings, *, run_id: int, service: str | None, now: datetime,
+    session: Session,
+    settings: Settings,
+    *,
+    run_id: int,
+    service: str | None,
+    now: datetime,
     started: float,
 ) -> None:
     run = session.get(EvaluationRun, run_id)
@@ -217,8 +251,9 @@ def _evaluate_and_store(
     catalog = load_catalog(settings.catalog)
     problems = [str(p) for p in catalog.problems]
     if not catalog.services:
-        raise InputError([Problem(str(settings.catalog), None, "no services in the catalog"),
-                          *catalog.problems])
+        raise InputError(
+            [Problem(str(settings.catalog), None, "no services in the catalog"), *catalog.problems]
+        )
     selected: list[Service] = list(catalog)
     if service is not None:
         if service not in catalog.services:
@@ -228,23 +263,38 @@ def _evaluate_and_store(
     inputs = resolve_scorecards(session, settings.scorecards, schemas)
     problems += inputs.problems
     if not inputs.scorecards:
-        raise InputError([Problem(str(settings.scorecards), None,
-                                  "no usable scorecards: " + "; ".join(inputs.problems))])
-    stored = sync_scorecards(session, scorecards=inputs.scorecards, now=now,
-                             retired=inputs.retired)
+        raise InputError(
+            [
+                Problem(
+                    str(settings.scorecards),
+                    None,
+                    "no usable scorecards: " + "; ".join(inputs.problems),
+                )
+            ]
+        )
+    stored = sync_scorecards(session, scorecards=inputs.scorecards, now=now, retired=inputs.retired)
     if settings.facts is not None:
-        problems += store_file_facts(session, path=settings.facts, schemas=schemas,
-                                     services=catalog.services, now=now)
-    facts, notes = latest_facts(session, now=now,
-                                max_age=timedelta(hours=settings.facts_max_age_hours),
-                                service=service)
+        problems += store_file_facts(
+            session, path=settings.facts, schemas=schemas, services=catalog.services, now=now
+        )
+    facts, notes = latest_facts(
+        session, now=now, max_age=timedelta(hours=settings.facts_max_age_hours), service=service
+    )
     problems += notes
     evaluation = evaluate(selected, facts, inputs.scorecards.values(), schemas, now)
-    problems += [f'scorecard "{card}" filter on "{svc}": {why}'
-                 for (svc, card), why in sorted(evaluation.filter_errors.items())]
+    problems += [
+        f'scorecard "{card}" filter on "{svc}": {why}'
+        for (svc, card), why in sorted(evaluation.filter_errors.items())
+    ]
     scope = None if service is None else [service_ids[service]]
-    outcome = record_results(session, run=run, results=evaluation.results,
-                             service_ids=service_ids, scorecards=stored, scope=scope)
+    outcome = record_results(
+        session,
+        run=run,
+        results=evaluation.results,
+        service_ids=service_ids,
+        scorecards=stored,
+        scope=scope,
+    )
     counts: dict[str, int] = {}
     levels: dict[str, dict[str, int]] = {}
     for result in evaluation.results:
@@ -268,6 +318,7 @@ def _evaluate_and_store(
 
 # --- collection ----------------------------------------------------------------------------
 
+
 class CollectionResultLike(Protocol):
     source: str
     started_at: datetime
@@ -286,26 +337,46 @@ class CollectionStored:
 
 
 def store_collection(
-    settings: Settings, *, source: str, started_at: datetime, finished_at: datetime,
-    facts: Mapping[str, Mapping[str, Any]], failures: Mapping[str, str], requests: int = 0,
+    settings: Settings,
+    *,
+    source: str,
+    started_at: datetime,
+    finished_at: datetime,
+    facts: Mapping[str, Mapping[str, Any]],
+    failures: Mapping[str, str],
+    requests: int = 0,
 ) -> CollectionStored:
     """Store one collector's facts (and per-service failures) as snapshots, in one transaction."""
     with session_scope(engine_for(settings.database_url)) as session:
         for service, values in facts.items():
-            store_snapshot(session, service=service, source=source, facts=values,
-                           collected_at=finished_at)
+            store_snapshot(
+                session, service=service, source=source, facts=values, collected_at=finished_at
+            )
         for service, error in failures.items():
-            store_snapshot(session, service=service, source=source, error=error,
-                           collected_at=finished_at)
-    log.info("stored %s facts: %d services, %d failures, %d requests in %.1fs", source,
-             len(facts), len(failures), requests, (finished_at - started_at).total_seconds())
+            store_snapshot(
+                session, service=service, source=source, error=error, collected_at=finished_at
+            )
+    log.info(
+        "stored %s facts: %d services, %d failures, %d requests in %.1fs",
+        source,
+        len(facts),
+        len(failures),
+        requests,
+        (finished_at - started_at).total_seconds(),
+    )
     return CollectionStored(source, len(facts), len(failures), requests)
 
 
 def store_collection_result(settings: Settings, result: CollectionResultLike) -> CollectionStored:
-    return store_collection(settings, source=result.source, started_at=result.started_at,
-                            finished_at=result.finished_at, facts=result.facts,
-                            failures=result.failures, requests=result.requests)
+    return store_collection(
+        settings,
+        source=result.source,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        facts=result.facts,
+        failures=result.failures,
+        requests=result.requests,
+    )
 
 
 Collect = Callable[[Settings], Iterable[CollectionResultLike]]
@@ -320,7 +391,9 @@ def run_collection(settings: Settings, *, collect: Collect | None = None) -> lis
         try:
             module = importlib.import_module("collectors.run")
         except ImportError:
-            raise CollectorError("no collectors are installed (collectors.run is missing)") from None
+            raise CollectorError(
+                "no collectors are installed (collectors.run is missing)"
+            ) from None
         collect = module.collect_all
     return [store_collection_result(settings, result) for result in collect(settings)]
 
@@ -331,14 +404,23 @@ def push_custom_facts(
     """Merge pushed facts into the service's ``custom`` namespace (a new snapshot if changed)."""
     now = now or datetime.now(UTC)
     with session_scope(engine_for(settings.database_url)) as session:
-        latest = session.exec(
-            select(FactSnapshot).where(FactSnapshot.service == service,
-                                       FactSnapshot.source == CUSTOM_SOURCE)
-            .order_by(FactSnapshot.id.desc()).limit(1)).scalars().first()  # type: ignore[union-attr]
+        latest = (
+            session.execute(
+                select(FactSnapshot)
+                .where(
+                    col(FactSnapshot.service) == service, col(FactSnapshot.source) == CUSTOM_SOURCE
+                )
+                .order_by(col(FactSnapshot.id).desc())
+                .limit(1)
+            )
+            .scalars()
+            .first()
+        )
         merged = dict(latest.facts) if latest is not None and latest.status == "ok" else {}
         merged.update(facts)
-        return store_snapshot(session, service=service, source=CUSTOM_SOURCE, facts=merged,
-                              collected_at=now)
+        return store_snapshot(
+            session, service=service, source=CUSTOM_SOURCE, facts=merged, collected_at=now
+        )
 
 
 def prune_history(settings: Settings, *, now: datetime | None = None) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The HTTP API: ``create_app(settings)`` gives a FastAPI app serving /api/v1, /healthz, /metrics."""
+"""The HTTP API: ``create_app(settings)`` serves /api/v1, /healthz and /metrics."""
 
 from __future__ import annotations
 
@@ -78,7 +78,9 @@ def _error(status: int, detail: object) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
-def create_app(settings: Settings | None = None, dispatcher: RunDispatcher | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, dispatcher: RunDispatcher | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title="Levelset", version=__version__,
@@ -106,7 +108,7 @@ def create_app(settings: Settings | None = None, dispatcher: RunDispatcher | Non
         return _error(422, f"value cannot be stored or compared: {error.orig}")
 
     @app.exception_handler(OperationalError)
-    def _unavailable(_request: Request, _error: OperationalError) -> JSONResponse:
+    def _unavailable(_request: Request, _problem: OperationalError) -> JSONResponse:
         return _error(503, "the database is unavailable")
 
     @app.exception_handler(StorageError)
@@ -120,7 +122,7 @@ def create_app(settings: Settings | None = None, dispatcher: RunDispatcher | Non
         try:
             session.execute(text("SELECT 1"))
             return Health(status="ok", database="ok", last_run=reads.last_run(session))
-        except OperationalError:
+        except OperationalError:  # also answered by _unavailable; here the body is Health
             return JSONResponse(Health(status="unavailable", database="unreachable",
                                        last_run=None).model_dump(), status_code=503)
 

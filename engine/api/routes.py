@@ -61,8 +61,9 @@ def list_services(
     session: SessionDep, owner: Text = None, lifecycle: Text = None,
     scorecard: Annotated[str | None, Query(max_length=63, pattern=r"^[^\x00]*$",
                                            description="Only services graded on it.")] = None,
-    level: Annotated[str | None, Query(max_length=40, pattern=r"^[^\x00]*$",
-                                       description='With scorecard: at this level ("none").')] = None,
+    level: Annotated[str | None, Query(
+        max_length=40, pattern=r"^[^\x00]*$", description='With scorecard: at this level ("none").',
+    )] = None,
     limit: Limit = 50, offset: Offset = 0,
 ) -> Page[ServicePublic]:
     """Services in the catalog, by name; filter by owner, lifecycle, scorecard and level."""
@@ -189,7 +190,9 @@ def get_changes(
 
 # --- badges --------------------------------------------------------------------------------
 
-def _badge_inputs(session: SessionDep, service: str, scorecard: str) -> tuple[ServiceScorecard, dict[str, str | None]]:
+def _badge_inputs(
+    session: SessionDep, service: str, scorecard: str
+) -> tuple[ServiceScorecard, dict[str, str | None]]:
     card = reads.service_scorecard(session, service=service, scorecard=scorecard)
     detail = reads.scorecard_detail(session, name=scorecard)
     return card, {lv.name: lv.color for lv in detail.levels}
@@ -235,7 +238,9 @@ def trigger_run(
 
 
 @reads_router.get("/runs", response_model=Page[EvaluationRunPublic], tags=["runs"])
-def list_runs(session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> Page[EvaluationRunPublic]:
+def list_runs(
+    session: SessionDep, limit: Limit = 50, offset: Offset = 0
+) -> Page[EvaluationRunPublic]:
     """Evaluation runs, newest first."""
     total, rows = reads.list_runs(session, limit=limit, offset=offset)
     return Page(total=total, limit=limit, offset=offset, items=rows)

@@ -122,7 +122,8 @@ def serve(
 
     from engine.api.app import ThreadDispatcher, create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings_or_exit(config)
     _migrate(settings)
     dispatcher = ThreadDispatcher(settings)

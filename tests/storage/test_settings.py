@@ -97,7 +97,7 @@ def test_placeholder_token_refused_outside_development(
 
 
 def test_read_token_required_needs_a_token(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match=":1: api.read_token_required is true"):
+    with pytest.raises(SettingsError, match=r":1: api\.read_token_required is true"):
         load_settings(write(tmp_path, "api: {read_token_required: true}\n"))
 
 

@@ -393,7 +393,6 @@ def record_results(
         for row in session.execute(query):
             current[(row.service_id, row.scorecard_id)] = row.digest
 
-    prepared = []
     outcomes: dict[int, tuple[str, str, Any]] = {}
     changed: list[tuple[tuple[int, int], ScorecardResult, int, list[tuple[int, int]]]] = []
     present: set[tuple[int, int]] = set()
@@ -401,6 +400,14 @@ def record_results(
         key = (service_ids[result.service], scorecards.scorecard_ids[result.scorecard])
         present.add(key)
         version_id = scorecards.version_ids[result.scorecard]
+        # One digest of the whole result first: most results are unchanged, and those cost
+        # one serialization instead of one per rule.
+        whole = digest64(canonical_json([
+            version_id, result.level, result.score,
+            [[r.rule, r.status.value, r.message, r.evidence] for r in result.rules],
+        ]))
+        if current.get(key) == whole:
+            continue
         rule_ids = scorecards.rule_ids[result.scorecard]
         rule_digests = []
         for rule in result.rules:
@@ -409,12 +416,7 @@ def record_results(
             rule_digests.append((rule_ids[rule.rule], d))
             if d not in outcomes:
                 outcomes[d] = (rule.status.value, rule.message, evidence)
-        whole = digest64(
-            canonical_json([version_id, result.level, result.score, sorted(rule_digests)])
-        )
-        prepared.append((key, whole))
-        if current.get(key) != whole:
-            changed.append((key, result, whole, rule_digests))
+        changed.append((key, result, whole, rule_digests))
 
     gone = [
         key for key in current if key not in present and (scope_ids is None or key[0] in scope_ids)

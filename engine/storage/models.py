@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, SmallInteger, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, SmallInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from engine.storage.types import JSONColumn, UTCDateTime, utcnow
@@ -138,12 +138,9 @@ class ScorecardState(SQLModel, table=True):
     """Level and score of a service on a scorecard, from one run until replaced."""
 
     __tablename__ = "scorecard_state"
-    __table_args__ = (
-        Index("ix_scorecard_state_current", "scorecard_id", "score",
-              postgresql_where=text("valid_to_run IS NULL"),
-              sqlite_where=text("valid_to_run IS NULL")),
-        Index("ix_scorecard_state_from", "valid_from_run"),
-    )
+    # As for rule_state, valid_to_run is in no index (closing is a HOT update); the current
+    # standings are also in current_result.
+    __table_args__ = (Index("ix_scorecard_state_from", "valid_from_run"),)
     service_id: int = Field(primary_key=True)
     scorecard_id: int = Field(primary_key=True)
     valid_from_run: int = Field(primary_key=True)
@@ -158,11 +155,9 @@ class RuleState(SQLModel, table=True):
     """One rule's outcome for one service, from one run until replaced."""
 
     __tablename__ = "rule_state"
-    __table_args__ = (
-        Index("ix_rule_state_current", "service_id",
-              postgresql_where=text("valid_to_run IS NULL"),
-              sqlite_where=text("valid_to_run IS NULL")),
-    )
+    # No index on valid_to_run: closing an interval then is a HOT update on PostgreSQL (the
+    # table keeps free space in each page), which writes no index entries. A service's
+    # current rules are found through the primary key (service_id first).
     service_id: int = Field(primary_key=True)
     rule_id: int = Field(primary_key=True)
     valid_from_run: int = Field(primary_key=True)
@@ -170,17 +165,22 @@ class RuleState(SQLModel, table=True):
     outcome_id: int
 
 
-class ResultDigest(SQLModel, table=True):
-    """The digest of each current result, so an unchanged result is skipped in one compare.
+class CurrentResult(SQLModel, table=True):
+    """Each current result's standing and digest: what lists, leaderboards and metrics read.
 
-    Not history: one row per (service, scorecard), replaced in place.
+    Not history: one row per (service, scorecard), updated in place when the result changes,
+    so an unchanged result costs one digest compare and the history tables stay index-light.
     """
 
-    __tablename__ = "result_digest"
+    __tablename__ = "current_result"
+    __table_args__ = (Index("ix_current_result_scorecard", "scorecard_id"),)
     service_id: int = Field(primary_key=True)
     scorecard_id: int = Field(primary_key=True)
     digest: int = Field(sa_column=Column(BigInteger, nullable=False))
-    run_id: int  # the last run that produced this result
+    run_id: int  # the run that produced this digest (the result's last change)
+    level: str | None = None
+    level_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    score: float
 
 
 class FactSnapshotBase(SQLModel):
@@ -207,7 +207,7 @@ class FactSnapshot(FactSnapshotBase, table=True):
 
 
 __all__ = [
-    "EvaluationRun", "FactSnapshot", "ResultDigest", "RuleOutcome", "RuleState", "RunStatus",
+    "CurrentResult", "EvaluationRun", "FactSnapshot", "RuleOutcome", "RuleState", "RunStatus",
     "ScorecardRecord", "ScorecardRule", "ScorecardState", "ScorecardVersion", "ServiceRecord",
     "SnapshotStatus", "utcnow",
 ]

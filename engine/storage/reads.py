@@ -16,9 +16,9 @@ from sqlmodel import Session, col
 from engine.errors import NotFoundError
 from engine.gate import GatedRule, GateVerdict
 from engine.storage.models import (
+    CurrentResult,
     EvaluationRun,
     FactSnapshot,
-    ResultDigest,
     RuleOutcome,
     RuleState,
     RunStatus,
@@ -87,6 +87,17 @@ def _run_times(session: Session, ids: set[int]) -> dict[int, datetime | None]:
     return {row.id: row.evaluated_at for row in rows}
 
 
+def _last_evaluated(session: Session, service: str) -> datetime | None:
+    """When the service was last graded: the last complete run that covered it."""
+    run_id = session.execute(
+        select(func.max(col(EvaluationRun.id))).where(
+            col(EvaluationRun.status) == RunStatus.COMPLETE,
+            or_(col(EvaluationRun.service).is_(None), col(EvaluationRun.service) == service),
+        )
+    ).scalar()
+    return _run_times(session, {run_id}).get(run_id) if run_id is not None else None
+
+
 # --- services ------------------------------------------------------------------------------
 
 
@@ -109,15 +120,15 @@ def list_services(
         raise ValueError("level needs scorecard")
     if scorecard is not None:
         card, version = _scorecard(session, scorecard)
-        state = select(col(ScorecardState.service_id)).where(
-            col(ScorecardState.scorecard_id) == card.id, col(ScorecardState.valid_to_run).is_(None)
+        state = select(col(CurrentResult.service_id)).where(
+            col(CurrentResult.scorecard_id) == card.id
         )
         if level is not None:
             names = {lv.name.lower(): lv.name for lv in _levels(version)}
             if level.lower() == NO_LEVEL:
-                state = state.where(col(ScorecardState.level).is_(None))
+                state = state.where(col(CurrentResult.level).is_(None))
             elif level.lower() in names:
-                state = state.where(col(ScorecardState.level) == names[level.lower()])
+                state = state.where(col(CurrentResult.level) == names[level.lower()])
             else:
                 raise NotFoundError(
                     f'scorecard "{scorecard}" has no level "{level}" (levels: '
@@ -134,18 +145,9 @@ def list_services(
 def service_detail(session: Session, *, name: str) -> ServiceDetail:
     record = _service(session, name)
     rows = session.execute(
-        select(
-            ScorecardState, col(ScorecardRecord.name), ScorecardVersion, col(ResultDigest.run_id)
-        )
+        select(ScorecardState, col(ScorecardRecord.name), ScorecardVersion)
         .join(ScorecardRecord, col(ScorecardRecord.id) == col(ScorecardState.scorecard_id))
         .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardState.version_id))
-        .outerjoin(
-            ResultDigest,
-            and_(
-                col(ResultDigest.service_id) == col(ScorecardState.service_id),
-                col(ResultDigest.scorecard_id) == col(ScorecardState.scorecard_id),
-            ),
-        )
         .where(
             col(ScorecardState.service_id) == record.id,
             col(ScorecardState.valid_to_run).is_(None),
@@ -153,7 +155,8 @@ def service_detail(session: Session, *, name: str) -> ServiceDetail:
         )
         .order_by(col(ScorecardRecord.name))
     ).all()
-    times = _run_times(session, {r[0].valid_from_run for r in rows} | {r[3] for r in rows if r[3]})
+    times = _run_times(session, {r[0].valid_from_run for r in rows})
+    evaluated = _last_evaluated(session, name)
     standings = [
         StandingPublic(
             scorecard=card_name,
@@ -162,10 +165,10 @@ def service_detail(session: Session, *, name: str) -> ServiceDetail:
             score=state.score,
             levels=len(version.definition.get("levels", [])),
             since=times.get(state.valid_from_run),
-            evaluated_at=times.get(last_run) if last_run else None,
+            evaluated_at=evaluated,
             version=version.content_hash,
         )
-        for state, card_name, version, last_run in rows
+        for state, card_name, version in rows
     ]
     public = ServicePublic.model_validate(record, from_attributes=True)
     return ServiceDetail(**public.model_dump(), scorecards=standings)
@@ -176,12 +179,11 @@ def service_detail(session: Session, *, name: str) -> ServiceDetail:
 
 def _distribution(session: Session, scorecard_id: int) -> dict[str, int]:
     rows = session.execute(
-        select(col(ScorecardState.level), func.count())
+        select(col(CurrentResult.level), func.count())
         .where(
-            col(ScorecardState.scorecard_id) == scorecard_id,
-            col(ScorecardState.valid_to_run).is_(None),
+            col(CurrentResult.scorecard_id) == scorecard_id,
         )
-        .group_by(col(ScorecardState.level))
+        .group_by(col(CurrentResult.level))
     )
     return {(level or NO_LEVEL): count for level, count in rows}
 
@@ -209,9 +211,8 @@ def list_scorecards(session: Session) -> list[ScorecardSummary]:
     ).all()
     counts = dict(
         session.execute(
-            select(col(ScorecardState.scorecard_id), func.count())
-            .where(col(ScorecardState.valid_to_run).is_(None))
-            .group_by(col(ScorecardState.scorecard_id))
+            select(col(CurrentResult.scorecard_id), func.count())
+            .group_by(col(CurrentResult.scorecard_id))
         ).all()
     )
     return [
@@ -249,23 +250,19 @@ def leaderboard(
         select(
             col(ServiceRecord.name),
             col(ServiceRecord.owner),
-            col(ScorecardState.level),
-            col(ScorecardState.level_rank),
-            col(ScorecardState.score),
+            col(CurrentResult.level),
+            col(CurrentResult.level_rank),
+            col(CurrentResult.score),
         )
-        .join(ServiceRecord, col(ServiceRecord.id) == col(ScorecardState.service_id))
-        .where(
-            col(ScorecardState.scorecard_id) == card.id, col(ScorecardState.valid_to_run).is_(None)
-        )
+        .join(ServiceRecord, col(ServiceRecord.id) == col(CurrentResult.service_id))
+        .where(col(CurrentResult.scorecard_id) == card.id)
     )
     total = session.execute(
-        select(func.count()).where(
-            col(ScorecardState.scorecard_id) == card.id, col(ScorecardState.valid_to_run).is_(None)
-        )
+        select(func.count()).where(col(CurrentResult.scorecard_id) == card.id)
     ).scalar_one()
     keys: dict[str, Sequence[Any]] = {
-        "score": (col(ScorecardState.score), col(ScorecardState.level_rank)),
-        "level": (col(ScorecardState.level_rank), col(ScorecardState.score)),
+        "score": (col(CurrentResult.score), col(CurrentResult.level_rank)),
+        "level": (col(CurrentResult.level_rank), col(CurrentResult.score)),
         "name": (col(ServiceRecord.name),),
     }
     columns = [c.desc() if order == "desc" else c.asc() for c in keys[sort]]
@@ -291,15 +288,8 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
     record = _service(session, service)
     card, _ = _scorecard(session, scorecard)
     row = session.execute(
-        select(ScorecardState, ScorecardVersion, col(ResultDigest.run_id))
+        select(ScorecardState, ScorecardVersion)
         .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardState.version_id))
-        .outerjoin(
-            ResultDigest,
-            and_(
-                col(ResultDigest.service_id) == col(ScorecardState.service_id),
-                col(ResultDigest.scorecard_id) == col(ScorecardState.scorecard_id),
-            ),
-        )
         .where(
             col(ScorecardState.service_id) == record.id,
             col(ScorecardState.scorecard_id) == card.id,
@@ -311,7 +301,7 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
             f'service "{service}" is not graded on scorecard "{scorecard}" '
             "(its filter excludes it, or it has not been evaluated yet)"
         )
-    state, version, last_run = row
+    state, version = row
     definitions = {r["name"]: r for r in version.definition.get("rules", [])}
     intervals = session.execute(
         select(
@@ -340,7 +330,7 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
                 since[r.name] = r.valid_from_run
             else:
                 broken.add(r.name)
-    times = _run_times(session, set(since.values()) | ({last_run} if last_run else set()))
+    times = _run_times(session, set(since.values()))
     rules = []
     for name, definition in definitions.items():
         if name not in current:
@@ -382,7 +372,7 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
         score=state.score,
         levels=level_names,
         next_level=next_level,
-        evaluated_at=times.get(last_run) if last_run else None,
+        evaluated_at=_last_evaluated(session, service),
         version=version.content_hash,
         rules=rules,
         to_fix_for_next_level=to_fix,
@@ -631,12 +621,12 @@ def current_standings(session: Session) -> list[tuple[str, str, int, float]]:
         select(
             col(ServiceRecord.name),
             col(ScorecardRecord.name),
-            col(ScorecardState.level_rank),
-            col(ScorecardState.score),
+            col(CurrentResult.level_rank),
+            col(CurrentResult.score),
         )
-        .join(ServiceRecord, col(ServiceRecord.id) == col(ScorecardState.service_id))
-        .join(ScorecardRecord, col(ScorecardRecord.id) == col(ScorecardState.scorecard_id))
-        .where(col(ScorecardState.valid_to_run).is_(None), col(ScorecardRecord.active))
+        .join(ServiceRecord, col(ServiceRecord.id) == col(CurrentResult.service_id))
+        .join(ScorecardRecord, col(ScorecardRecord.id) == col(CurrentResult.scorecard_id))
+        .where(col(ScorecardRecord.active))
     )
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 

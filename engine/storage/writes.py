@@ -33,9 +33,9 @@ from engine.catalog import Service
 from engine.evaluation import ScorecardResult
 from engine.scorecard import Scorecard
 from engine.storage.models import (
+    CurrentResult,
     EvaluationRun,
     FactSnapshot,
-    ResultDigest,
     RuleOutcome,
     RuleState,
     RunStatus,
@@ -383,11 +383,11 @@ def record_results(
     scope_ids = None if scope is None else set(scope)
     current: dict[tuple[int, int], int] = {}
     query = select(
-        col(ResultDigest.service_id), col(ResultDigest.scorecard_id), col(ResultDigest.digest)
+        col(CurrentResult.service_id), col(CurrentResult.scorecard_id), col(CurrentResult.digest)
     )
     if scope_ids is not None:
         for part in chunks(sorted(scope_ids)):
-            for row in session.execute(query.where(col(ResultDigest.service_id).in_(part))):
+            for row in session.execute(query.where(col(CurrentResult.service_id).in_(part))):
                 current[(row.service_id, row.scorecard_id)] = row.digest
     else:
         for row in session.execute(query):
@@ -402,10 +402,16 @@ def record_results(
         version_id = scorecards.version_ids[result.scorecard]
         # One digest of the whole result first: most results are unchanged, and those cost
         # one serialization instead of one per rule.
-        whole = digest64(canonical_json([
-            version_id, result.level, result.score,
-            [[r.rule, r.status.value, r.message, r.evidence] for r in result.rules],
-        ]))
+        whole = digest64(
+            canonical_json(
+                [
+                    version_id,
+                    result.level,
+                    result.score,
+                    [[r.rule, r.status.value, r.message, r.evidence] for r in result.rules],
+                ]
+            )
+        )
         if current.get(key) == whole:
             continue
         rule_ids = scorecards.rule_ids[result.scorecard]
@@ -504,20 +510,45 @@ def record_results(
     if gone:
         _close_results(session, gone, scorecards, run_id)
 
-    # The digest cache: replace the changed and removed rows, confirm the rest.
-    changed_keys = [key for key, _, _, _ in changed]
-    for pairs in chunks(changed_keys + gone):
+    # Current results: update changed rows in place, add new ones, drop removed ones.
+    table = table_of(CurrentResult)
+    rows = [
+        {
+            "service_id": key[0],
+            "scorecard_id": key[1],
+            "digest": whole,
+            "run_id": run_id,
+            "level": result.level,
+            "score": result.score,
+            "level_rank": scorecards.rank(result.scorecard, result.level),
+        }
+        for key, result, whole, _ in changed
+    ]
+    fresh = [row for row in rows if (row["service_id"], row["scorecard_id"]) in current]
+    added = [row for row in rows if (row["service_id"], row["scorecard_id"]) not in current]
+    if fresh:
         session.execute(
-            delete(ResultDigest).where(
-                tuple_(col(ResultDigest.service_id), col(ResultDigest.scorecard_id)).in_(pairs)
+            update(table)
+            .where(
+                table.c.service_id == bindparam("service_id_"),
+                table.c.scorecard_id == bindparam("scorecard_id_"),
+            )
+            .values(
+                {
+                    name: bindparam(f"{name}_")
+                    for name in ("digest", "run_id", "level", "level_rank", "score")
+                }
+            ),
+            [{f"{k}_": v for k, v in row.items()} for row in fresh],
+        )
+    for digest_batch in chunks(added, 5000):
+        session.execute(insert(CurrentResult), digest_batch)
+    for pairs in chunks(gone):
+        session.execute(
+            delete(CurrentResult).where(
+                tuple_(col(CurrentResult.service_id), col(CurrentResult.scorecard_id)).in_(pairs)
             )
         )
-    rows = [
-        {"service_id": key[0], "scorecard_id": key[1], "digest": whole, "run_id": run_id}
-        for key, _, whole, _ in changed
-    ]
-    for digest_batch in chunks(rows, 5000):
-        session.execute(insert(ResultDigest), digest_batch)
     session.flush()
     return outcome
 
@@ -618,8 +649,8 @@ def prune(session: Session, *, before: datetime) -> dict[str, int]:
         select(col(ScorecardState.valid_to_run))
         .where(col(ScorecardState.valid_to_run) == col(EvaluationRun.id))
         .exists(),
-        select(col(ResultDigest.run_id))
-        .where(col(ResultDigest.run_id) == col(EvaluationRun.id))
+        select(col(CurrentResult.run_id))
+        .where(col(CurrentResult.run_id) == col(EvaluationRun.id))
         .exists(),
     )
     result = session.execute(

@@ -30,6 +30,7 @@ from engine.storage.database import engine_for, migrate, session_scope
 from engine.storage.models import EvaluationRun, FactSnapshot, RunStatus, SnapshotStatus
 from engine.storage.writes import (
     begin_run,
+    lock_history,
     last_good_versions,
     prune,
     record_results,
@@ -244,6 +245,8 @@ def _evaluate_and_store(
     now: datetime,
     started: float,
 ) -> None:
+    # Runs are serialized (PostgreSQL): two at once would race on new services and versions.
+    lock_history(session)
     run = session.get(EvaluationRun, run_id)
     if run is None:
         raise NotFoundError(f"run {run_id} does not exist")

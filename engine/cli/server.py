@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from engine.cli.app import EXIT_INPUT, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.errors import InputError, Problem, StorageError
-from engine.settings import Settings, get_settings, use_config
+from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")
 
@@ -33,10 +34,20 @@ def load_settings_or_exit(config: Path | None) -> Settings:
         settings = get_settings()
     except InputError as error:
         raise fail_input(error.problems) from None
-    if config is None and settings.facts is None and SAMPLE_FACTS.is_file():
+    pointed = config is not None or os.environ.get(CONFIG_ENV)
+    if not pointed and settings.facts is None and SAMPLE_FACTS.is_file():
         # Pointed at nothing: serve the shipped sample catalog, scorecards and facts.
         settings = settings.model_copy(update={"facts": SAMPLE_FACTS})
     return settings
+
+
+@app.callback()
+def options(config: ConfigOpt = None) -> None:
+    """Scorecards as code: grade every service against your standards."""
+    if config is not None:
+        if not config.is_file():
+            raise fail_input([Problem(str(config), None, "settings file does not exist")])
+        use_config(config)
 
 
 def _migrate(settings: Settings) -> None:

@@ -100,6 +100,8 @@ def test_migrate_and_runs_commands(sample: Path, tmp_path: Path,
     assert result.exit_code == 0 and "revision 0001" in result.output
     result = runner.invoke(app, ["runs", "--config", str(config)])
     assert result.exit_code == 0
+    result = runner.invoke(app, ["--config", str(config), "runs"])
+    assert result.exit_code == 0, result.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("retention_days: zero\n")
     result = runner.invoke(app, ["migrate", "--config", str(bad)])

@@ -93,8 +93,9 @@ def test_gate_api_bad_input_exits_2(server: str) -> None:
 
 def test_migrate_and_runs_commands(sample: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LEVELSET_CONFIG", raising=False)
     config = write_config(sample, f"sqlite:///{tmp_path / 'cli.db'}")
+    # Recorded so that the global --config (which sets it) is undone after the test.
+    monkeypatch.setenv("LEVELSET_CONFIG", str(config))
     runner = CliRunner()
     result = runner.invoke(app, ["migrate", "--config", str(config)])
     assert result.exit_code == 0 and "revision 0001" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,7 +66,8 @@ def test_run_collection_without_collectors_says_so(settings: Settings) -> None:
 
 
 def test_store_collection_result_takes_the_collector_dataclass(settings: Settings) -> None:
-    result = CollectionResult("aws", T0, T0 + timedelta(seconds=3), {"ledger": {"resource_count": 2}})
+    result = CollectionResult("aws", T0, T0 + timedelta(seconds=3),
+                              {"ledger": {"resource_count": 2}})
     assert store_collection_result(settings, result).services == 1
 
 
@@ -128,6 +130,6 @@ def test_history_replays_every_run_as_it_was(
             assert point is not None and (point.level, point.score) == (level, score)
         points = reads.history(session, service="payments", scorecard="readiness",
                                since=seen[0][0])
-        assert all(a.end == b.start for a, b in zip(points, points[1:], strict=False))
+        assert all(a.end == b.start for a, b in pairwise(points))
         assert all((a.level, a.score) != (b.level, b.score)
-                   for a, b in zip(points, points[1:], strict=False))
+                   for a, b in pairwise(points))

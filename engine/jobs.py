@@ -30,8 +30,8 @@ from engine.storage.database import engine_for, migrate, session_scope
 from engine.storage.models import EvaluationRun, FactSnapshot, RunStatus, SnapshotStatus
 from engine.storage.writes import (
     begin_run,
-    lock_history,
     last_good_versions,
+    lock_history,
     prune,
     record_results,
     store_snapshot,

@@ -635,8 +635,12 @@ def prune(session: Session, *, before: datetime) -> dict[str, int]:
     )
     counts["fact_snapshot"] = _rowcount(result)
     # Outcomes no interval points at any more.
-    used = select(col(RuleState.outcome_id))
-    result = session.execute(delete(RuleOutcome).where(col(RuleOutcome.id).not_in(used)))
+    used = (
+        select(col(RuleState.outcome_id))
+        .where(col(RuleState.outcome_id) == col(RuleOutcome.id))
+        .exists()
+    )
+    result = session.execute(delete(RuleOutcome).where(~used))
     counts["rule_outcome"] = _rowcount(result)
     # Runs older than retention that no remaining interval starts or ends at.
     referenced = or_(

@@ -157,11 +157,11 @@ def upgrade() -> None:
     )
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == 'postgresql':
-        # Room in each page for the new version of a closed interval or an updated current
+        # Room in each page (5%) for the new version of a closed interval or an updated current
         # result, so the update is HOT: no new index entries, dead versions pruned in the page.
-        op.execute('ALTER TABLE rule_state SET (fillfactor = 85)')
-        op.execute('ALTER TABLE scorecard_state SET (fillfactor = 85)')
-        op.execute('ALTER TABLE current_result SET (fillfactor = 85)')
+        op.execute('ALTER TABLE rule_state SET (fillfactor = 95)')
+        op.execute('ALTER TABLE scorecard_state SET (fillfactor = 95)')
+        op.execute('ALTER TABLE current_result SET (fillfactor = 95)')
 
 
 def downgrade() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from engine.cli import local  # noqa: F401  (registers validate, evaluate, gate, schema)
+from engine.cli import (
+    local,  # noqa: F401  (registers validate, evaluate, gate, schema)
+    server,  # noqa: F401  (registers serve, migrate, runs, prune)
+)
 from engine.cli.app import app
 
 

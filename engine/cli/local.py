@@ -162,8 +162,20 @@ def gate(
     facts: FactsOpt = Path("samples/facts.json"),
     now: NowOpt = None,
     junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+    api: Annotated[str | None, typer.Option(
+        "--api", help="Use the result stored by this Levelset server instead of local files.",
+    )] = None,
 ) -> None:
     """Exit 0 when SERVICE is at or above MIN_LEVEL on SCORECARD, 1 when below, 2 on bad input."""
+    if api is not None:
+        from engine.api.client import remote_verdict
+
+        try:
+            verdict = remote_verdict(api, service=service, scorecard=scorecard,
+                                     min_level=min_level)
+        except InputError as error:
+            raise fail_input(error.problems) from None
+        finish_gate(verdict, junit)
     clock = parse_now(now)
     cards, services, facts_by_service = load_inputs(scorecards, catalog, facts)
     try:

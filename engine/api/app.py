@@ -1,0 +1,135 @@
+"""The HTTP API: ``create_app(settings)`` serves /api/v1, /healthz and /metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import DataError, OperationalError
+from sqlmodel import Session, text
+
+from engine import __version__
+from engine.api.deps import ReadAccess, RunDispatcher, SessionDep
+from engine.api.routes import reads_router, writes_router
+from engine.errors import NotFoundError, StorageError
+from engine.jobs import run_evaluation
+from engine.settings import Settings, get_settings
+from engine.storage import reads
+from engine.storage.database import engine_for
+from engine.storage.public import Health
+
+log = logging.getLogger("levelset.api")
+
+
+class ThreadDispatcher:
+    """Runs requested evaluations one at a time on a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="levelset-run")
+
+    def submit(self, run_id: int, service: str | None) -> None:
+        self.executor.submit(self._run, run_id, service)
+
+    def _run(self, run_id: int, service: str | None) -> None:
+        try:
+            run_evaluation(self.settings, trigger="api", service=service, run_id=run_id)
+        except Exception:  # recorded on the run; the thread must survive
+            log.exception("run %s failed", run_id)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+class StandingsCollector(Collector):
+    """Prometheus metrics read from the current state at scrape time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def collect(self) -> Iterable[Metric]:
+        level = GaugeMetricFamily("levelset_service_level", "Level rank reached (0: none, 1: "
+                                  "lowest level)", labels=["service", "scorecard"])
+        score = GaugeMetricFamily("levelset_service_score", "Weighted share of rules passed, "
+                                  "percent", labels=["service", "scorecard"])
+        last = GaugeMetricFamily("levelset_last_run_timestamp_seconds",
+                                 "When the last complete evaluation ran")
+        duration = GaugeMetricFamily("levelset_last_run_duration_seconds",
+                                     "How long the last complete evaluation took")
+        with Session(engine_for(self.settings.database_url)) as session:
+            for service, scorecard, rank, value in reads.current_standings(session):
+                level.add_metric([service, scorecard], rank)
+                score.add_metric([service, scorecard], value)
+            run = reads.last_run(session)
+        if run is not None and run.evaluated_at is not None:
+            last.add_metric([], run.evaluated_at.timestamp())
+            duration.add_metric([], (run.duration_ms or 0) / 1000)
+        yield from (level, score, last, duration)
+
+
+def _error(status: int, detail: object) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def create_app(
+    settings: Settings | None = None, dispatcher: RunDispatcher | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Levelset", version=__version__,
+        description="Scorecards for every service: levels, rules, history and badges.",
+        openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.dispatcher = dispatcher or ThreadDispatcher(settings)
+    app.include_router(reads_router, prefix="/api/v1")
+    app.include_router(writes_router, prefix="/api/v1")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StandingsCollector(settings))
+
+    @app.exception_handler(NotFoundError)
+    def _not_found(_request: Request, error: NotFoundError) -> JSONResponse:
+        return _error(404, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(422, [{k: v for k, v in e.items() if k in ("loc", "msg", "type")}
+                            for e in error.errors()])
+
+    @app.exception_handler(DataError)
+    def _data(_request: Request, error: DataError) -> JSONResponse:
+        return _error(422, f"value cannot be stored or compared: {error.orig}")
+
+    @app.exception_handler(OperationalError)
+    def _unavailable(_request: Request, _problem: OperationalError) -> JSONResponse:
+        return _error(503, "the database is unavailable")
+
+    @app.exception_handler(StorageError)
+    def _storage(_request: Request, error: StorageError) -> JSONResponse:
+        return _error(503, str(error))
+
+    @app.get("/healthz", response_model=Health, tags=["operations"],
+             responses={503: {"model": Health}})
+    def healthz(session: SessionDep) -> Health | JSONResponse:
+        """Ready when the database answers; includes the last complete run."""
+        try:
+            session.execute(text("SELECT 1"))
+            return Health(status="ok", database="ok", last_run=reads.last_run(session))
+        except OperationalError:  # also answered by _unavailable; here the body is Health
+            return JSONResponse(Health(status="unavailable", database="unreachable",
+                                       last_run=None).model_dump(), status_code=503)
+
+    @app.get("/metrics", tags=["operations"], dependencies=[ReadAccess], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}})
+    def metrics() -> Response:
+        """Prometheus metrics: level and score per service and scorecard."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

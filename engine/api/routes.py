@@ -1,0 +1,252 @@
+"""The /api/v1 endpoints. Handlers are thin: validate, call storage or a job, shape output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+
+from engine.api.badges import badge_color, badge_message, badge_svg
+from engine.api.deps import (
+    DispatcherDep,
+    Limit,
+    Offset,
+    ReadAccess,
+    ScorecardName,
+    ServiceName,
+    SessionDep,
+    SettingsDep,
+    Text,
+    WriteAccess,
+    as_utc,
+)
+from engine.jobs import create_run, push_custom_facts
+from engine.storage import reads
+from engine.storage.public import (
+    CustomFactsIn,
+    ErrorOut,
+    EvaluationRunPublic,
+    FactSnapshotPublic,
+    HistoryPoint,
+    LeaderboardRow,
+    LevelChange,
+    Page,
+    RunAccepted,
+    ScorecardDetail,
+    ScorecardSummary,
+    ServiceDetail,
+    ServicePublic,
+    ServiceScorecard,
+    TriggerIn,
+)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing or wrong bearer token."},
+    404: {"model": ErrorOut, "description": "Unknown service, scorecard, level or run."},
+    422: {"model": ErrorOut, "description": "Invalid parameters."},
+}
+RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Since = Annotated[datetime | None, Query(description="From this time (ISO-8601; UTC if naive).")]
+Until = Annotated[datetime | None, Query(description="Up to this time (ISO-8601; UTC if naive).")]
+
+reads_router = APIRouter(dependencies=[ReadAccess], responses=ERRORS)
+writes_router = APIRouter(dependencies=[WriteAccess], responses=ERRORS)
+
+
+# --- services ------------------------------------------------------------------------------
+
+@reads_router.get("/services", response_model=Page[ServicePublic], tags=["services"])
+def list_services(
+    session: SessionDep, owner: Text = None, lifecycle: Text = None,
+    scorecard: Annotated[str | None, Query(max_length=63, pattern=r"^[^\x00]*$",
+                                           description="Only services graded on it.")] = None,
+    level: Annotated[str | None, Query(
+        max_length=40, pattern=r"^[^\x00]*$", description='With scorecard: at this level ("none").',
+    )] = None,
+    limit: Limit = 50, offset: Offset = 0,
+) -> Page[ServicePublic]:
+    """Services in the catalog, by name; filter by owner, lifecycle, scorecard and level."""
+    if level is not None and scorecard is None:
+        raise HTTPException(422, "level needs scorecard")
+    total, items = reads.list_services(session, owner=owner, lifecycle=lifecycle,
+                                       scorecard=scorecard, level=level, limit=limit,
+                                       offset=offset)
+    return Page(total=total, limit=limit, offset=offset, items=items)
+
+
+@reads_router.get("/services/{service}", response_model=ServiceDetail, tags=["services"])
+def get_service(session: SessionDep, service: ServiceName) -> ServiceDetail:
+    """One service with its current level and score on every scorecard."""
+    return reads.service_detail(session, name=service)
+
+
+@reads_router.get("/services/{service}/scorecards/{scorecard}", response_model=ServiceScorecard,
+                  tags=["services"])
+def get_service_scorecard(
+    session: SessionDep, service: ServiceName, scorecard: ScorecardName
+) -> ServiceScorecard:
+    """Every rule's status, message, evidence and remediation, and what to fix next."""
+    return reads.service_scorecard(session, service=service, scorecard=scorecard)
+
+
+@reads_router.get("/services/{service}/scorecards/{scorecard}/history",
+                  response_model=list[HistoryPoint], tags=["history"])
+def get_history(
+    session: SessionDep, service: ServiceName, scorecard: ScorecardName, since: Since = None,
+    until: Until = None,
+) -> list[HistoryPoint]:
+    """Each level and score the service held on the scorecard, within the range."""
+    return reads.history(session, service=service, scorecard=scorecard,
+                         since=as_utc(since, "since"), until=as_utc(until, "until"))
+
+
+@reads_router.get("/services/{service}/scorecards/{scorecard}/as-of",
+                  response_model=HistoryPoint, tags=["history"])
+def get_as_of(
+    session: SessionDep, service: ServiceName, scorecard: ScorecardName,
+    at: Annotated[datetime, Query(description="The moment (ISO-8601; UTC if naive).")],
+) -> HistoryPoint:
+    """Level and score as they were at a past moment."""
+    point = reads.level_as_of(session, service=service, scorecard=scorecard,
+                              at=as_utc(at, "at") or at)
+    if point is None:
+        raise HTTPException(404, f'"{service}" was not graded on "{scorecard}" at {at.isoformat()}')
+    return point
+
+
+@reads_router.get("/services/{service}/facts", response_model=list[FactSnapshotPublic],
+                  tags=["facts"])
+def get_facts(session: SessionDep, service: ServiceName) -> list[FactSnapshotPublic]:
+    """The latest facts of the service from each source, with their age."""
+    return reads.latest_snapshots(session, service=service)
+
+
+@writes_router.post("/services/{service}/facts", response_model=FactSnapshotPublic,
+                    status_code=status.HTTP_201_CREATED, tags=["facts"])
+def post_facts(
+    session: SessionDep, settings: SettingsDep, service: ServiceName, body: CustomFactsIn
+) -> FactSnapshotPublic:
+    """Push custom facts (merged into the service's ``custom`` namespace)."""
+    reads.service_detail(session, name=service)  # 404 for an unknown service
+    _reject_nul(body.facts, "facts")
+    push_custom_facts(settings, service=service, facts=body.facts)
+    return next(s for s in reads.latest_snapshots(session, service=service)
+                if s.source == "custom")
+
+
+def _reject_nul(value: Any, where: str) -> None:
+    """PostgreSQL cannot store NUL in text; say so instead of failing."""
+    if isinstance(value, str) and "\x00" in value:
+        raise HTTPException(422, f"{where}: NUL characters are not allowed")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key, where)
+            _reject_nul(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _reject_nul(item, f"{where}[{index}]")
+
+
+# --- scorecards ----------------------------------------------------------------------------
+
+@reads_router.get("/scorecards", response_model=list[ScorecardSummary], tags=["scorecards"])
+def list_scorecards(session: SessionDep) -> list[ScorecardSummary]:
+    """Every scorecard in use, with its levels and how many services it grades."""
+    return reads.list_scorecards(session)
+
+
+@reads_router.get("/scorecards/{scorecard}", response_model=ScorecardDetail, tags=["scorecards"])
+def get_scorecard(session: SessionDep, scorecard: ScorecardName) -> ScorecardDetail:
+    """A scorecard's definition and the number of services at each level."""
+    return reads.scorecard_detail(session, name=scorecard)
+
+
+@reads_router.get("/scorecards/{scorecard}/leaderboard", response_model=Page[LeaderboardRow],
+                  tags=["scorecards"])
+def get_leaderboard(
+    session: SessionDep, scorecard: ScorecardName,
+    sort: Annotated[reads.SortKey, Query(description="score, level or name")] = "score",
+    order: Annotated[reads.Order, Query()] = "desc",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100, offset: Offset = 0,
+) -> Page[LeaderboardRow]:
+    """Services ranked on the scorecard."""
+    total, rows = reads.leaderboard(session, scorecard=scorecard, sort=sort, order=order,
+                                    limit=limit, offset=offset)
+    return Page(total=total, limit=limit, offset=offset, items=rows)
+
+
+@reads_router.get("/changes", response_model=Page[LevelChange], tags=["history"])
+def get_changes(
+    session: SessionDep,
+    scorecard: Annotated[str | None, Query(max_length=63, pattern=r"^[^\x00]*$")] = None,
+    since: Since = None, until: Until = None, limit: Limit = 100, offset: Offset = 0,
+) -> Page[LevelChange]:
+    """Promotions and regressions across all services, newest first."""
+    total, rows = reads.level_changes(session, scorecard=scorecard, since=as_utc(since, "since"),
+                                      until=as_utc(until, "until"), limit=limit, offset=offset)
+    return Page(total=total, limit=limit, offset=offset, items=rows)
+
+
+# --- badges --------------------------------------------------------------------------------
+
+def _badge_inputs(
+    session: SessionDep, service: str, scorecard: str
+) -> tuple[ServiceScorecard, dict[str, str | None]]:
+    card = reads.service_scorecard(session, service=service, scorecard=scorecard)
+    detail = reads.scorecard_detail(session, name=scorecard)
+    return card, {lv.name: lv.color for lv in detail.levels}
+
+
+@reads_router.get("/badges/{service}/{scorecard}/badge.svg", tags=["badges"],
+                  response_class=Response,
+                  responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG badge"}})
+def get_badge_svg(session: SessionDep, service: ServiceName, scorecard: ScorecardName) -> Response:
+    """An SVG badge: the service's level and score on the scorecard."""
+    card, colors = _badge_inputs(session, service, scorecard)
+    svg = badge_svg(scorecard, badge_message(card), badge_color(card, colors)[0])
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=300"})
+
+
+@reads_router.get("/badges/{service}/{scorecard}/shields.json", tags=["badges"])
+def get_badge_shields(
+    session: SessionDep, service: ServiceName, scorecard: ScorecardName
+) -> dict[str, Any]:
+    """A shields.io endpoint document (https://shields.io/badges/endpoint-badge)."""
+    card, colors = _badge_inputs(session, service, scorecard)
+    return {"schemaVersion": 1, "label": scorecard, "message": badge_message(card),
+            "color": badge_color(card, colors)[1].lstrip("#")}
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+@writes_router.post("/runs", response_model=RunAccepted, status_code=status.HTTP_202_ACCEPTED,
+                    tags=["runs"])
+def trigger_run(
+    request: Request, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
+    body: TriggerIn | None = None,
+) -> RunAccepted:
+    """Start an evaluation of every service, or of one; poll the returned run."""
+    service = body.service if body else None
+    if service is not None:
+        _reject_nul(service, "service")
+        reads.service_detail(session, name=service)
+    run_id, _ = create_run(settings, trigger="api", service=service)
+    dispatcher.submit(run_id, service)
+    return RunAccepted(run_id=run_id, status="running",
+                       url=str(request.url_for("get_run", run_id=run_id).path))
+
+
+@reads_router.get("/runs", response_model=Page[EvaluationRunPublic], tags=["runs"])
+def list_runs(
+    session: SessionDep, limit: Limit = 50, offset: Offset = 0
+) -> Page[EvaluationRunPublic]:
+    """Evaluation runs, newest first."""
+    total, rows = reads.list_runs(session, limit=limit, offset=offset)
+    return Page(total=total, limit=limit, offset=offset, items=rows)
+
+
+@reads_router.get("/runs/{run_id}", response_model=EvaluationRunPublic, tags=["runs"])
+def get_run(session: SessionDep, run_id: RunId) -> EvaluationRunPublic:
+    """A run's status, timing, counts and problems."""
+    return reads.get_run(session, run_id=run_id)

@@ -1,0 +1,184 @@
+"""Commands that run the server side: serve, migrate, runs, prune."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.cli.app import EXIT_INPUT, app
+from engine.cli.local import fail_input
+from engine.cli.output import print_table, stderr, stdout
+from engine.errors import InputError, Problem, StorageError
+from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
+
+log = logging.getLogger("levelset.serve")
+
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="Settings file (YAML); also LEVELSET_CONFIG.", envvar="LEVELSET_CONFIG",
+    show_envvar=False,
+)]
+SAMPLE_FACTS = Path("samples/facts.json")
+
+
+def load_settings_or_exit(config: Path | None) -> Settings:
+    if config is not None and not config.is_file():
+        raise fail_input([Problem(str(config), None, "settings file does not exist")])
+    use_config(config)
+    try:
+        settings = get_settings()
+    except InputError as error:
+        raise fail_input(error.problems) from None
+    pointed = config is not None or os.environ.get(CONFIG_ENV)
+    if not pointed and settings.facts is None and SAMPLE_FACTS.is_file():
+        # Pointed at nothing: serve the shipped sample catalog, scorecards and facts.
+        settings = settings.model_copy(update={"facts": SAMPLE_FACTS})
+    return settings
+
+
+@app.callback()
+def options(config: ConfigOpt = None) -> None:
+    """Scorecards as code: grade every service against your standards."""
+    if config is not None:
+        if not config.is_file():
+            raise fail_input([Problem(str(config), None, "settings file does not exist")])
+        use_config(config)
+
+
+def _migrate(settings: Settings) -> None:
+    from engine.jobs import prepare_database
+
+    try:
+        prepare_database(settings)
+    except StorageError as error:
+        stderr().print(f"error: {error}", markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+
+
+@app.command()
+def migrate(config: ConfigOpt = None) -> None:
+    """Create or upgrade the database schema."""
+    settings = load_settings_or_exit(config)
+    _migrate(settings)
+    from engine.storage.database import current_revision, engine_for
+
+    revision = current_revision(engine_for(settings.database_url))
+    stdout().print(f"database at revision {revision}", markup=False)
+
+
+def scheduled_evaluation(settings: Settings) -> None:
+    """One scheduled run; the run key makes a double fire in the same minute store once."""
+    from engine.jobs import EvaluationFailed, run_evaluation
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    try:
+        run_evaluation(settings, trigger="schedule", now=now,
+                       run_key=f"schedule:{now.isoformat()}")
+    except EvaluationFailed as error:
+        log.error("%s", error)
+
+
+def scheduled_collection(settings: Settings) -> None:
+    from engine.errors import CollectorError
+    from engine.jobs import run_collection
+
+    try:
+        run_collection(settings)
+    except CollectorError as error:
+        log.warning("collection skipped: %s", error)
+
+
+def scheduled_prune(settings: Settings) -> None:
+    from engine.jobs import prune_history
+
+    log.info("pruned history: %s", prune_history(settings))
+
+
+def build_scheduler(settings: Settings) -> object:
+    """An APScheduler BackgroundScheduler re-evaluating (and collecting) on the cron settings."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
+        "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+    scheduler.add_job(scheduled_evaluation, CronTrigger.from_crontab(
+        settings.schedule.evaluate, timezone="UTC"), args=[settings], id="evaluate")
+    scheduler.add_job(scheduled_collection, CronTrigger.from_crontab(
+        settings.schedule.collect, timezone="UTC"), args=[settings], id="collect")
+    scheduler.add_job(scheduled_prune, CronTrigger(hour=3, minute=17, timezone="UTC"),
+                      args=[settings], id="prune")
+    return scheduler
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    scheduler: Annotated[bool, typer.Option(
+        "--scheduler/--no-scheduler",
+        help="Evaluate on the cron schedule in this process (off when a Celery beat does it).",
+    )] = True,
+    evaluate_on_start: Annotated[bool, typer.Option(
+        "--evaluate-on-start/--no-evaluate-on-start", help="Run an evaluation at start.",
+    )] = True,
+) -> None:
+    """Migrate, evaluate, and serve the API (with the schedule) in one process."""
+    import uvicorn
+
+    from engine.api.app import ThreadDispatcher, create_app
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings_or_exit(config)
+    _migrate(settings)
+    dispatcher = ThreadDispatcher(settings)
+    background = build_scheduler(settings) if scheduler else None
+    if background is not None:
+        background.start()  # type: ignore[attr-defined]
+    if evaluate_on_start:
+        threading.Thread(target=scheduled_evaluation, args=[settings], name="levelset-start",
+                         daemon=True).start()
+    try:
+        uvicorn.run(create_app(settings, dispatcher), host=host, port=port, log_level="info")
+    finally:
+        if background is not None:
+            background.shutdown(wait=False)  # type: ignore[attr-defined]
+        dispatcher.shutdown()
+
+
+@app.command()
+def runs(
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+) -> None:
+    """List recent evaluation runs."""
+    from sqlmodel import Session
+
+    from engine.storage import reads
+    from engine.storage.database import engine_for
+
+    settings = load_settings_or_exit(config)
+    with Session(engine_for(settings.database_url)) as session:
+        _, items = reads.list_runs(session, limit=limit)
+    rows = [[str(r.id), r.trigger, r.status, r.service or "all",
+             r.evaluated_at.isoformat(timespec="seconds") if r.evaluated_at else "-",
+             f"{(r.duration_ms or 0) / 1000:.1f}s", str(r.results), str(r.changed_results),
+             str(len(r.problems))] for r in items]
+    print_table(["id", "trigger", "status", "scope", "evaluated", "took", "results", "changed",
+                 "problems"], rows)
+
+
+@app.command()
+def prune(config: ConfigOpt = None) -> None:
+    """Delete history older than retention_days."""
+    from engine.jobs import prune_history
+
+    settings = load_settings_or_exit(config)
+    counts = prune_history(settings)
+    stdout().print(", ".join(f"{k}: {v}" for k, v in counts.items()), markup=False)

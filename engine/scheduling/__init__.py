@@ -1,0 +1,1 @@
+"""Scheduling with Celery (worker + beat on Redis); ``levelset serve`` uses APScheduler instead."""

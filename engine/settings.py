@@ -1,0 +1,240 @@
+"""Settings: one typed object from one YAML file plus ``LEVELSET_*`` environment variables.
+
+```yaml
+database_url: sqlite:///levelset.db
+catalog: catalog/
+scorecards: scorecards/
+facts: samples/facts.json
+schedule: {evaluate: "0 */4 * * *", collect: "0 */4 * * *"}
+api: {read_token_required: false}
+retention_days: 400
+facts_max_age_hours: 48
+collectors: {github: {...}}
+```
+
+Precedence: environment (``LEVELSET_RETENTION_DAYS``, nested with ``__`` as in
+``LEVELSET_API__READ_TOKEN_REQUIRED``) over the file over defaults. Relative paths in the
+file are relative to the file. Tokens never come from the file: ``LEVELSET_API_TOKEN`` and
+``LEVELSET_READ_TOKEN`` (or ``*_FILE`` naming a secret file); only their sha256 is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from engine.errors import InputError, Problem, SettingsError
+from engine.yamlsource import Node, line_for, load_file
+
+CONFIG_ENV = "LEVELSET_CONFIG"
+ENV_PREFIX = "LEVELSET_"
+PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "changethis", "secret", "password",
+                                "token", "xxx", "todo"})
+MIN_TOKEN_LENGTH = 16
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScheduleSettings(_Section):
+    """Cron expressions (minute hour day month weekday), in UTC."""
+
+    evaluate: str = "0 */4 * * *"
+    collect: str = "0 */4 * * *"
+
+    @field_validator("evaluate", "collect")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a cron expression: {error}") from None
+        return value
+
+
+class ApiSettings(_Section):
+    read_token_required: bool = False
+
+
+class Settings(BaseSettings):
+    """Everything a Levelset process needs to know."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
+    )
+
+    environment: Literal["development", "production"] = "production"
+    database_url: str = "sqlite:///levelset.db"
+    catalog: Path = Path("catalog")
+    scorecards: Path = Path("scorecards")
+    facts: Path | None = None
+    schedule: ScheduleSettings = ScheduleSettings()
+    api: ApiSettings = ApiSettings()
+    retention_days: int = Field(400, ge=1)
+    facts_max_age_hours: float = Field(48, gt=0)
+    collectors: dict[str, dict[str, Any]] = {}
+    # Hashes of the tokens, filled from the environment by load_settings, never from the file.
+    _api_token_sha256: str | None = PrivateAttr(None)
+    _read_token_sha256: str | None = PrivateAttr(None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML document arrives as init arguments; the environment overrides it.
+        return env_settings, init_settings
+
+    def check_write_token(self, presented: str | None) -> bool:
+        return _matches(self._api_token_sha256, presented)
+
+    def check_read_token(self, presented: str | None) -> bool:
+        if not self.api.read_token_required:
+            return True
+        return _matches(self._read_token_sha256, presented) or self.check_write_token(presented)
+
+    @property
+    def writes_enabled(self) -> bool:
+        return self._api_token_sha256 is not None
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _matches(expected_sha256: str | None, presented: str | None) -> bool:
+    if expected_sha256 is None or not presented:
+        return False
+    return hmac.compare_digest(expected_sha256, _sha256(presented))
+
+
+def _read_token(name: str, environ: Mapping[str, str]) -> tuple[str | None, str]:
+    """A token from ``NAME`` or the file named by ``NAME_FILE``; the second value says where."""
+    direct = environ.get(name)
+    file = environ.get(f"{name}_FILE")
+    if direct and file:
+        raise SettingsError([Problem(name, None, f"set {name} or {name}_FILE, not both")])
+    if file:
+        try:
+            return Path(file).read_text(encoding="utf-8").strip() or None, f"{name}_FILE ({file})"
+        except OSError as error:
+            raise SettingsError([Problem(f"{name}_FILE", None,
+                                         f"cannot read secret file {file}: {error}")]) from None
+    return (direct.strip() or None) if direct else None, name
+
+
+def _check_token(token: str | None, where: str, environment: str) -> list[Problem]:
+    if token is None or environment == "development":
+        return []
+    if token.lower() in PLACEHOLDER_TOKENS or len(token) < MIN_TOKEN_LENGTH:
+        return [Problem(where, None, f"the token is a placeholder or shorter than "
+                        f"{MIN_TOKEN_LENGTH} characters; set a real secret (or environment: "
+                        "development for local use)")]
+    return []
+
+
+def _format_loc(loc: Sequence[str | int]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _env_name(loc: Sequence[str | int]) -> str:
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def _resolve_paths(document: dict[str, Any], base: Path) -> dict[str, Any]:
+    resolved = dict(document)
+    for key in ("catalog", "scorecards", "facts"):
+        value = resolved.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            resolved[key] = str(base / value)
+    return resolved
+
+
+def load_settings(config: Path | None = None) -> Settings:
+    """Build the settings from ``config`` (YAML) and the environment, or raise SettingsError."""
+    environ = os.environ
+    document: Any = {}
+    file = str(config) if config is not None else "<environment>"
+    if config is not None:
+        try:
+            documents = load_file(config)
+        except InputError as error:
+            raise SettingsError(error.problems) from None
+        if len(documents) > 1:
+            raise SettingsError.single(file, None, f"expected one document, found {len(documents)}")
+        document = documents[0] if documents else {}
+        if not isinstance(document, Node):
+            raise SettingsError.single(file, getattr(document, "line", 1),
+                                       "settings must be a mapping")
+        for forbidden in ("api_token", "read_token"):
+            if forbidden in document:
+                raise SettingsError.single(
+                    file, document.line_of(forbidden),
+                    f"{forbidden}: tokens are not read from the file; set "
+                    f"LEVELSET_{forbidden.upper()} or LEVELSET_{forbidden.upper()}_FILE")
+    init = _resolve_paths(dict(document), config.parent) if config is not None else {}
+    try:
+        settings = Settings(**init)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            loc = [p for p in item["loc"] if isinstance(p, str | int)]
+            top = str(loc[0]) if loc else ""
+            from_env = any(key.upper().startswith(_env_name(loc[:1])) for key in environ) and (
+                top not in document)
+            message = "unknown setting" if item["type"] == "extra_forbidden" else item["msg"]
+            if from_env:
+                problems.append(Problem(_env_name(loc), None, message))
+            else:
+                problems.append(Problem(file, line_for(document, loc),
+                                        f"{_format_loc(loc)}: {message}"))
+        raise SettingsError(problems) from None
+    api_token, api_where = _read_token("LEVELSET_API_TOKEN", environ)
+    read_token, read_where = _read_token("LEVELSET_READ_TOKEN", environ)
+    problems = _check_token(api_token, api_where, settings.environment)
+    problems += _check_token(read_token, read_where, settings.environment)
+    if settings.api.read_token_required and read_token is None and api_token is None:
+        problems.append(Problem(file, line_for(document, ["api", "read_token_required"]),
+                                "api.read_token_required is true but neither LEVELSET_READ_TOKEN "
+                                "nor LEVELSET_API_TOKEN is set"))
+    if problems:
+        raise SettingsError(problems)
+    settings._api_token_sha256 = _sha256(api_token) if api_token else None
+    settings._read_token_sha256 = _sha256(read_token) if read_token else None
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, from the file named by ``LEVELSET_CONFIG`` (if any) and env."""
+    config = os.environ.get(CONFIG_ENV)
+    return load_settings(Path(config) if config else None)
+
+
+def use_config(config: Path | None) -> None:
+    """Point every later ``get_settings()`` (and child processes) at ``config``."""
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config)
+    get_settings.cache_clear()
+
+
+__all__ = ["ApiSettings", "ScheduleSettings", "Settings", "get_settings", "load_settings",
+           "use_config"]

@@ -1,0 +1,213 @@
+"""What is stored, and how history stays small.
+
+Current state and history share the same interval tables: a row holds one state of one
+(service, rule) or (service, scorecard) from the run that first produced it
+(``valid_from_run``) until the run that replaced it (``valid_to_run``; NULL while current).
+A run that changes nothing writes nothing but its own summary row, so a year of 4-hourly runs
+over 10,000 services costs what changed, not 2 billion copies. Messages and evidence repeat
+across services and runs, so they live once in ``rule_outcome`` and intervals point at them.
+
+Model families follow one pattern: ``XBase`` holds the fields, the table model adds keys.
+What the API returns is defined in ``engine.api.schemas``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, SmallInteger, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from engine.storage.types import JSONColumn, UTCDateTime, utcnow
+
+
+def _ts(nullable: bool = False, **kwargs: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, **kwargs))
+
+
+def _json(default: Any = None) -> Any:
+    return Field(default_factory=default or dict, sa_column=Column(JSONColumn, nullable=False))
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"  # a later run had already been stored; this one changed nothing
+
+
+class SnapshotStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+
+
+class ServiceBase(SQLModel):
+    name: str = Field(index=True, unique=True, max_length=253)
+    namespace: str = "default"
+    title: str | None = None
+    description: str | None = None
+    owner: str = Field(index=True)
+    lifecycle: str = Field(index=True)
+    type: str = "service"
+    system: str | None = None
+    tier: str | None = None
+    tags: list[str] = _json(list)
+    annotations: dict[str, str] = _json()
+    in_catalog: bool = True  # false once the service left the catalog; its history stays
+
+
+class ServiceRecord(ServiceBase, table=True):
+    __tablename__ = "service"
+    id: int | None = Field(default=None, primary_key=True)
+    first_seen: datetime = _ts()
+    last_seen: datetime = _ts()
+
+
+class ScorecardRecord(SQLModel, table=True):
+    """A scorecard by name; ``version_id`` is the version in use (the last one that loaded)."""
+
+    __tablename__ = "scorecard"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=63)
+    version_id: int | None = None
+    active: bool = True  # false once its file is gone
+
+
+class ScorecardVersion(SQLModel, table=True):
+    """One version of a scorecard file, identified by the sha256 of its text."""
+
+    __tablename__ = "scorecard_version"
+    __table_args__ = (UniqueConstraint("scorecard_id", "content_hash"),)
+    id: int | None = Field(default=None, primary_key=True)
+    scorecard_id: int = Field(foreign_key="scorecard.id")
+    content_hash: str = Field(max_length=64)
+    path: str
+    source_text: str
+    # {title, description, owner, levels: [{name, rank, description, color}],
+    #  rules: [{name, title, description, level, weight, remediation}]}
+    definition: dict[str, Any] = _json()
+    first_seen: datetime = _ts()
+
+
+class ScorecardRule(SQLModel, table=True):
+    __tablename__ = "scorecard_rule"
+    __table_args__ = (UniqueConstraint("scorecard_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    scorecard_id: int = Field(foreign_key="scorecard.id")
+    name: str = Field(max_length=63)
+
+
+class RuleOutcome(SQLModel, table=True):
+    """A (status, message, evidence) triple, stored once however many intervals share it."""
+
+    __tablename__ = "rule_outcome"
+    id: int | None = Field(default=None, primary_key=True)
+    digest: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    status: str = Field(max_length=8)
+    message: str
+    evidence: dict[str, Any] = _json()
+
+
+class EvaluationRunBase(SQLModel):
+    run_key: str | None = Field(default=None, unique=True, max_length=200)
+    trigger: str = Field(max_length=40)
+    service: str | None = None  # the one service evaluated, or None for all
+    status: str = Field(default=RunStatus.RUNNING, max_length=12, index=True)
+    services: int = 0
+    results: int = 0
+    rule_results: int = 0
+    changed_results: int = 0
+    duration_ms: int | None = None
+    counts: dict[str, int] = _json()  # rule results by status
+    levels: dict[str, dict[str, int]] = _json()  # scorecard -> level (or "none") -> services
+    problems: list[str] = _json(list)  # scorecards that failed to load, stale facts...
+    error: str | None = None
+
+
+class EvaluationRun(EvaluationRunBase, table=True):
+    __tablename__ = "evaluation_run"
+    id: int | None = Field(default=None, primary_key=True)
+    requested_at: datetime = _ts()
+    evaluated_at: datetime | None = _ts(nullable=True, index=True)  # the evaluation's clock
+    finished_at: datetime | None = _ts(nullable=True)
+
+
+class ScorecardState(SQLModel, table=True):
+    """Level and score of a service on a scorecard, from one run until replaced."""
+
+    __tablename__ = "scorecard_state"
+    # As for rule_state, valid_to_run is in no index (closing is a HOT update); the current
+    # standings are also in current_result.
+    __table_args__ = (Index("ix_scorecard_state_from", "valid_from_run"),)
+    service_id: int = Field(primary_key=True)
+    scorecard_id: int = Field(primary_key=True)
+    valid_from_run: int = Field(primary_key=True)
+    valid_to_run: int | None = None
+    version_id: int
+    level: str | None = None
+    level_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    score: float
+
+
+class RuleState(SQLModel, table=True):
+    """One rule's outcome for one service, from one run until replaced."""
+
+    __tablename__ = "rule_state"
+    # No index on valid_to_run: closing an interval then is a HOT update on PostgreSQL (the
+    # table keeps free space in each page), which writes no index entries. A service's
+    # current rules are found through the primary key (service_id first).
+    service_id: int = Field(primary_key=True)
+    rule_id: int = Field(primary_key=True)
+    valid_from_run: int = Field(primary_key=True)
+    valid_to_run: int | None = None
+    outcome_id: int
+
+
+class CurrentResult(SQLModel, table=True):
+    """Each current result's standing and digest: what lists, leaderboards and metrics read.
+
+    Not history: one row per (service, scorecard), updated in place when the result changes,
+    so an unchanged result costs one digest compare and the history tables stay index-light.
+    """
+
+    __tablename__ = "current_result"
+    __table_args__ = (Index("ix_current_result_scorecard", "scorecard_id"),)
+    service_id: int = Field(primary_key=True)
+    scorecard_id: int = Field(primary_key=True)
+    digest: int = Field(sa_column=Column(BigInteger, nullable=False))
+    run_id: int  # the run that produced this digest (the result's last change)
+    level: str | None = None
+    level_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    score: float
+
+
+class FactSnapshotBase(SQLModel):
+    service: str = Field(max_length=253)
+    source: str = Field(max_length=40)
+    status: str = Field(default=SnapshotStatus.OK, max_length=8)
+    error: str | None = None
+    facts: dict[str, Any] = _json()
+
+
+class FactSnapshot(FactSnapshotBase, table=True):
+    """Facts of one service from one source, stored when they change.
+
+    ``collected_at`` is when this content was first collected; ``confirmed_at`` the last
+    collection that found the same content.
+    """
+
+    __tablename__ = "fact_snapshot"
+    __table_args__ = (Index("ix_fact_snapshot_latest", "service", "source", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64)
+    collected_at: datetime = _ts()
+    confirmed_at: datetime = _ts()
+
+
+__all__ = [
+    "CurrentResult", "EvaluationRun", "FactSnapshot", "RuleOutcome", "RuleState", "RunStatus",
+    "ScorecardRecord", "ScorecardRule", "ScorecardState", "ScorecardVersion", "ServiceRecord",
+    "SnapshotStatus", "utcnow",
+]

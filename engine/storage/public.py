@@ -1,0 +1,167 @@
+"""What the API returns: the ``XPublic`` members of the model families, and views over state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from engine.storage.models import EvaluationRunBase, FactSnapshotBase, ServiceBase
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    total: int = Field(description="Items matching, over all pages.")
+    limit: int
+    offset: int
+    items: list[T]
+
+
+class ServicePublic(ServiceBase):
+    first_seen: datetime
+    last_seen: datetime
+
+
+class LevelPublic(BaseModel):
+    name: str
+    rank: int
+    description: str | None = None
+    color: str | None = None
+
+
+class RuleDefinition(BaseModel):
+    name: str
+    title: str | None = None
+    description: str | None = None
+    level: str | None = None
+    weight: float = 1.0
+    remediation: str | None = None
+    expression: str | None = None
+
+
+class StandingPublic(BaseModel):
+    """A service's current place on one scorecard."""
+
+    scorecard: str
+    level: str | None = Field(description="Highest level reached; null: none.")
+    rank: int = Field(description="1 for the lowest level, 0 for none.")
+    score: float = Field(description="Weighted share of rules passed, percent.")
+    levels: int = Field(description="How many levels the scorecard has.")
+    since: datetime | None = Field(description="When this level and score were first seen.")
+    evaluated_at: datetime | None = Field(description="The last run that graded it.")
+    version: str = Field(description="sha256 of the scorecard version that produced it.")
+
+
+class ServiceDetail(ServicePublic):
+    scorecards: list[StandingPublic]
+
+
+class ScorecardSummary(BaseModel):
+    name: str
+    title: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    version: str
+    levels: list[LevelPublic]
+    rules: int
+    services: int = Field(description="Services currently graded on it.")
+
+
+class ScorecardDetail(ScorecardSummary):
+    definition: list[RuleDefinition]
+    distribution: dict[str, int] = Field(description='Services per level ("none": no level).')
+    source: str = Field(description="The scorecard file's text.")
+    path: str
+
+
+class LeaderboardRow(BaseModel):
+    position: int
+    service: str
+    owner: str
+    level: str | None
+    rank: int
+    score: float
+
+
+class RulePublic(BaseModel):
+    name: str
+    title: str
+    level: str | None
+    weight: float
+    status: str
+    message: str
+    evidence: dict[str, Any]
+    remediation: str | None
+    since: datetime | None = Field(description="When the rule entered its current status.")
+
+
+class ServiceScorecard(BaseModel):
+    service: str
+    scorecard: str
+    level: str | None
+    rank: int
+    score: float
+    levels: list[str]
+    next_level: str | None
+    evaluated_at: datetime | None
+    version: str
+    rules: list[RulePublic]
+    to_fix_for_next_level: list[RulePublic] = Field(
+        description="Rules at or below the next level that are not pass or exempt.")
+
+
+class HistoryPoint(BaseModel):
+    level: str | None
+    rank: int
+    score: float
+    start: datetime | None = Field(description="First run with this level and score.")
+    end: datetime | None = Field(description="Run that replaced it; null: still current.")
+
+
+class LevelChange(BaseModel):
+    service: str
+    scorecard: str
+    at: datetime | None
+    run_id: int
+    previous: str | None
+    level: str | None
+    direction: str = Field(description="promotion or regression")
+
+
+class FactSnapshotPublic(FactSnapshotBase):
+    collected_at: datetime
+    confirmed_at: datetime
+    age_seconds: float = Field(description="Seconds since the last collection confirmed it.")
+
+
+class EvaluationRunPublic(EvaluationRunBase):
+    id: int
+    requested_at: datetime
+    evaluated_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunAccepted(BaseModel):
+    run_id: int
+    status: str
+    url: str
+
+
+class CustomFactsIn(BaseModel):
+    facts: dict[str, Any] = Field(description="Merged into the service's custom namespace.")
+
+
+class TriggerIn(BaseModel):
+    service: str | None = Field(None, description="Evaluate only this service; null: all.")
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    last_run: EvaluationRunPublic | None
+
+
+class ErrorOut(BaseModel):
+    detail: str | list[Any]

@@ -1,0 +1,650 @@
+"""Reading current state and history. Keyword-only; each query is served by an index.
+
+Only what complete runs wrote is visible: a run's writes commit together with its status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+
+from engine.errors import NotFoundError
+from engine.gate import GatedRule, GateVerdict
+from engine.storage.models import (
+    CurrentResult,
+    EvaluationRun,
+    FactSnapshot,
+    RuleOutcome,
+    RuleState,
+    RunStatus,
+    ScorecardRecord,
+    ScorecardRule,
+    ScorecardState,
+    ScorecardVersion,
+    ServiceRecord,
+)
+from engine.storage.public import (
+    EvaluationRunPublic,
+    FactSnapshotPublic,
+    HistoryPoint,
+    LeaderboardRow,
+    LevelChange,
+    LevelPublic,
+    RuleDefinition,
+    RulePublic,
+    ScorecardDetail,
+    ScorecardSummary,
+    ServiceDetail,
+    ServicePublic,
+    ServiceScorecard,
+    StandingPublic,
+)
+
+NO_LEVEL = "none"
+SortKey = Literal["score", "level", "name"]
+Order = Literal["asc", "desc"]
+
+
+def _service(session: Session, name: str) -> ServiceRecord:
+    record = (
+        session.execute(select(ServiceRecord).where(col(ServiceRecord.name) == name))
+        .scalars()
+        .first()
+    )
+    if record is None:
+        raise NotFoundError(f'unknown service "{name}"')
+    return record
+
+
+def _scorecard(session: Session, name: str) -> tuple[ScorecardRecord, ScorecardVersion]:
+    row = session.execute(
+        select(ScorecardRecord, ScorecardVersion)
+        .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardRecord.version_id))
+        .where(col(ScorecardRecord.name) == name, col(ScorecardRecord.active))
+    ).first()
+    if row is None:
+        raise NotFoundError(f'unknown scorecard "{name}"')
+    return row[0], row[1]
+
+
+def _levels(version: ScorecardVersion) -> list[LevelPublic]:
+    return [LevelPublic(**lv) for lv in version.definition.get("levels", [])]
+
+
+def _run_times(session: Session, ids: set[int]) -> dict[int, datetime | None]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(col(EvaluationRun.id), col(EvaluationRun.evaluated_at)).where(
+            col(EvaluationRun.id).in_(sorted(ids))
+        )
+    )
+    return {row.id: row.evaluated_at for row in rows}
+
+
+def _last_evaluated(session: Session, service: str) -> datetime | None:
+    """When the service was last graded: the last complete run that covered it."""
+    run_id = session.execute(
+        select(func.max(col(EvaluationRun.id))).where(
+            col(EvaluationRun.status) == RunStatus.COMPLETE,
+            or_(col(EvaluationRun.service).is_(None), col(EvaluationRun.service) == service),
+        )
+    ).scalar()
+    return _run_times(session, {run_id}).get(run_id) if run_id is not None else None
+
+
+# --- services ------------------------------------------------------------------------------
+
+
+def list_services(
+    session: Session,
+    *,
+    owner: str | None = None,
+    lifecycle: str | None = None,
+    scorecard: str | None = None,
+    level: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[ServicePublic]]:
+    query = select(ServiceRecord).where(col(ServiceRecord.in_catalog))
+    if owner is not None:
+        query = query.where(col(ServiceRecord.owner) == owner)
+    if lifecycle is not None:
+        query = query.where(col(ServiceRecord.lifecycle) == lifecycle)
+    if level is not None and scorecard is None:
+        raise ValueError("level needs scorecard")
+    if scorecard is not None:
+        card, version = _scorecard(session, scorecard)
+        state = select(col(CurrentResult.service_id)).where(
+            col(CurrentResult.scorecard_id) == card.id
+        )
+        if level is not None:
+            names = {lv.name.lower(): lv.name for lv in _levels(version)}
+            if level.lower() == NO_LEVEL:
+                state = state.where(col(CurrentResult.level).is_(None))
+            elif level.lower() in names:
+                state = state.where(col(CurrentResult.level) == names[level.lower()])
+            else:
+                raise NotFoundError(
+                    f'scorecard "{scorecard}" has no level "{level}" (levels: '
+                    f"{', '.join(names.values())}, {NO_LEVEL})"
+                )
+        query = query.where(col(ServiceRecord.id).in_(state))
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(
+        query.order_by(col(ServiceRecord.name)).limit(limit).offset(offset)
+    ).scalars()
+    return total, [ServicePublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+def service_detail(session: Session, *, name: str) -> ServiceDetail:
+    record = _service(session, name)
+    rows = session.execute(
+        select(ScorecardState, col(ScorecardRecord.name), ScorecardVersion)
+        .join(ScorecardRecord, col(ScorecardRecord.id) == col(ScorecardState.scorecard_id))
+        .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardState.version_id))
+        .where(
+            col(ScorecardState.service_id) == record.id,
+            col(ScorecardState.valid_to_run).is_(None),
+            col(ScorecardRecord.active),
+        )
+        .order_by(col(ScorecardRecord.name))
+    ).all()
+    times = _run_times(session, {r[0].valid_from_run for r in rows})
+    evaluated = _last_evaluated(session, name)
+    standings = [
+        StandingPublic(
+            scorecard=card_name,
+            level=state.level,
+            rank=state.level_rank,
+            score=state.score,
+            levels=len(version.definition.get("levels", [])),
+            since=times.get(state.valid_from_run),
+            evaluated_at=evaluated,
+            version=version.content_hash,
+        )
+        for state, card_name, version in rows
+    ]
+    public = ServicePublic.model_validate(record, from_attributes=True)
+    return ServiceDetail(**public.model_dump(), scorecards=standings)
+
+
+# --- scorecards ----------------------------------------------------------------------------
+
+
+def _distribution(session: Session, scorecard_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(col(CurrentResult.level), func.count())
+        .where(
+            col(CurrentResult.scorecard_id) == scorecard_id,
+        )
+        .group_by(col(CurrentResult.level))
+    )
+    return {(level or NO_LEVEL): count for level, count in rows}
+
+
+def _summary(card: ScorecardRecord, version: ScorecardVersion, services: int) -> dict[str, Any]:
+    definition = version.definition
+    return {
+        "name": card.name,
+        "title": definition.get("title"),
+        "description": definition.get("description"),
+        "owner": definition.get("owner"),
+        "version": version.content_hash,
+        "levels": _levels(version),
+        "rules": len(definition.get("rules", [])),
+        "services": services,
+    }
+
+
+def list_scorecards(session: Session) -> list[ScorecardSummary]:
+    rows = session.execute(
+        select(ScorecardRecord, ScorecardVersion)
+        .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardRecord.version_id))
+        .where(col(ScorecardRecord.active))
+        .order_by(col(ScorecardRecord.name))
+    ).all()
+    counts = dict(
+        session.execute(
+            select(col(CurrentResult.scorecard_id), func.count())
+            .group_by(col(CurrentResult.scorecard_id))
+        ).all()
+    )
+    return [
+        ScorecardSummary(**_summary(card, version, counts.get(card.id, 0)))
+        for card, version in rows
+    ]
+
+
+def scorecard_detail(session: Session, *, name: str) -> ScorecardDetail:
+    card, version = _scorecard(session, name)
+    assert card.id is not None
+    distribution = _distribution(session, card.id)
+    full = {lv.name: distribution.get(lv.name, 0) for lv in _levels(version)}
+    full[NO_LEVEL] = distribution.get(NO_LEVEL, 0)
+    return ScorecardDetail(
+        **_summary(card, version, sum(distribution.values())),
+        definition=[RuleDefinition(**r) for r in version.definition.get("rules", [])],
+        distribution=full,
+        source=version.source_text,
+        path=version.path,
+    )
+
+
+def leaderboard(
+    session: Session,
+    *,
+    scorecard: str,
+    sort: SortKey = "score",
+    order: Order = "desc",
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[LeaderboardRow]]:
+    card, _ = _scorecard(session, scorecard)
+    base = (
+        select(
+            col(ServiceRecord.name),
+            col(ServiceRecord.owner),
+            col(CurrentResult.level),
+            col(CurrentResult.level_rank),
+            col(CurrentResult.score),
+        )
+        .join(ServiceRecord, col(ServiceRecord.id) == col(CurrentResult.service_id))
+        .where(col(CurrentResult.scorecard_id) == card.id)
+    )
+    total = session.execute(
+        select(func.count()).where(col(CurrentResult.scorecard_id) == card.id)
+    ).scalar_one()
+    keys: dict[str, Sequence[Any]] = {
+        "score": (col(CurrentResult.score), col(CurrentResult.level_rank)),
+        "level": (col(CurrentResult.level_rank), col(CurrentResult.score)),
+        "name": (col(ServiceRecord.name),),
+    }
+    columns = [c.desc() if order == "desc" else c.asc() for c in keys[sort]]
+    tiebreak = col(ServiceRecord.name).asc() if sort != "name" else col(ServiceRecord.id).asc()
+    rows = session.execute(base.order_by(*columns, tiebreak).limit(limit).offset(offset)).all()
+    return total, [
+        LeaderboardRow(
+            position=offset + i + 1,
+            service=r.name,
+            owner=r.owner,
+            level=r.level,
+            rank=r.level_rank,
+            score=r.score,
+        )
+        for i, r in enumerate(rows)
+    ]
+
+
+# --- one service on one scorecard ----------------------------------------------------------
+
+
+def service_scorecard(session: Session, *, service: str, scorecard: str) -> ServiceScorecard:
+    record = _service(session, service)
+    card, _ = _scorecard(session, scorecard)
+    row = session.execute(
+        select(ScorecardState, ScorecardVersion)
+        .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardState.version_id))
+        .where(
+            col(ScorecardState.service_id) == record.id,
+            col(ScorecardState.scorecard_id) == card.id,
+            col(ScorecardState.valid_to_run).is_(None),
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError(
+            f'service "{service}" is not graded on scorecard "{scorecard}" '
+            "(its filter excludes it, or it has not been evaluated yet)"
+        )
+    state, version = row
+    definitions = {r["name"]: r for r in version.definition.get("rules", [])}
+    intervals = session.execute(
+        select(
+            col(ScorecardRule.name),
+            col(RuleState.valid_from_run),
+            col(RuleState.valid_to_run),
+            col(RuleOutcome.status),
+            col(RuleOutcome.message),
+            col(RuleOutcome.evidence),
+        )
+        .join(ScorecardRule, col(ScorecardRule.id) == col(RuleState.rule_id))
+        .join(RuleOutcome, col(RuleOutcome.id) == col(RuleState.outcome_id))
+        .where(col(RuleState.service_id) == record.id, col(ScorecardRule.scorecard_id) == card.id)
+        .order_by(col(ScorecardRule.name), col(RuleState.valid_from_run).desc())
+    ).all()
+    current: dict[str, Any] = {}
+    since: dict[str, int] = {}
+    broken: set[str] = set()
+    for r in intervals:
+        if r.valid_to_run is None:
+            current[r.name] = r
+            since[r.name] = r.valid_from_run
+        elif r.name in current and r.name not in broken:
+            # Walk back while the status stayed the same: "failing since".
+            if r.status == current[r.name].status and r.valid_to_run == since[r.name]:
+                since[r.name] = r.valid_from_run
+            else:
+                broken.add(r.name)
+    times = _run_times(session, set(since.values()))
+    rules = []
+    for name, definition in definitions.items():
+        if name not in current:
+            continue
+        r = current[name]
+        rules.append(
+            RulePublic(
+                name=name,
+                title=definition.get("title") or name,
+                level=definition.get("level"),
+                weight=definition.get("weight", 1.0),
+                status=r.status,
+                message=r.message,
+                evidence=r.evidence or {},
+                remediation=definition.get("remediation"),
+                since=times.get(since[name]),
+            )
+        )
+    level_names = [lv.name for lv in _levels(version)]
+    next_level = level_names[state.level_rank] if state.level_rank < len(level_names) else None
+    to_fix: list[RulePublic] = []
+    if next_level is not None:
+        verdict = gate_verdict_from(
+            rules,
+            service=service,
+            scorecard=scorecard,
+            current=state.level,
+            score=state.score,
+            levels=level_names,
+            required=next_level,
+        )
+        blocking = {r.name for r in verdict.blocking}
+        to_fix = [r for r in rules if r.name in blocking]
+    return ServiceScorecard(
+        service=service,
+        scorecard=scorecard,
+        level=state.level,
+        rank=state.level_rank,
+        score=state.score,
+        levels=level_names,
+        next_level=next_level,
+        evaluated_at=_last_evaluated(session, service),
+        version=version.content_hash,
+        rules=rules,
+        to_fix_for_next_level=to_fix,
+    )
+
+
+def gate_verdict_from(
+    rules: Sequence[RulePublic],
+    *,
+    service: str,
+    scorecard: str,
+    current: str | None,
+    score: float,
+    levels: Sequence[str],
+    required: str,
+) -> GateVerdict:
+    """The same verdict the local gate builds, from a stored result."""
+    return GateVerdict.build(
+        service=service,
+        scorecard=scorecard,
+        required=required,
+        current=current,
+        score=score,
+        levels=levels,
+        rules=[
+            GatedRule(r.name, r.title, r.level, r.status, r.message, r.remediation) for r in rules
+        ],
+    )
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+def run_at(session: Session, *, at: datetime) -> int | None:
+    """The last complete run evaluated at or before ``at``."""
+    return session.execute(
+        select(func.max(col(EvaluationRun.id))).where(
+            col(EvaluationRun.status) == RunStatus.COMPLETE, col(EvaluationRun.evaluated_at) <= at
+        )
+    ).scalar()
+
+
+def level_as_of(
+    session: Session, *, service: str, scorecard: str, at: datetime
+) -> HistoryPoint | None:
+    """Level and score of a service on a scorecard as they were at ``at`` (None: not graded)."""
+    record = _service(session, service)
+    card, _ = _scorecard(session, scorecard)
+    run_id = run_at(session, at=at)
+    if run_id is None:
+        return None
+    state = (
+        session.execute(
+            select(ScorecardState).where(
+                col(ScorecardState.service_id) == record.id,
+                col(ScorecardState.scorecard_id) == card.id,
+                col(ScorecardState.valid_from_run) <= run_id,
+                or_(
+                    col(ScorecardState.valid_to_run).is_(None),
+                    col(ScorecardState.valid_to_run) > run_id,
+                ),
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if state is None:
+        return None
+    times = _run_times(session, {state.valid_from_run, state.valid_to_run or state.valid_from_run})
+    return HistoryPoint(
+        level=state.level,
+        rank=state.level_rank,
+        score=state.score,
+        start=times.get(state.valid_from_run),
+        end=times.get(state.valid_to_run) if state.valid_to_run else None,
+    )
+
+
+def history(
+    session: Session,
+    *,
+    service: str,
+    scorecard: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[HistoryPoint]:
+    """Every level and score the service held on the scorecard within [since, until]."""
+    record = _service(session, service)
+    card, _ = _scorecard(session, scorecard)
+    start_run: Any = aliased(EvaluationRun)
+    end_run: Any = aliased(EvaluationRun)
+    query = (
+        select(
+            col(ScorecardState.level),
+            col(ScorecardState.level_rank),
+            col(ScorecardState.score),
+            start_run.evaluated_at.label("start"),
+            end_run.evaluated_at.label("end"),
+        )
+        .join(start_run, start_run.id == col(ScorecardState.valid_from_run))
+        .outerjoin(end_run, end_run.id == col(ScorecardState.valid_to_run))
+        .where(
+            col(ScorecardState.service_id) == record.id, col(ScorecardState.scorecard_id) == card.id
+        )
+        .order_by(col(ScorecardState.valid_from_run))
+    )
+    if until is not None:
+        query = query.where(start_run.evaluated_at <= until)
+    if since is not None:
+        query = query.where(or_(end_run.evaluated_at.is_(None), end_run.evaluated_at > since))
+    return [
+        HistoryPoint(level=r.level, rank=r.level_rank, score=r.score, start=r.start, end=r.end)
+        for r in session.execute(query)
+    ]
+
+
+def level_changes(
+    session: Session,
+    *,
+    scorecard: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[LevelChange]]:
+    """Promotions and regressions across all services within [since, until]."""
+    previous: Any = aliased(ScorecardState)
+    run: Any = aliased(EvaluationRun)
+    query = (
+        select(
+            col(ServiceRecord.name).label("service"),
+            col(ScorecardRecord.name).label("scorecard"),
+            run.evaluated_at,
+            col(ScorecardState.valid_from_run),
+            previous.level.label("previous"),
+            col(ScorecardState.level),
+            previous.level_rank.label("previous_rank"),
+            col(ScorecardState.level_rank),
+        )
+        .join(
+            previous,
+            and_(
+                previous.service_id == col(ScorecardState.service_id),
+                previous.scorecard_id == col(ScorecardState.scorecard_id),
+                previous.valid_to_run == col(ScorecardState.valid_from_run),
+            ),
+        )
+        .join(run, run.id == col(ScorecardState.valid_from_run))
+        .join(ServiceRecord, col(ServiceRecord.id) == col(ScorecardState.service_id))
+        .join(ScorecardRecord, col(ScorecardRecord.id) == col(ScorecardState.scorecard_id))
+        .where(previous.level_rank != col(ScorecardState.level_rank))
+    )
+    if scorecard is not None:
+        card, _ = _scorecard(session, scorecard)
+        query = query.where(col(ScorecardState.scorecard_id) == card.id)
+    if since is not None:
+        query = query.where(run.evaluated_at >= since)
+    if until is not None:
+        query = query.where(run.evaluated_at <= until)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(
+        query.order_by(
+            col(ScorecardState.valid_from_run).desc(),
+            col(ServiceRecord.name),
+            col(ScorecardRecord.name),
+        )
+        .limit(limit)
+        .offset(offset)
+    )
+    return total, [
+        LevelChange(
+            service=r.service,
+            scorecard=r.scorecard,
+            at=r.evaluated_at,
+            run_id=r.valid_from_run,
+            previous=r.previous,
+            level=r.level,
+            direction="promotion" if r.level_rank > r.previous_rank else "regression",
+        )
+        for r in rows
+    ]
+
+
+# --- facts and runs ------------------------------------------------------------------------
+
+
+def latest_snapshots(
+    session: Session, *, service: str, now: datetime | None = None
+) -> list[FactSnapshotPublic]:
+    _service(session, service)
+    now = now or datetime.now(UTC)
+    latest = (
+        select(func.max(col(FactSnapshot.id)))
+        .where(col(FactSnapshot.service) == service)
+        .group_by(col(FactSnapshot.source))
+    )
+    rows = session.execute(
+        select(FactSnapshot)
+        .where(col(FactSnapshot.id).in_(latest))
+        .order_by(col(FactSnapshot.source))
+    ).scalars()
+    return [
+        FactSnapshotPublic(
+            **FactSnapshotPublic.model_validate(
+                {**r.model_dump(), "age_seconds": (now - r.confirmed_at).total_seconds()}
+            ).model_dump()
+        )
+        for r in rows
+    ]
+
+
+def get_run(session: Session, *, run_id: int) -> EvaluationRunPublic:
+    run = session.get(EvaluationRun, run_id)
+    if run is None:
+        raise NotFoundError(f"unknown run {run_id}")
+    return EvaluationRunPublic.model_validate(run, from_attributes=True)
+
+
+def list_runs(
+    session: Session, *, limit: int = 50, offset: int = 0
+) -> tuple[int, list[EvaluationRunPublic]]:
+    total = session.execute(select(func.count()).select_from(EvaluationRun)).scalar_one()
+    rows = session.execute(
+        select(EvaluationRun).order_by(col(EvaluationRun.id).desc()).limit(limit).offset(offset)
+    ).scalars()
+    return total, [EvaluationRunPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+def last_run(session: Session) -> EvaluationRunPublic | None:
+    run = (
+        session.execute(
+            select(EvaluationRun)
+            .where(col(EvaluationRun.status) == RunStatus.COMPLETE)
+            .order_by(col(EvaluationRun.id).desc())
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
+    return EvaluationRunPublic.model_validate(run, from_attributes=True) if run else None
+
+
+def current_standings(session: Session) -> list[tuple[str, str, int, float]]:
+    """(service, scorecard, rank, score) of every current result: the metrics' source."""
+    rows = session.execute(
+        select(
+            col(ServiceRecord.name),
+            col(ScorecardRecord.name),
+            col(CurrentResult.level_rank),
+            col(CurrentResult.score),
+        )
+        .join(ServiceRecord, col(ServiceRecord.id) == col(CurrentResult.service_id))
+        .join(ScorecardRecord, col(ScorecardRecord.id) == col(CurrentResult.scorecard_id))
+        .where(col(ScorecardRecord.active))
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+__all__ = [
+    "NO_LEVEL",
+    "current_standings",
+    "get_run",
+    "history",
+    "last_run",
+    "latest_snapshots",
+    "leaderboard",
+    "level_as_of",
+    "level_changes",
+    "list_runs",
+    "list_scorecards",
+    "list_services",
+    "scorecard_detail",
+    "service_detail",
+    "service_scorecard",
+]

@@ -1,0 +1,269 @@
+"""Evaluation runs stored as interval history, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, func, select
+
+from engine.errors import NotFoundError
+from engine.jobs import (
+    EvaluationFailed,
+    prune_history,
+    push_custom_facts,
+    run_evaluation,
+    store_collection,
+)
+from engine.settings import Settings
+from engine.storage import reads
+from engine.storage.database import engine_for, session_scope
+from engine.storage.models import (
+    EvaluationRun,
+    FactSnapshot,
+    RuleState,
+    RunStatus,
+    ScorecardState,
+    ScorecardVersion,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def count(settings: Settings, model: type) -> int:
+    with session_scope(engine_for(settings.database_url)) as session:
+        return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def set_facts(sample: Path, service: str, namespace: str, values: dict) -> None:
+    path = sample / "facts.json"
+    data = json.loads(path.read_text())
+    data.setdefault(service, {})[namespace] = values
+    path.write_text(json.dumps(data))
+
+
+def test_run_stores_levels_scores_and_rules(settings: Settings) -> None:
+    run_id = run_evaluation(settings, trigger="test", now=T0)
+    with session_scope(engine_for(settings.database_url)) as session:
+        run = reads.get_run(session, run_id=run_id)
+        assert run.status == "complete"
+        assert run.results == 5 and run.services == 3
+        detail = reads.service_detail(session, name="payments")
+        assert {(s.scorecard, s.level) for s in detail.scorecards} == {
+            ("readiness", "Gold"), ("security", "Hardened")}
+        card = reads.service_scorecard(session, service="search", scorecard="readiness")
+        assert card.level == "Bronze" and card.next_level == "Silver"
+        statuses = {r.name: r.status for r in card.rules}
+        assert statuses == {"has-readme": "pass", "has-codeowners": "fail",
+                            "availability": "unknown", "on-call": "unknown"}
+        assert [r.name for r in card.to_fix_for_next_level] == ["has-codeowners"]
+        availability = next(r for r in card.rules if r.name == "availability")
+        assert "prometheus unreachable" in availability.message
+
+
+def test_rerunning_unchanged_inputs_writes_no_history(settings: Settings) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    rules, cards = count(settings, RuleState), count(settings, ScorecardState)
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    assert (count(settings, RuleState), count(settings, ScorecardState)) == (rules, cards)
+
+
+def test_same_run_key_is_stored_once(settings: Settings) -> None:
+    first = run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:T0")
+    second = run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:T0")
+    assert first == second
+    assert count(settings, EvaluationRun) == 1
+
+
+def test_change_opens_interval_and_history_answers_as_of(settings: Settings, sample: Path) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    set_facts(sample, "search", "github", {"has_readme": True, "has_codeowners": True,
+                                           "has_security_policy": True, "archived": False})
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    with session_scope(engine_for(settings.database_url)) as session:
+        points = reads.history(session, service="search", scorecard="readiness")
+        assert [p.level for p in points] == ["Bronze", "Silver"]
+        assert points[0].end == points[1].start == T0 + timedelta(hours=4)
+        then = reads.level_as_of(session, service="search", scorecard="readiness",
+                                 at=T0 + timedelta(hours=1))
+        assert then is not None and then.level == "Bronze"
+        total, changes = reads.level_changes(session, since=T0, until=T0 + timedelta(days=1))
+        assert {(c.service, c.scorecard, c.previous, c.level, c.direction) for c in changes} == {
+            ("search", "readiness", "Bronze", "Silver", "promotion"),
+            ("search", "security", None, "Hardened", "promotion"),
+        }
+        assert total == 2
+
+
+def test_failing_since_is_when_the_status_began(settings: Settings, sample: Path) -> None:
+    set_facts(sample, "ledger", "github", {"has_readme": False, "has_codeowners": True})
+    run_evaluation(settings, trigger="test", now=T0)
+    # Still failing, but the evidence changes: a new interval, same status.
+    set_facts(sample, "ledger", "github", {"has_readme": False, "has_codeowners": False})
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    with session_scope(engine_for(settings.database_url)) as session:
+        card = reads.service_scorecard(session, service="ledger", scorecard="readiness")
+        rules = {r.name: r for r in card.rules}
+        assert rules["has-readme"].since == T0
+        assert rules["has-codeowners"].status == "fail"
+        assert rules["has-codeowners"].since == T0 + timedelta(hours=4)
+
+
+def test_failure_mid_write_leaves_history_unchanged(settings: Settings, sample: Path) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    before = (count(settings, RuleState), count(settings, ScorecardState))
+    set_facts(sample, "search", "github", {"has_readme": False})
+    set_facts(sample, "payments", "github", {"has_readme": False})
+    engine = engine_for(settings.database_url)
+    inserts = 0
+
+    def explode(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        nonlocal inserts
+        if statement.lstrip().upper().startswith("INSERT INTO RULE_STATE"):
+            inserts += 1
+            raise RuntimeError("disk full")
+
+    event.listen(engine, "before_cursor_execute", explode)
+    try:
+        with pytest.raises(EvaluationFailed):
+            run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    finally:
+        event.remove(engine, "before_cursor_execute", explode)
+    assert inserts == 1
+    assert (count(settings, RuleState), count(settings, ScorecardState)) == before
+    with session_scope(engine) as session:
+        runs = reads.list_runs(session)[1]
+        assert [r.status for r in runs] == ["failed", "complete"]
+        assert "disk full" in (runs[0].error or "")
+        # Closing intervals happened before the failing insert and was rolled back too.
+        assert reads.service_detail(session, name="search").scorecards[0].level == "Bronze"
+
+
+def test_broken_scorecard_keeps_last_good_version(settings: Settings, sample: Path) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    path = sample / "scorecards" / "readiness.yaml"
+    path.write_text(path.read_text().replace("level: Silver", "level: Silvr"))
+    run_id = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    with session_scope(engine_for(settings.database_url)) as session:
+        run = reads.get_run(session, run_id=run_id)
+        assert run.status == "complete"
+        assert any("Silvr" in p for p in run.problems)
+        assert any("last good version" in p for p in run.problems)
+        assert reads.service_scorecard(
+            session, service="search", scorecard="readiness").level == "Bronze"
+    assert count(settings, ScorecardVersion) == 2
+
+
+def test_changed_scorecard_is_a_new_version_results_know_it(
+    settings: Settings, sample: Path
+) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    path = sample / "scorecards" / "security.yaml"
+    path.write_text(path.read_text().replace("[Basic, Hardened]", "[Basic, Strong]")
+                    .replace("level: Hardened", "level: Strong"))
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    with session_scope(engine_for(settings.database_url)) as session:
+        versions = session.exec(select(ScorecardVersion)).scalars().all()
+        assert len(versions) == 3
+        card = reads.service_scorecard(session, service="payments", scorecard="security")
+        assert card.level == "Strong"
+        assert card.version == next(v.content_hash for v in versions if "Strong" in v.source_text)
+
+
+def test_stale_facts_count_as_absent(settings: Settings, sample: Path) -> None:
+    settings = settings.model_copy(update={"facts": None})
+    store_collection(settings, source="github", started_at=T0, finished_at=T0,
+                     facts={"payments": {"has_readme": True}}, failures={"search": "HTTP 502"})
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
+    with session_scope(engine_for(settings.database_url)) as session:
+        search = reads.service_scorecard(session, service="search", scorecard="readiness")
+        assert "HTTP 502" in next(r for r in search.rules if r.name == "has-readme").message
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=100))
+    with session_scope(engine_for(settings.database_url)) as session:
+        card = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        readme = next(r for r in card.rules if r.name == "has-readme")
+        assert readme.status == "unknown" and "stale" in readme.message
+        points = reads.history(session, service="payments", scorecard="readiness")
+        assert [p.level for p in points] == ["Bronze", None]
+
+
+def test_snapshots_stored_only_when_changed(settings: Settings) -> None:
+    for hours in (0, 4, 8):
+        store_collection(settings, source="github", started_at=T0, requests=3,
+                         finished_at=T0 + timedelta(hours=hours),
+                         facts={"payments": {"has_readme": True}}, failures={})
+    store_collection(settings, source="github", started_at=T0, finished_at=T0 + timedelta(hours=12),
+                     facts={"payments": {"has_readme": False}}, failures={})
+    with session_scope(engine_for(settings.database_url)) as session:
+        rows = session.exec(select(FactSnapshot).order_by(FactSnapshot.id)).scalars().all()
+        assert [(r.facts["has_readme"], r.collected_at, r.confirmed_at) for r in rows] == [
+            (True, T0, T0 + timedelta(hours=8)), (False, T0 + timedelta(hours=12),
+                                                  T0 + timedelta(hours=12))]
+
+
+def test_pushed_custom_facts_merge_and_count(settings: Settings) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    push_custom_facts(settings, service="payments", facts={"on_call": True}, now=T0)
+    push_custom_facts(settings, service="payments", facts={"team_size": 4}, now=T0)
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(days=30))
+    with session_scope(engine_for(settings.database_url)) as session:
+        custom = next(s for s in reads.latest_snapshots(session, service="payments")
+                      if s.source == "custom")
+        assert custom.facts == {"on_call": True, "team_size": 4}
+        card = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        assert card.score == 100.0
+
+
+def test_single_service_run_leaves_others_alone(settings: Settings, sample: Path) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    run_id = run_evaluation(settings, trigger="api", service="ledger", now=T0 + timedelta(hours=1))
+    with session_scope(engine_for(settings.database_url)) as session:
+        assert reads.get_run(session, run_id=run_id).results == 1
+        assert len(reads.service_detail(session, name="payments").scorecards) == 2
+    with pytest.raises(EvaluationFailed, match="unknown service"):
+        run_evaluation(settings, trigger="api", service="nope")
+
+
+def test_service_leaving_catalog_closes_its_results(settings: Settings, sample: Path) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    catalog = sample / "catalog" / "services.yaml"
+    catalog.write_text(catalog.read_text().split("---\napiVersion: backstage.io/v1alpha1\n"
+                                                  "kind: Component\nmetadata:\n  name: ledger")[0])
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    with session_scope(engine_for(settings.database_url)) as session:
+        _, names = reads.list_services(session)
+        assert [s.name for s in names] == ["payments", "search"]
+        assert reads.service_detail(session, name="ledger").scorecards == []
+        points = reads.history(session, service="ledger", scorecard="readiness")
+        assert [p.level for p in points] == [None]
+
+
+def test_retention_prunes_closed_intervals_only(settings: Settings, sample: Path) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    set_facts(sample, "search", "github", {"has_readme": False})
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(days=1))
+    current = count(settings, ScorecardState)
+    settings = settings.model_copy(update={"retention_days": 30})
+    counts = prune_history(settings, now=T0 + timedelta(days=300))
+    assert counts["scorecard_state"] >= 1
+    assert count(settings, ScorecardState) == current - counts["scorecard_state"]
+    with session_scope(engine_for(settings.database_url)) as session:
+        assert reads.service_scorecard(
+            session, service="search", scorecard="readiness").level is None
+        with pytest.raises(NotFoundError):
+            reads.service_detail(session, name="nope")
+
+
+def test_an_older_run_never_overwrites_newer_state(settings: Settings, sample: Path) -> None:
+    from engine.jobs import create_run
+
+    old_id, _ = create_run(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
+    set_facts(sample, "search", "github", {"has_readme": False})
+    run_evaluation(settings, trigger="test", run_id=old_id, now=T0)
+    with session_scope(engine_for(settings.database_url)) as session:
+        assert reads.get_run(session, run_id=old_id).status == RunStatus.SUPERSEDED
+        assert reads.service_scorecard(
+            session, service="search", scorecard="readiness").level == "Bronze"

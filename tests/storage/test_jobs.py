@@ -1,0 +1,135 @@
+"""Job functions: collection results, run keys after a failure, and history as a whole."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from sqlalchemy import event
+
+from engine.errors import CollectorError
+from engine.jobs import (
+    EvaluationFailed,
+    run_collection,
+    run_evaluation,
+    store_collection_result,
+)
+from engine.settings import Settings
+from engine.storage import reads
+from engine.storage.database import engine_for, session_scope
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@dataclass
+class CollectionResult:
+    """The shape a collector returns."""
+
+    source: str
+    started_at: datetime
+    finished_at: datetime
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+
+
+def test_collection_results_are_stored_and_evaluated(settings: Settings) -> None:
+    settings = settings.model_copy(update={"facts": None})
+
+    def collect(_settings: Settings) -> list[CollectionResult]:
+        return [CollectionResult("github", T0, T0, {"payments": {"has_readme": True}},
+                                 {"search": "HTTP 403: rate limited"}, requests=7)]
+
+    stored = run_collection(settings, collect=collect)
+    assert [(s.source, s.services, s.failures, s.requests) for s in stored] == [
+        ("github", 1, 1, 7)]
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
+    with session_scope(engine_for(settings.database_url)) as session:
+        search = reads.service_scorecard(session, service="search", scorecard="readiness")
+        assert "rate limited" in search.rules[0].message
+        facts = reads.latest_snapshots(session, service="search", now=T0 + timedelta(hours=1))
+        assert [(f.source, f.status, f.age_seconds) for f in facts] == [
+            ("github", "failed", 3600.0)]
+
+
+def test_run_collection_without_collectors_says_so(settings: Settings) -> None:
+    with pytest.raises(CollectorError, match="no collectors"):
+        run_collection(settings)
+
+
+def test_store_collection_result_takes_the_collector_dataclass(settings: Settings) -> None:
+    result = CollectionResult("aws", T0, T0 + timedelta(seconds=3),
+                              {"ledger": {"resource_count": 2}})
+    assert store_collection_result(settings, result).services == 1
+
+
+def test_failed_run_is_retried_under_the_same_key(settings: Settings) -> None:
+    engine = engine_for(settings.database_url)
+
+    def explode(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO SCORECARD_STATE"):
+            raise RuntimeError("connection reset")
+
+    event.listen(engine, "before_cursor_execute", explode)
+    try:
+        with pytest.raises(EvaluationFailed) as failure:
+            run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:1")
+    finally:
+        event.remove(engine, "before_cursor_execute", explode)
+    retried = run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:1")
+    assert retried == failure.value.run_id
+    with session_scope(engine) as session:
+        assert reads.get_run(session, run_id=retried).status == "complete"
+        assert reads.list_runs(session)[0] == 1
+
+
+def _set_github(sample: Path, service: str, values: dict[str, bool]) -> None:
+    path = sample / "facts.json"
+    data = json.loads(path.read_text())
+    data[service]["github"] = values
+    path.write_text(json.dumps(data))
+
+
+FLAGS = st.fixed_dictionaries({
+    "has_readme": st.booleans(), "has_codeowners": st.booleans(),
+    "has_security_policy": st.booleans(), "archived": st.booleans(),
+})
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@hsettings(max_examples=12, deadline=None, database=None,
+           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=st.lists(FLAGS, min_size=1, max_size=5))
+def test_history_replays_every_run_as_it_was(
+    settings: Settings, sample: Path, history: list[dict[str, bool]]
+) -> None:
+    """Whatever the sequence of changes, "as of run N" returns what run N computed."""
+    # Examples share the database; each continues the clock where the previous one stopped.
+    seen = []
+    with session_scope(engine_for(settings.database_url)) as session:
+        start = len(reads.list_runs(session)[1])
+    for index, flags in enumerate(history):
+        _set_github(sample, "payments", flags)
+        now = T0 + timedelta(hours=4 * (start + index))
+        run_evaluation(settings, trigger="test", now=now)
+        with session_scope(engine_for(settings.database_url)) as session:
+            card = reads.service_scorecard(session, service="payments", scorecard="readiness")
+            seen.append((now, card.level, card.score))
+    with session_scope(engine_for(settings.database_url)) as session:
+        for now, level, score in seen:
+            point = reads.level_as_of(session, service="payments", scorecard="readiness",
+                                      at=now + timedelta(minutes=1))
+            assert point is not None and (point.level, point.score) == (level, score)
+        points = reads.history(session, service="payments", scorecard="readiness",
+                               since=seen[0][0])
+        assert all(a.end == b.start for a, b in pairwise(points))
+        assert all((a.level, a.score) != (b.level, b.score)
+                   for a, b in pairwise(points))

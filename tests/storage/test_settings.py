@@ -1,0 +1,110 @@
+"""Settings: one YAML file plus LEVELSET_* environment; tokens only from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.errors import SettingsError
+from engine.settings import get_settings, load_settings, use_config
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("LEVELSET_"):
+            monkeypatch.delenv(key)
+    get_settings.cache_clear()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "levelset.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file() -> None:
+    settings = load_settings(None)
+    assert settings.database_url == "sqlite:///levelset.db"
+    assert settings.schedule.evaluate == "0 */4 * * *"
+    assert settings.retention_days == 400 and settings.facts_max_age_hours == 48
+    assert settings.facts is None and settings.collectors == {}
+    assert not settings.writes_enabled
+
+
+def test_file_values_paths_relative_to_the_file_and_env_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path, "catalog: cat/\nfacts: f.json\nretention_days: 90\n"
+                   "api: {read_token_required: false}\ncollectors: {github: {org: acme}}\n")
+    monkeypatch.setenv("LEVELSET_RETENTION_DAYS", "30")
+    monkeypatch.setenv("LEVELSET_SCHEDULE__EVALUATE", "*/5 * * * *")
+    settings = load_settings(config)
+    assert settings.catalog == tmp_path / "cat"
+    assert settings.facts == tmp_path / "f.json"
+    assert settings.retention_days == 30
+    assert settings.schedule.evaluate == "*/5 * * * *"
+    assert settings.collectors == {"github": {"org": "acme"}}
+
+
+def test_bad_settings_name_file_line_and_field(tmp_path: Path) -> None:
+    config = write(tmp_path, "database_url: sqlite:///x.db\nretention_days: -1\n"
+                   "schedule:\n  evaluate: every hour\nunknown_key: 1\n")
+    with pytest.raises(SettingsError) as error:
+        load_settings(config)
+    text = str(error.value)
+    assert f"{config}:2: retention_days: Input should be greater than or equal to 1" in text
+    assert f"{config}:4: schedule.evaluate" in text and "not a cron expression" in text
+    assert f"{config}:5: unknown_key: unknown setting" in text
+
+
+def test_bad_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEVELSET_FACTS_MAX_AGE_HOURS", "soon")
+    with pytest.raises(SettingsError, match="LEVELSET_FACTS_MAX_AGE_HOURS"):
+        load_settings(None)
+
+
+def test_duplicate_keys_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r":2: invalid YAML: .*duplicate key"):
+        load_settings(write(tmp_path, "retention_days: 1\nretention_days: 2\n"))
+
+
+def test_tokens_come_from_env_or_files_and_are_kept_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("a-long-enough-secret-value\n")
+    monkeypatch.setenv("LEVELSET_API_TOKEN_FILE", str(secret))
+    monkeypatch.setenv("LEVELSET_READ_TOKEN", "another-long-read-token")
+    settings = load_settings(None)
+    assert settings.check_write_token("a-long-enough-secret-value")
+    assert not settings.check_write_token("a-long-enough-secret-valuE")
+    assert "a-long-enough-secret-value" not in repr(settings) + str(settings.model_dump())
+    with pytest.raises(SettingsError, match="tokens are not read from the file"):
+        load_settings(write(tmp_path, "api_token: abc\n"))
+
+
+def test_placeholder_token_refused_outside_development(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEVELSET_API_TOKEN", "changeme")
+    with pytest.raises(SettingsError, match="LEVELSET_API_TOKEN: the token is a placeholder"):
+        load_settings(None)
+    assert load_settings(write(tmp_path, "environment: development\n")).writes_enabled
+
+
+def test_read_token_required_needs_a_token(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r":1: api\.read_token_required is true"):
+        load_settings(write(tmp_path, "api: {read_token_required: true}\n"))
+
+
+def test_get_settings_is_cached_and_follows_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEVELSET_CONFIG", str(write(tmp_path, "retention_days: 7\n")))
+    use_config(None)
+    assert get_settings() is get_settings()
+    assert get_settings().retention_days == 7

@@ -6,22 +6,23 @@ APScheduler jobs, API handlers and CLI commands are thin wrappers over these.
 
 from __future__ import annotations
 
-import importlib
+import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from collectors.base import CollectionResult
 from collectors.schema import FactSchema
 from engine.catalog import Service, load_catalog
-from engine.errors import CollectorError, InputError, NotFoundError, Problem, StorageError
-from engine.evaluation import ServiceFacts, evaluate
+from engine.errors import InputError, NotFoundError, Problem, SettingsError, StorageError
+from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
 from engine.loading import load_scorecards, parse_scorecard
 from engine.scorecard import Scorecard
@@ -197,8 +198,11 @@ def run_evaluation(
     now: datetime | None = None,
     run_key: str | None = None,
     run_id: int | None = None,
+    on_evaluated: Callable[[Evaluation], None] | None = None,
 ) -> int:
     """Load catalog, scorecards and facts; evaluate; store what changed. Returns the run id.
+
+    ``on_evaluated`` receives the evaluation before it is stored (the CLI prints it).
 
     The run's history writes and its completion are one transaction: a run that dies
     half-way leaves history as it was and is marked failed. The same ``run_key`` twice
@@ -215,7 +219,7 @@ def run_evaluation(
     engine = engine_for(settings.database_url)
     try:
         with session_scope(engine) as session:
-            _evaluate_and_store(
+            evaluation = _evaluate_and_store(
                 session, settings, run_id=run_id, service=service, now=now, started=started
             )
     except Exception as error:
@@ -233,6 +237,8 @@ def run_evaluation(
                 run.duration_ms = int((time.monotonic() - started) * 1000)
         log.warning("evaluation run %s failed: %s", run_id, message)
         raise EvaluationFailed(run_id, message) from error
+    if on_evaluated is not None:
+        on_evaluated(evaluation)
     return run_id
 
 
@@ -244,7 +250,7 @@ def _evaluate_and_store(
     service: str | None,
     now: datetime,
     started: float,
-) -> None:
+) -> Evaluation:
     # Runs are serialized (PostgreSQL): two at once would race on new services and versions.
     lock_history(session)
     run = session.get(EvaluationRun, run_id)
@@ -317,18 +323,10 @@ def _evaluate_and_store(
     run.finished_at = datetime.now(UTC)
     run.duration_ms = int((time.monotonic() - started) * 1000)
     session.add(run)
+    return evaluation
 
 
 # --- collection ----------------------------------------------------------------------------
-
-
-class CollectionResultLike(Protocol):
-    source: str
-    started_at: datetime
-    finished_at: datetime
-    facts: Mapping[str, Mapping[str, Any]]
-    failures: Mapping[str, str]
-    requests: int
 
 
 @dataclass
@@ -370,35 +368,80 @@ def store_collection(
     return CollectionStored(source, len(facts), len(failures), requests)
 
 
-def store_collection_result(settings: Settings, result: CollectionResultLike) -> CollectionStored:
+def store_collection_result(settings: Settings, result: CollectionResult) -> CollectionStored:
     return store_collection(
         settings,
         source=result.source,
         started_at=result.started_at,
-        finished_at=result.finished_at,
+        finished_at=result.finished_at or datetime.now(UTC),
         facts=result.facts,
         failures=result.failures,
         requests=result.requests,
     )
 
 
-Collect = Callable[[Settings], Iterable[CollectionResultLike]]
+Progress = Callable[[str, CollectionResult | None], None]
+
+# Collectors live as long as the process, so a server or worker keeps each collector's state
+# (the GitHub ETag cache) from run to run; keyed by the collector's settings section.
+_COLLECTORS: dict[tuple[str, str], Any] = {}
 
 
-def run_collection(settings: Settings, *, collect: Collect | None = None) -> list[CollectionStored]:
-    """Run the configured collectors and store their results.
+def configured_collectors(settings: Settings, sources: Sequence[str] | None = None) -> list[Any]:
+    """The collectors of the settings file (optionally only ``sources``), reused across runs."""
+    from collectors import build_collectors
 
-    ``collect`` defaults to ``collectors.run.collect_all(settings)`` when that is installed.
+    wanted = settings.collectors if sources is None else {
+        name: section for name, section in settings.collectors.items() if name in sources
+    }
+    missing = sorted(set(sources or ()) - set(settings.collectors))
+    if missing:
+        raise SettingsError([Problem("collectors", None, f"no settings for collector {name!r} "
+                                     f"(configured: {', '.join(settings.collectors) or 'none'})")
+                             for name in missing])
+    built = []
+    for name, section in wanted.items():
+        key = (name, json.dumps(section, sort_keys=True, default=str))
+        if key not in _COLLECTORS:
+            try:
+                [_COLLECTORS[key]] = build_collectors({name: section})
+            except KeyError as error:
+                raise SettingsError([Problem("collectors", None, str(error.args[0]))]) from None
+        built.append(_COLLECTORS[key])
+    return built
+
+
+def run_collection(
+    settings: Settings,
+    *,
+    sources: Sequence[str] | None = None,
+    services: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> list[tuple[CollectionResult, CollectionStored]]:
+    """Collect facts for the catalog's services from each configured source, and store them.
+
+    Each source is stored as soon as it finishes; a source that breaks fails its services
+    (their rules become unknown) and the others still run.
     """
-    if collect is None:
-        try:
-            module = importlib.import_module("collectors.run")
-        except ImportError:
-            raise CollectorError(
-                "no collectors are installed (collectors.run is missing)"
-            ) from None
-        collect = module.collect_all
-    return [store_collection_result(settings, result) for result in collect(settings)]
+    from collectors import collect_all
+
+    collectors = configured_collectors(settings, sources)
+    catalog = load_catalog(settings.catalog)
+    selected = list(catalog)
+    if services:
+        unknown = sorted(set(services) - set(catalog.services))
+        if unknown:
+            raise NotFoundError(f"unknown service(s): {', '.join(unknown)}")
+        selected = [catalog.services[name] for name in services]
+    stored = []
+    for collector in collectors:
+        if progress is not None:
+            progress(collector.name, None)
+        [result] = collect_all([collector], selected)
+        stored.append((result, store_collection_result(settings, result)))
+        if progress is not None:
+            progress(collector.name, result)
+    return stored
 
 
 def push_custom_facts(

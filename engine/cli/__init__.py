@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.cli import (
+    collect,  # noqa: F401  (registers collect, facts)
     local,  # noqa: F401  (registers validate, evaluate, gate, schema)
     server,  # noqa: F401  (registers serve, migrate, runs, prune)
 )

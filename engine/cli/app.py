@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -16,3 +19,8 @@ app = typer.Typer(
 EXIT_OK = 0
 EXIT_BELOW = 1  # below the bar / failing
 EXIT_INPUT = 2  # bad input or usage
+
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="Settings file (YAML); also LEVELSET_CONFIG.", envvar="LEVELSET_CONFIG",
+    show_envvar=False,
+)]

@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 
 from engine.catalog import Catalog, load_catalog
-from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, app
+from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, ConfigOpt, app
 from engine.cli.output import STATUS_STYLE, print_table, stderr, stdout
-from engine.errors import InputError, Problem
+from engine.errors import InputError, Problem, StorageError
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
 from engine.gate import GateVerdict, gate_verdict, write_junit
@@ -114,20 +114,47 @@ def _evaluation_json(evaluation: Evaluation) -> str:
     )
 
 
+def _print_evaluation(evaluation: Evaluation, output_format: str) -> None:
+    if output_format == "json":
+        sys.stdout.write(_evaluation_json(evaluation) + "\n")
+        return
+    rows = []
+    for result in evaluation.results:
+        counts = result.counts()
+        rows.append([
+            result.service, result.scorecard, result.level or "-", f"{result.score:.0f}%",
+            " ".join(f"{k}={v}" for k, v in counts.items() if v),
+        ])
+    print_table(["service", "scorecard", "level", "score", "rules"], rows,
+                title=f"Evaluated at {evaluation.now.isoformat(timespec='seconds')}")
+
+
 @app.command("evaluate")
 def evaluate_command(
     scorecards: ScorecardsOpt = Path("scorecards"),
     catalog: CatalogOpt = Path("catalog"),
-    facts: FactsOpt = Path("samples/facts.json"),
+    facts: Annotated[Path | None, typer.Option(
+        "--facts", help="Facts by service and namespace (default: samples/facts.json, or the "
+        "stored facts when --config is given).")] = None,
+    config: ConfigOpt = None,
     now: NowOpt = None,
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     service: Annotated[list[str] | None, typer.Option(help="Only these services.")] = None,
 ) -> None:
-    """Grade every service on every scorecard that applies to it."""
+    """Grade every service on every scorecard that applies to it.
+
+    With files (--scorecards, --catalog, --facts) nothing is stored. With --config, the
+    catalog and scorecards of the settings file are graded on the facts stored by
+    `levelset collect`, and the run is kept in the history like a scheduled one.
+    """
     if output_format not in ("table", "json"):
         raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
     clock = parse_now(now)
-    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts)
+    if facts is None and config is not None:
+        _evaluate_stored(config, clock, output_format, service)
+        return
+    cards, services, facts_by_service = load_inputs(
+        scorecards, catalog, facts or Path("samples/facts.json"))
     selected = sorted(services, key=lambda s: s.name)
     if service:
         missing = sorted(set(service) - set(services.services))
@@ -138,18 +165,37 @@ def evaluate_command(
     for (name, card), problem in sorted(evaluation.filter_errors.items()):
         stderr().print(f"warning: scorecard {card}: filter failed for {name}, not graded: {problem}",
                        markup=False)
-    if output_format == "json":
-        sys.stdout.write(_evaluation_json(evaluation) + "\n")
-        raise typer.Exit(EXIT_OK)
-    rows = []
-    for result in evaluation.results:
-        counts = result.counts()
-        rows.append([
-            result.service, result.scorecard, result.level or "-", f"{result.score:.0f}%",
-            " ".join(f"{k}={v}" for k, v in counts.items() if v),
-        ])
-    print_table(["service", "scorecard", "level", "score", "rules"], rows,
-                title=f"Evaluated at {clock.isoformat(timespec='seconds')}")
+    _print_evaluation(evaluation, output_format)
+
+
+def _evaluate_stored(config: Path, clock: datetime, output_format: str, only: list[str] | None) -> None:
+    from engine.cli.server import load_settings_or_exit
+    from engine.jobs import EvaluationFailed, prepare_database, run_evaluation
+    from engine.storage.database import engine_for, session_scope
+    from engine.storage.reads import get_run
+
+    settings = load_settings_or_exit(config)
+    captured: list[Evaluation] = []
+    single = only[0] if only and len(only) == 1 else None
+    try:
+        prepare_database(settings)
+        run_id = run_evaluation(settings, trigger="cli", service=single, now=clock,
+                                on_evaluated=captured.append)
+    except EvaluationFailed as error:
+        raise fail_input([Problem(str(config), None, str(error))]) from None
+    except StorageError as error:
+        raise fail_input([Problem(settings.database_url, None, str(error))]) from None
+    with session_scope(engine_for(settings.database_url)) as session:
+        run = get_run(session, run_id=run_id)
+    for problem in run.problems:
+        stderr().print(f"warning: {problem}", markup=False)
+    if not captured:  # the same run key was already stored
+        raise fail_input([Problem(str(config), None, f"run {run_id} was already complete")])
+    evaluation = captured[0]
+    if only:
+        evaluation.results = [r for r in evaluation.results if r.service in only]
+    _print_evaluation(evaluation, output_format)
+    stderr().print(f"stored as run {run_id}", markup=False)
 
 
 @app.command()

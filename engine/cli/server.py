@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from engine.cli.app import EXIT_INPUT, app
+from engine.cli.app import EXIT_INPUT, ConfigOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.errors import InputError, Problem, StorageError
@@ -19,10 +19,6 @@ from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")
 
-ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", help="Settings file (YAML); also LEVELSET_CONFIG.", envvar="LEVELSET_CONFIG",
-    show_envvar=False,
-)]
 SAMPLE_FACTS = Path("samples/facts.json")
 
 
@@ -84,13 +80,16 @@ def scheduled_evaluation(settings: Settings) -> None:
 
 
 def scheduled_collection(settings: Settings) -> None:
-    from engine.errors import CollectorError
     from engine.jobs import run_collection
 
+    if not settings.collectors:
+        return  # nothing configured: the embedded default runs on recorded facts
     try:
-        run_collection(settings)
-    except CollectorError as error:
-        log.warning("collection skipped: %s", error)
+        for result, _ in run_collection(settings):
+            log.info("collected %s: %d ok, %d failed, %d requests", result.source,
+                     len(result.facts), len(result.failures), result.requests)
+    except (InputError, StorageError) as error:
+        log.error("collection failed: %s", error)
 
 
 def scheduled_prune(settings: Settings) -> None:

@@ -69,7 +69,7 @@ def evaluate(self: Task, service: str | None = None) -> int:
 @app.task(name="levelset.collect")
 def collect() -> list[dict[str, Any]]:
     """Run the collectors and store their facts."""
-    return [vars(stored) for stored in run_collection(get_settings())]
+    return [vars(stored) for _, stored in run_collection(get_settings())]
 
 
 @app.task(name="levelset.prune")

@@ -562,18 +562,19 @@ def level_changes(
 def latest_snapshots(
     session: Session, *, service: str, now: datetime | None = None
 ) -> list[FactSnapshotPublic]:
-    _service(session, service)
     now = now or datetime.now(UTC)
     latest = (
         select(func.max(col(FactSnapshot.id)))
         .where(col(FactSnapshot.service) == service)
         .group_by(col(FactSnapshot.source))
     )
-    rows = session.execute(
+    rows = list(session.execute(
         select(FactSnapshot)
         .where(col(FactSnapshot.id).in_(latest))
         .order_by(col(FactSnapshot.source))
-    ).scalars()
+    ).scalars())
+    if not rows:
+        _service(session, service)  # facts may be collected before the first evaluation
     return [
         FactSnapshotPublic(
             **FactSnapshotPublic.model_validate(

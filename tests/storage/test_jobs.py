@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -15,7 +16,13 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import event
 
-from engine.errors import CollectorError
+from collectors import registry
+from collectors.base import CollectionResult as CollectorResult
+from collectors.base import Collector, CollectorConfig
+from collectors.github.schema import SCHEMA as GITHUB_SCHEMA
+from collectors.schema import FactSchema
+from engine.catalog import Service
+from engine.errors import NotFoundError, SettingsError
 from engine.jobs import (
     EvaluationFailed,
     run_collection,
@@ -41,16 +48,45 @@ class CollectionResult:
     requests: int = 0
 
 
-def test_collection_results_are_stored_and_evaluated(settings: Settings) -> None:
-    settings = settings.model_copy(update={"facts": None})
+class RecordedCollector(Collector):
+    """A collector of our own interface that returns given facts (a test fake)."""
 
-    def collect(_settings: Settings) -> list[CollectionResult]:
-        return [CollectionResult("github", T0, T0, {"payments": {"has_readme": True}},
-                                 {"search": "HTTP 403: rate limited"}, requests=7)]
+    name = "recorded"
 
-    stored = run_collection(settings, collect=collect)
-    assert [(s.source, s.services, s.failures, s.requests) for s in stored] == [
+    @classmethod
+    def config_model(cls) -> type[CollectorConfig]:
+        return CollectorConfig
+
+    @classmethod
+    def default_fact_schema(cls) -> FactSchema:
+        return GITHUB_SCHEMA
+
+    def collect(self, services: Sequence[Service]) -> CollectorResult:
+        result = CollectorResult(source="github", started_at=T0, finished_at=T0, requests=7)
+        for service in services:
+            if service.name == "payments":
+                result.facts["payments"] = {"has_readme": True}
+            elif service.name == "search":
+                result.failures["search"] = "HTTP 403: rate limited"
+        return result
+
+
+@pytest.fixture
+def recorded_collector() -> Iterator[None]:
+    registry.register("recorded")(RecordedCollector)
+    yield
+    registry.unregister("recorded")
+
+
+def test_collection_results_are_stored_and_evaluated(settings: Settings, recorded_collector: None) -> None:
+    settings = settings.model_copy(update={"facts": None, "collectors": {"recorded": {}}})
+    seen: list[str] = []
+
+    stored = run_collection(settings, progress=lambda name, result: seen.append(
+        f"{name}:{'done' if result else 'start'}"))
+    assert [(s.source, s.services, s.failures, s.requests) for _, s in stored] == [
         ("github", 1, 1, 7)]
+    assert seen == ["recorded:start", "recorded:done"]
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
     with session_scope(engine_for(settings.database_url)) as session:
         search = reads.service_scorecard(session, service="search", scorecard="readiness")
@@ -60,9 +96,15 @@ def test_collection_results_are_stored_and_evaluated(settings: Settings) -> None
             ("github", "failed", 3600.0)]
 
 
-def test_run_collection_without_collectors_says_so(settings: Settings) -> None:
-    with pytest.raises(CollectorError, match="no collectors"):
-        run_collection(settings)
+def test_run_collection_of_an_unconfigured_source_says_so(settings: Settings) -> None:
+    with pytest.raises(SettingsError, match="no settings for collector 'github'"):
+        run_collection(settings, sources=["github"])
+
+
+def test_run_collection_of_an_unknown_service_says_so(settings: Settings, recorded_collector: None) -> None:
+    settings = settings.model_copy(update={"collectors": {"recorded": {}}})
+    with pytest.raises(NotFoundError, match="nope"):
+        run_collection(settings, services=["nope"])
 
 
 def test_store_collection_result_takes_the_collector_dataclass(settings: Settings) -> None:

@@ -1,0 +1,128 @@
+"""Commands that gather and show facts: collect, facts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from engine.cli.app import EXIT_INPUT, EXIT_OK, ConfigOpt, app
+from engine.cli.local import fail_input
+from engine.cli.output import print_table, stderr, stdout
+from engine.cli.server import load_settings_or_exit
+from engine.errors import InputError, NotFoundError, Problem, StorageError
+
+SOURCES = ("github", "prometheus", "aws")
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+@app.command()
+def collect(
+    config: ConfigOpt = None,
+    service: Annotated[list[str] | None, typer.Option(help="Only these services.")] = None,
+    source: Annotated[list[str] | None, typer.Option(
+        help="Only these sources: github, prometheus, aws.")] = None,
+) -> None:
+    """Collect facts from the configured sources and store them.
+
+    A source that fails for a service records the failure; that service's rules on those
+    facts become unknown, and every other service is still collected.
+    """
+    from engine.jobs import prepare_database, run_collection
+
+    for name in source or ():
+        if name not in SOURCES:
+            raise fail_input([Problem("--source", None, f"{name!r}: use {', '.join(SOURCES)}")])
+    settings = load_settings_or_exit(config)
+    if not settings.collectors:
+        raise fail_input([Problem(str(config or "settings"), None,
+                                  "no collectors configured (add a collectors: section)")])
+    console = stderr()
+    try:
+        prepare_database(settings)
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True, disable=not console.is_terminal) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(name: str, result: Any) -> None:
+                if result is None:
+                    tasks[name] = bar.add_task(f"collecting {name}", total=1)
+                else:
+                    bar.update(tasks[name], completed=1)
+
+            results = run_collection(settings, sources=source, services=service, progress=progress)
+    except (InputError, NotFoundError) as error:
+        problems = error.problems if isinstance(error, InputError) else [
+            Problem("--service", None, str(error))]
+        raise fail_input(problems) from None
+    except StorageError as error:
+        raise fail_input([Problem(settings.database_url, None, str(error))]) from None
+    rows = []
+    for result, _stored in results:
+        took = (result.finished_at - result.started_at).total_seconds() if result.finished_at else 0
+        rows.append([result.source, str(len(result.facts)), str(len(result.failures)),
+                     str(result.requests), str(getattr(result, "not_modified", 0)), f"{took:.1f}s"])
+    print_table(["source", "collected", "failed", "requests", "not modified", "took"], rows)
+    for result, _stored in results:
+        for name, why in sorted(result.failures.items()):
+            console.print(f"{result.source}: {name}: {why}", markup=False)
+        for note in getattr(result, "errors", []):
+            console.print(f"{result.source}: {note}", markup=False)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def facts(
+    service: Annotated[str, typer.Argument(help="Service name.")],
+    config: ConfigOpt = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Show the latest stored facts of a service, per source, with their age."""
+    from engine.storage import reads
+    from engine.storage.database import engine_for, session_scope
+
+    if output_format not in ("table", "json"):
+        raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
+    settings = load_settings_or_exit(config)
+    try:
+        with session_scope(engine_for(settings.database_url)) as session:
+            snapshots = reads.latest_snapshots(session, service=service, now=datetime.now(UTC))
+    except NotFoundError:
+        stderr().print(f'error: no facts stored for service "{service}"', markup=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    except StorageError as error:
+        raise fail_input([Problem(settings.database_url, None, str(error))]) from None
+    if output_format == "json":
+        document = {s.source: s.facts if s.status == "ok" else {"$error": s.error} for s in snapshots}
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        raise typer.Exit(EXIT_OK)
+    for snapshot in snapshots:
+        heading = (f"{snapshot.source}: {snapshot.status}, collected {_age(snapshot.age_seconds)} ago "
+                   f"({snapshot.confirmed_at.isoformat(timespec='seconds')})")
+        if snapshot.status != "ok":
+            stdout().print(f"{heading}: {snapshot.error}", markup=False)
+            continue
+        rows = [[path, json.dumps(value, default=str)] for path, value in _flatten(snapshot.facts)]
+        print_table(["fact", "value"], rows, title=heading)
+
+
+def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(values, dict) and values:
+        out: list[tuple[str, Any]] = []
+        for key, value in values.items():
+            out.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return [(prefix, values)]

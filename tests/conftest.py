@@ -94,3 +94,18 @@ def settings(
     get_settings.cache_clear()
     yield load_settings(config)
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings() -> Iterator[None]:
+    """Commands given --config point later get_settings() calls at it; undo that per test."""
+    import os
+
+    saved = os.environ.get("LEVELSET_CONFIG")
+    get_settings.cache_clear()
+    yield
+    if saved is None:
+        os.environ.pop("LEVELSET_CONFIG", None)
+    else:
+        os.environ["LEVELSET_CONFIG"] = saved
+    get_settings.cache_clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -126,3 +127,47 @@ def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
             out.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
         return out
     return [(prefix, values)]
+
+
+@app.command()
+def discover(
+    output: Annotated[Path, typer.Option(help="Directory to write the discovered entity files to.")],
+    config: ConfigOpt = None,
+    include_archived: Annotated[bool, typer.Option(help="Also read archived repositories.")] = False,
+) -> None:
+    """Read catalog-info.yaml from every repository of the GitHub organisation into OUTPUT.
+
+    One file per repository (OUTPUT/<org>/<repo>.yaml), replacing those of an earlier
+    discovery; point `catalog:` at a directory that holds OUTPUT to grade them.
+    """
+    from collectors.github.discovery import discover_catalog
+    from engine.catalog import load_catalog_texts
+    from engine.errors import CollectorError
+
+    settings = load_settings_or_exit(config)
+    section = settings.collectors.get("github")
+    if section is None:
+        raise fail_input([Problem(str(config or "settings"), None,
+                                  "discovery needs a collectors.github section with org")])
+    try:
+        found = discover_catalog(section, include_archived=include_archived)
+    except (CollectorError, InputError) as error:
+        problems = error.problems if isinstance(error, InputError) else [
+            Problem("github", None, str(error))]
+        raise fail_input(problems) from None
+    catalog = load_catalog_texts(found)
+    written: set[Path] = set()
+    for origin, text in found:
+        owner, repo = origin.split("/")[:2]
+        target = output / owner / f"{repo}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"# discovered from {origin}\n{text}", encoding="utf-8")
+        written.add(target)
+    for stale in sorted(output.glob("*/*.yaml")):
+        if stale not in written and stale.read_text(encoding="utf-8").startswith("# discovered from "):
+            stale.unlink()
+    for problem in catalog.problems:
+        stderr().print(f"error: {problem}", markup=False)
+    stdout().print(f"{len(found)} catalog file(s) from GitHub, {len(catalog.services)} service(s) "
+                   f"written to {output}", markup=False)
+    raise typer.Exit(EXIT_OK)

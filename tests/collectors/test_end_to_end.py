@@ -148,3 +148,14 @@ def test_collect_rejects_an_unknown_source_and_a_missing_section(config: Path, t
     bare.write_text("environment: development\ndatabase_url: sqlite:///" + str(tmp_path / "x.db") + "\n")
     result = cli("collect", "--config", str(bare))
     assert result.exit_code == 2 and "no collectors configured" in result.stderr
+
+
+def test_discover_writes_each_repository_catalog_file(config: Path, tmp_path: Path):
+    output = tmp_path / "discovered"
+    result = cli("discover", "--config", str(config), "--output", str(output))
+    assert result.exit_code == 0, result.output
+    files = sorted(p.relative_to(output).as_posix() for p in output.rglob("*.yaml"))
+    assert files == ["acme/checkout.yaml", "acme/payments.yaml"]
+    assert "2 catalog file(s) from GitHub, 2 service(s)" in result.stdout
+    validated = cli("validate", "--catalog", str(output), str(config.parent / "scorecards"))
+    assert validated.exit_code == 0, validated.output

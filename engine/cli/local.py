@@ -88,10 +88,23 @@ def load_inputs(
 def validate(
     paths: Annotated[list[Path] | None, typer.Argument(help="Scorecard files or directories.")] = None,
     catalog: Annotated[Path | None, typer.Option(help="Also validate a catalog.")] = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Check scorecards (and optionally a catalog); every problem with file and line. Exit 2 if any."""
-    roots = paths or [Path("scorecards")]
-    cards = load_scorecards(roots)
+    """Check scorecards (and optionally a catalog); every problem with file and line. Exit 2 if any.
+
+    With --config, facts are checked against the configured sources (e.g. the Prometheus
+    queries declared there) and the settings file's scorecards are the default.
+    """
+    schemas = vocabulary()
+    default = Path("scorecards")
+    if config is not None:
+        from engine.cli.server import load_settings_or_exit
+        from engine.jobs import schemas_for
+
+        settings = load_settings_or_exit(config)
+        schemas, default = schemas_for(settings), settings.scorecards
+    roots = paths or [default]
+    cards = load_scorecards(roots, schemas)
     problems = list(cards.problems)
     if catalog is not None:
         problems.extend(load_catalog(catalog).problems)

@@ -160,3 +160,19 @@ def test_a_filter_that_fails_is_reported_and_the_service_is_not_graded(run, tmp_
     assert result.exit_code == 0
     assert json.loads(result.stdout)["results"] == []
     assert "warning: scorecard ownership: filter failed for ledger, not graded" in result.stderr
+
+
+def test_validate_with_settings_knows_the_configured_prometheus_facts(run, tmp_path: Path, root: Path):
+    card = (root / "scorecards" / "production-readiness.yaml").read_text().replace(
+        "prometheus.latency_p99_seconds < 0.5", "prometheus.saturation < 0.8")
+    (tmp_path / "scorecards").mkdir()
+    (tmp_path / "scorecards" / "prod.yaml").write_text(card)
+    assert run("validate", str(tmp_path / "scorecards")).exit_code == 2
+    config = tmp_path / "levelset.yaml"
+    config.write_text("environment: development\nscorecards: scorecards\ncollectors:\n  prometheus:\n"
+                      "    url: http://prometheus:9090\n    queries:\n"
+                      "      availability_30d: avg by (service) (avg_over_time(up[30d]))\n"
+                      "      error_ratio_7d: sum by (service) (rate(errors[7d]))\n"
+                      "      saturation: max by (service) (cpu)\n")
+    result = run("validate", "--config", str(config))
+    assert result.exit_code == 0, result.output

@@ -17,10 +17,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, SmallInteger, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, SmallInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.storage.types import JSONColumn, UTCDateTime, utcnow
+from engine.storage.types import Hundredths, JSONColumn, UTCDateTime, utcnow
 
 
 def _ts(nullable: bool = False, **kwargs: Any) -> Any:
@@ -135,41 +135,47 @@ class EvaluationRun(EvaluationRunBase, table=True):
 
 
 class ScorecardState(SQLModel, table=True):
-    """Level and score of a service on a scorecard, from one run until replaced."""
+    """Level and score of a service on a scorecard from one run until the key's next row.
+
+    Written only when the version, level or score changes. A row with no ``version_id`` marks
+    the run from which the service was no longer graded on the scorecard.
+    """
 
     __tablename__ = "scorecard_state"
-    # As for rule_state, valid_to_run is in no index (closing is a HOT update); the current
-    # standings are also in current_result.
-    __table_args__ = (Index("ix_scorecard_state_from", "valid_from_run"),)
+    # BRIN on PostgreSQL: rows are appended in run order, so a few pages of summaries find a
+    # range of runs (level changes across services) without a B-tree entry per row.
+    __table_args__ = (
+        Index("ix_scorecard_state_from", "valid_from_run", postgresql_using="brin"),
+    )
     service_id: int = Field(primary_key=True)
     scorecard_id: int = Field(primary_key=True)
     valid_from_run: int = Field(primary_key=True)
-    valid_to_run: int | None = None
-    version_id: int
-    level: str | None = None
+    version_id: int | None = None  # the level's name is the version's level of this rank
     level_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
-    score: float
+    score: float = Field(sa_column=Column(Hundredths(), nullable=False))
 
 
 class RuleState(SQLModel, table=True):
-    """One rule's outcome for one service, from one run until replaced."""
+    """A rule's status for one service from one run until the key's next row.
+
+    Written only when the status changes, with the outcome (message, evidence) the status began
+    with; a new message or measured value under the same status updates ``current_result``
+    only. No ``outcome_id``: from this run the rule was no longer evaluated for the service.
+    """
 
     __tablename__ = "rule_state"
-    # No index on valid_to_run: closing an interval then is a HOT update on PostgreSQL (the
-    # table keeps free space in each page), which writes no index entries. A service's
-    # current rules are found through the primary key (service_id first).
     service_id: int = Field(primary_key=True)
     rule_id: int = Field(primary_key=True)
     valid_from_run: int = Field(primary_key=True)
-    valid_to_run: int | None = None
-    outcome_id: int
+    outcome_id: int | None = None
 
 
 class CurrentResult(SQLModel, table=True):
-    """Each current result's standing and digest: what lists, leaderboards and metrics read.
+    """Each current result: what pages, lists, leaderboards and metrics read.
 
     Not history: one row per (service, scorecard), updated in place when the result changes,
-    so an unchanged result costs one digest compare and the history tables stay index-light.
+    so an unchanged result costs one digest compare. ``outcomes`` holds each rule's current
+    outcome as ``[rule_id, outcome_id]`` pairs.
     """
 
     __tablename__ = "current_result"
@@ -178,9 +184,13 @@ class CurrentResult(SQLModel, table=True):
     scorecard_id: int = Field(primary_key=True)
     digest: int = Field(sa_column=Column(BigInteger, nullable=False))
     run_id: int  # the run that produced this digest (the result's last change)
+    version_id: int
     level: str | None = None
     level_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
     score: float
+    outcomes: list[list[int]] = Field(
+        default_factory=list, sa_column=Column(JSON(), nullable=False)
+    )
 
 
 class FactSnapshotBase(SQLModel):

@@ -144,18 +144,25 @@ def list_services(
 
 def service_detail(session: Session, *, name: str) -> ServiceDetail:
     record = _service(session, name)
-    rows = session.execute(
-        select(ScorecardState, col(ScorecardRecord.name), ScorecardVersion)
-        .join(ScorecardRecord, col(ScorecardRecord.id) == col(ScorecardState.scorecard_id))
-        .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardState.version_id))
-        .where(
-            col(ScorecardState.service_id) == record.id,
-            col(ScorecardState.valid_to_run).is_(None),
-            col(ScorecardRecord.active),
+    # The current level and score began with the key's latest history row.
+    began = (
+        select(
+            col(ScorecardState.scorecard_id),
+            func.max(col(ScorecardState.valid_from_run)).label("since_run"),
         )
+        .where(col(ScorecardState.service_id) == record.id)
+        .group_by(col(ScorecardState.scorecard_id))
+        .subquery()
+    )
+    rows = session.execute(
+        select(CurrentResult, col(ScorecardRecord.name), ScorecardVersion, began.c.since_run)
+        .join(ScorecardRecord, col(ScorecardRecord.id) == col(CurrentResult.scorecard_id))
+        .join(ScorecardVersion, col(ScorecardVersion.id) == col(CurrentResult.version_id))
+        .outerjoin(began, began.c.scorecard_id == col(CurrentResult.scorecard_id))
+        .where(col(CurrentResult.service_id) == record.id, col(ScorecardRecord.active))
         .order_by(col(ScorecardRecord.name))
     ).all()
-    times = _run_times(session, {r[0].valid_from_run for r in rows})
+    times = _run_times(session, {r[3] for r in rows if r[3] is not None})
     evaluated = _last_evaluated(session, name)
     standings = [
         StandingPublic(
@@ -164,11 +171,11 @@ def service_detail(session: Session, *, name: str) -> ServiceDetail:
             rank=state.level_rank,
             score=state.score,
             levels=len(version.definition.get("levels", [])),
-            since=times.get(state.valid_from_run),
+            since=times.get(since_run) if since_run is not None else None,
             evaluated_at=evaluated,
             version=version.content_hash,
         )
-        for state, card_name, version in rows
+        for state, card_name, version, since_run in rows
     ]
     public = ServicePublic.model_validate(record, from_attributes=True)
     return ServiceDetail(**public.model_dump(), scorecards=standings)
@@ -288,12 +295,11 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
     record = _service(session, service)
     card, _ = _scorecard(session, scorecard)
     row = session.execute(
-        select(ScorecardState, ScorecardVersion)
-        .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardState.version_id))
+        select(CurrentResult, ScorecardVersion)
+        .join(ScorecardVersion, col(ScorecardVersion.id) == col(CurrentResult.version_id))
         .where(
-            col(ScorecardState.service_id) == record.id,
-            col(ScorecardState.scorecard_id) == card.id,
-            col(ScorecardState.valid_to_run).is_(None),
+            col(CurrentResult.service_id) == record.id,
+            col(CurrentResult.scorecard_id) == card.id,
         )
     ).first()
     if row is None:
@@ -303,34 +309,42 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
         )
     state, version = row
     definitions = {r["name"]: r for r in version.definition.get("rules", [])}
-    intervals = session.execute(
-        select(
-            col(ScorecardRule.name),
-            col(RuleState.valid_from_run),
-            col(RuleState.valid_to_run),
-            col(RuleOutcome.status),
-            col(RuleOutcome.message),
-            col(RuleOutcome.evidence),
+    rule_names = dict(
+        session.execute(
+            select(col(ScorecardRule.id), col(ScorecardRule.name)).where(
+                col(ScorecardRule.scorecard_id) == card.id
+            )
+        ).all()
+    )
+    outcome_of = {rule_id: outcome_id for rule_id, outcome_id in state.outcomes}
+    found = {
+        o.id: o
+        for o in session.execute(
+            select(RuleOutcome).where(col(RuleOutcome.id).in_(sorted(set(outcome_of.values()))))
+        ).scalars()
+    }
+    current: dict[str, RuleOutcome] = {
+        rule_names[rule_id]: found[outcome_id]
+        for rule_id, outcome_id in outcome_of.items()
+        if rule_id in rule_names
+    }
+    # A rule's history has a row only when its status changes, so the current status began
+    # with its latest row.
+    since_run = {
+        rule_names[r.rule_id]: r.since_run
+        for r in session.execute(
+            select(
+                col(RuleState.rule_id), func.max(col(RuleState.valid_from_run)).label("since_run")
+            )
+            .where(
+                col(RuleState.service_id) == record.id,
+                col(RuleState.rule_id).in_(sorted(outcome_of)),
+            )
+            .group_by(col(RuleState.rule_id))
         )
-        .join(ScorecardRule, col(ScorecardRule.id) == col(RuleState.rule_id))
-        .join(RuleOutcome, col(RuleOutcome.id) == col(RuleState.outcome_id))
-        .where(col(RuleState.service_id) == record.id, col(ScorecardRule.scorecard_id) == card.id)
-        .order_by(col(ScorecardRule.name), col(RuleState.valid_from_run).desc())
-    ).all()
-    current: dict[str, Any] = {}
-    since: dict[str, int] = {}
-    broken: set[str] = set()
-    for r in intervals:
-        if r.valid_to_run is None:
-            current[r.name] = r
-            since[r.name] = r.valid_from_run
-        elif r.name in current and r.name not in broken:
-            # Walk back while the status stayed the same: "failing since".
-            if r.status == current[r.name].status and r.valid_to_run == since[r.name]:
-                since[r.name] = r.valid_from_run
-            else:
-                broken.add(r.name)
-    times = _run_times(session, set(since.values()))
+        if r.rule_id in rule_names
+    }
+    times = _run_times(session, set(since_run.values()))
     rules = []
     for name, definition in definitions.items():
         if name not in current:
@@ -346,7 +360,7 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
                 message=r.message,
                 evidence=r.evidence or {},
                 remediation=definition.get("remediation"),
-                since=times.get(since[name]),
+                since=times.get(since_run[name]) if name in since_run else None,
             )
         )
     level_names = [lv.name for lv in _levels(version)]
@@ -415,6 +429,28 @@ def run_at(session: Session, *, at: datetime) -> int | None:
     ).scalar()
 
 
+def _level_names(session: Session, version_ids: set[int]) -> dict[int, list[str]]:
+    """Level names of scorecard versions, lowest first: a rank's name is ``names[rank - 1]``."""
+    if not version_ids:
+        return {}
+    rows = session.execute(
+        select(col(ScorecardVersion.id), col(ScorecardVersion.definition)).where(
+            col(ScorecardVersion.id).in_(sorted(version_ids))
+        )
+    )
+    return {
+        row.id: [
+            lv["name"] for lv in sorted(row.definition.get("levels", []), key=lambda lv: lv["rank"])
+        ]
+        for row in rows
+    }
+
+
+def _level_name(names: dict[int, list[str]], version_id: int | None, rank: int) -> str | None:
+    levels = names.get(version_id, []) if version_id is not None else []
+    return levels[rank - 1] if 0 < rank <= len(levels) else None
+
+
 def level_as_of(
     session: Session, *, service: str, scorecard: str, at: datetime
 ) -> HistoryPoint | None:
@@ -424,30 +460,35 @@ def level_as_of(
     run_id = run_at(session, at=at)
     if run_id is None:
         return None
+    key = (
+        col(ScorecardState.service_id) == record.id,
+        col(ScorecardState.scorecard_id) == card.id,
+    )
     state = (
         session.execute(
-            select(ScorecardState).where(
-                col(ScorecardState.service_id) == record.id,
-                col(ScorecardState.scorecard_id) == card.id,
-                col(ScorecardState.valid_from_run) <= run_id,
-                or_(
-                    col(ScorecardState.valid_to_run).is_(None),
-                    col(ScorecardState.valid_to_run) > run_id,
-                ),
-            )
+            select(ScorecardState)
+            .where(*key, col(ScorecardState.valid_from_run) <= run_id)
+            .order_by(col(ScorecardState.valid_from_run).desc())
+            .limit(1)
         )
         .scalars()
         .first()
     )
-    if state is None:
+    if state is None or state.version_id is None:
         return None
-    times = _run_times(session, {state.valid_from_run, state.valid_to_run or state.valid_from_run})
+    end_run = session.execute(
+        select(func.min(col(ScorecardState.valid_from_run))).where(
+            *key, col(ScorecardState.valid_from_run) > state.valid_from_run
+        )
+    ).scalar()
+    times = _run_times(session, {state.valid_from_run, end_run or state.valid_from_run})
+    names = _level_names(session, {state.version_id})
     return HistoryPoint(
-        level=state.level,
+        level=_level_name(names, state.version_id, state.level_rank),
         rank=state.level_rank,
         score=state.score,
         start=times.get(state.valid_from_run),
-        end=times.get(state.valid_to_run) if state.valid_to_run else None,
+        end=times.get(end_run) if end_run is not None else None,
     )
 
 
@@ -462,31 +503,39 @@ def history(
     """Every level and score the service held on the scorecard within [since, until]."""
     record = _service(session, service)
     card, _ = _scorecard(session, scorecard)
-    start_run: Any = aliased(EvaluationRun)
-    end_run: Any = aliased(EvaluationRun)
-    query = (
+    rows = session.execute(
         select(
-            col(ScorecardState.level),
+            col(ScorecardState.version_id),
             col(ScorecardState.level_rank),
             col(ScorecardState.score),
-            start_run.evaluated_at.label("start"),
-            end_run.evaluated_at.label("end"),
+            col(EvaluationRun.evaluated_at).label("start"),
         )
-        .join(start_run, start_run.id == col(ScorecardState.valid_from_run))
-        .outerjoin(end_run, end_run.id == col(ScorecardState.valid_to_run))
+        .join(EvaluationRun, col(EvaluationRun.id) == col(ScorecardState.valid_from_run))
         .where(
             col(ScorecardState.service_id) == record.id, col(ScorecardState.scorecard_id) == card.id
         )
         .order_by(col(ScorecardState.valid_from_run))
-    )
-    if until is not None:
-        query = query.where(start_run.evaluated_at <= until)
-    if since is not None:
-        query = query.where(or_(end_run.evaluated_at.is_(None), end_run.evaluated_at > since))
-    return [
-        HistoryPoint(level=r.level, rank=r.level_rank, score=r.score, start=r.start, end=r.end)
-        for r in session.execute(query)
-    ]
+    ).all()
+    names = _level_names(session, {r.version_id for r in rows if r.version_id is not None})
+    points = []
+    for index, r in enumerate(rows):
+        if r.version_id is None:  # not graded from this run on
+            continue
+        end = rows[index + 1].start if index + 1 < len(rows) else None
+        if until is not None and r.start > until:
+            continue
+        if since is not None and end is not None and end <= since:
+            continue
+        points.append(
+            HistoryPoint(
+                level=_level_name(names, r.version_id, r.level_rank),
+                rank=r.level_rank,
+                score=r.score,
+                start=r.start,
+                end=end,
+            )
+        )
+    return points
 
 
 def level_changes(
@@ -499,35 +548,53 @@ def level_changes(
     offset: int = 0,
 ) -> tuple[int, list[LevelChange]]:
     """Promotions and regressions across all services within [since, until]."""
-    previous: Any = aliased(ScorecardState)
+    state: Any = aliased(ScorecardState, name="state")
+    previous: Any = aliased(ScorecardState, name="previous")
+    earlier: Any = aliased(ScorecardState, name="earlier")
     run: Any = aliased(EvaluationRun)
+    # The row before a state is the key's latest earlier row (found through the primary key).
+    before = (
+        select(func.max(earlier.valid_from_run))
+        .where(
+            earlier.service_id == state.service_id,
+            earlier.scorecard_id == state.scorecard_id,
+            earlier.valid_from_run < state.valid_from_run,
+        )
+        .correlate(state)
+        .scalar_subquery()
+    )
     query = (
         select(
             col(ServiceRecord.name).label("service"),
             col(ScorecardRecord.name).label("scorecard"),
             run.evaluated_at,
-            col(ScorecardState.valid_from_run),
-            previous.level.label("previous"),
-            col(ScorecardState.level),
+            state.valid_from_run,
+            previous.version_id.label("previous_version"),
             previous.level_rank.label("previous_rank"),
-            col(ScorecardState.level_rank),
+            state.version_id,
+            state.level_rank,
         )
+        .select_from(state)
+        .join(run, run.id == state.valid_from_run)
         .join(
             previous,
             and_(
-                previous.service_id == col(ScorecardState.service_id),
-                previous.scorecard_id == col(ScorecardState.scorecard_id),
-                previous.valid_to_run == col(ScorecardState.valid_from_run),
+                previous.service_id == state.service_id,
+                previous.scorecard_id == state.scorecard_id,
+                previous.valid_from_run == before,
             ),
         )
-        .join(run, run.id == col(ScorecardState.valid_from_run))
-        .join(ServiceRecord, col(ServiceRecord.id) == col(ScorecardState.service_id))
-        .join(ScorecardRecord, col(ScorecardRecord.id) == col(ScorecardState.scorecard_id))
-        .where(previous.level_rank != col(ScorecardState.level_rank))
+        .join(ServiceRecord, col(ServiceRecord.id) == state.service_id)
+        .join(ScorecardRecord, col(ScorecardRecord.id) == state.scorecard_id)
+        .where(
+            previous.level_rank != state.level_rank,
+            state.version_id.is_not(None),
+            previous.version_id.is_not(None),
+        )
     )
     if scorecard is not None:
         card, _ = _scorecard(session, scorecard)
-        query = query.where(col(ScorecardState.scorecard_id) == card.id)
+        query = query.where(state.scorecard_id == card.id)
     if since is not None:
         query = query.where(run.evaluated_at >= since)
     if until is not None:
@@ -535,12 +602,15 @@ def level_changes(
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = session.execute(
         query.order_by(
-            col(ScorecardState.valid_from_run).desc(),
+            state.valid_from_run.desc(),
             col(ServiceRecord.name),
             col(ScorecardRecord.name),
         )
         .limit(limit)
         .offset(offset)
+    ).all()
+    names = _level_names(
+        session, {v for r in rows for v in (r.version_id, r.previous_version)}
     )
     return total, [
         LevelChange(
@@ -548,8 +618,8 @@ def level_changes(
             scorecard=r.scorecard,
             at=r.evaluated_at,
             run_id=r.valid_from_run,
-            previous=r.previous,
-            level=r.level,
+            previous=_level_name(names, r.previous_version, r.previous_rank),
+            level=_level_name(names, r.version_id, r.level_rank),
             direction="promotion" if r.level_rank > r.previous_rank else "regression",
         )
         for r in rows

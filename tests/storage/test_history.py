@@ -267,3 +267,103 @@ def test_an_older_run_never_overwrites_newer_state(settings: Settings, sample: P
         assert reads.get_run(session, run_id=old_id).status == RunStatus.SUPERSEDED
         assert reads.service_scorecard(
             session, service="search", scorecard="readiness").level == "Bronze"
+
+
+def test_new_message_under_the_same_status_updates_only_the_current_result(
+    settings: Settings, sample: Path
+) -> None:
+    set_facts(sample, "payments", "prometheus", {"availability_30d": 0.99})
+    run_evaluation(settings, trigger="test", now=T0)
+    rules, cards = count(settings, RuleState), count(settings, ScorecardState)
+    # Still failing, with a new measured value: level and score are the same.
+    set_facts(sample, "payments", "prometheus", {"availability_30d": 0.98})
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    assert (count(settings, RuleState), count(settings, ScorecardState)) == (rules, cards)
+    with session_scope(engine_for(settings.database_url)) as session:
+        card = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        availability = next(r for r in card.rules if r.name == "availability")
+        assert availability.status == "fail" and "0.98" in availability.message
+        assert availability.since == T0
+        assert [p.start for p in reads.history(session, service="payments",
+                                               scorecard="readiness")] == [T0]
+
+
+def test_history_rows_are_appended_never_updated(settings: Settings, sample: Path) -> None:
+    engine = engine_for(settings.database_url)
+    updates: list[str] = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("UPDATE RULE_STATE", "UPDATE SCORECARD_STATE")):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        run_evaluation(settings, trigger="test", now=T0)
+        set_facts(sample, "search", "github", {"has_readme": False})
+        run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+        (sample / "scorecards" / "security.yaml").unlink()
+        run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=8))
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+    assert updates == []
+    with session_scope(engine) as session:
+        points = reads.history(session, service="search", scorecard="readiness")
+        assert [(p.level, p.start, p.end) for p in points] == [
+            ("Bronze", T0, T0 + timedelta(hours=4)), (None, T0 + timedelta(hours=4), None)]
+
+
+def test_result_that_returns_starts_a_new_state_after_a_gap(
+    settings: Settings, sample: Path
+) -> None:
+    path = sample / "scorecards" / "security.yaml"
+    text = path.read_text()
+    run_evaluation(settings, trigger="test", now=T0)
+    path.unlink()
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    path.write_text(text)
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=8))
+    with session_scope(engine_for(settings.database_url)) as session:
+        points = reads.history(session, service="payments", scorecard="security")
+        assert [(p.level, p.start, p.end) for p in points] == [
+            ("Hardened", T0, T0 + timedelta(hours=4)), ("Hardened", T0 + timedelta(hours=8), None)]
+        gap = reads.level_as_of(session, service="payments", scorecard="security",
+                                at=T0 + timedelta(hours=5))
+        assert gap is None
+        before = reads.level_as_of(session, service="payments", scorecard="security",
+                                   at=T0 + timedelta(hours=1))
+        assert before is not None and before.end == T0 + timedelta(hours=4)
+        card = reads.service_scorecard(session, service="payments", scorecard="security")
+        assert {r.name: r.since for r in card.rules} == {
+            "security-policy": T0 + timedelta(hours=8), "not-archived": T0 + timedelta(hours=8)}
+        # Leaving and coming back at the same level is neither a promotion nor a regression.
+        assert reads.level_changes(session, scorecard="security")[0] == 0
+
+
+def test_retention_drops_end_markers_with_what_they_ended(
+    settings: Settings, sample: Path
+) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    (sample / "scorecards" / "security.yaml").unlink()
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(days=1))
+    with session_scope(engine_for(settings.database_url)) as session:
+        assert session.execute(select(func.count()).select_from(ScorecardState).where(
+            ScorecardState.version_id.is_(None))).scalar_one() == 2  # type: ignore[union-attr]
+    settings = settings.model_copy(update={"retention_days": 30})
+    prune_history(settings, now=T0 + timedelta(days=300))
+    with session_scope(engine_for(settings.database_url)) as session:
+        kept = session.execute(select(ScorecardState)).scalars().all()
+        assert kept and all(s.version_id is not None for s in kept)
+        assert session.execute(select(func.count()).select_from(RuleState).where(
+            RuleState.outcome_id.is_(None))).scalar_one() == 0  # type: ignore[union-attr]
+        current = reads.service_scorecard(session, service="search", scorecard="readiness")
+        assert current.level == "Bronze"
+        assert reads.level_as_of(session, service="search", scorecard="readiness",
+                                 at=T0 + timedelta(days=299)) is not None
+
+
+def test_score_keeps_two_decimals(settings: Settings, sample: Path) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    with session_scope(engine_for(settings.database_url)) as session:
+        current = reads.service_scorecard(session, service="search", scorecard="readiness")
+        (point,) = reads.history(session, service="search", scorecard="readiness")
+        assert point.score == current.score == 20.0

@@ -1,14 +1,30 @@
 """What is stored, and how history stays small.
 
-Current state and history share the same interval tables: a row holds one state of one
-(service, rule) or (service, scorecard) from the run that first produced it
-(``valid_from_run``) until the run that replaced it (``valid_to_run``; NULL while current).
+History is append-only: nothing written is ever updated. ``rule_state`` and
+``scorecard_state`` hold one row per change of one (service, rule) or (service, scorecard),
+keyed by the run that made it (``valid_from_run``); a state lasts until the key's next row,
+which the primary key finds (service first, run last). A row is written only when something
+history answers about changes:
+
+- ``rule_state``: when a rule's status changes, with the outcome it began with. Its latest row
+  is therefore when the current status began ("failing since"). A new message or measured
+  value under the same status is not history: it only replaces the rule's outcome in
+  ``current_result``.
+- ``scorecard_state``: when the version, level or score changes (a 2-byte rank and a 2-byte
+  score in hundredths; the level's name is the version's level of that rank).
+
+A result that stops being graded (the service left, the filter excludes it, the scorecard was
+retired) gets an end-marker row: no ``version_id`` / no ``outcome_id``. Retention deletes rows
+whose next row began before the cutoff, then end markers from before it.
+
 A run that changes nothing writes nothing but its own summary row, so a year of 4-hourly runs
 over 10,000 services costs what changed, not 2 billion copies. Messages and evidence repeat
-across services and runs, so they live once in ``rule_outcome`` and intervals point at them.
+across services and runs, so they live once in ``rule_outcome`` and rows point at them.
+``current_result`` is the one table updated in place: a row per current result with its digest,
+standing and current outcomes, which pages, lists and leaderboards read.
 
 Model families follow one pattern: ``XBase`` holds the fields, the table model adds keys.
-What the API returns is defined in ``engine.api.schemas``.
+What the API returns is defined in ``engine.storage.public``.
 """
 
 from __future__ import annotations
@@ -100,7 +116,7 @@ class ScorecardRule(SQLModel, table=True):
 
 
 class RuleOutcome(SQLModel, table=True):
-    """A (status, message, evidence) triple, stored once however many intervals share it."""
+    """A (status, message, evidence) triple, stored once however many states share it."""
 
     __tablename__ = "rule_outcome"
     id: int | None = Field(default=None, primary_key=True)
@@ -168,6 +184,9 @@ class RuleState(SQLModel, table=True):
     rule_id: int = Field(primary_key=True)
     valid_from_run: int = Field(primary_key=True)
     outcome_id: int | None = None
+    # The scorecard's score from this run: a status change is what changes a score, so the
+    # score's history needs no scorecard_state row of its own.
+    score: float = Field(sa_column=Column(Hundredths(), nullable=False))
 
 
 class CurrentResult(SQLModel, table=True):
@@ -184,6 +203,7 @@ class CurrentResult(SQLModel, table=True):
     scorecard_id: int = Field(primary_key=True)
     digest: int = Field(sa_column=Column(BigInteger, nullable=False))
     run_id: int  # the run that produced this digest (the result's last change)
+    since_run: int  # the run from which level and score have been what they are
     version_id: int
     level: str | None = None
     level_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))

@@ -6,6 +6,7 @@ Only what complete runs wrote is visible: a run's writes commit together with it
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -144,25 +145,14 @@ def list_services(
 
 def service_detail(session: Session, *, name: str) -> ServiceDetail:
     record = _service(session, name)
-    # The current level and score began with the key's latest history row.
-    began = (
-        select(
-            col(ScorecardState.scorecard_id),
-            func.max(col(ScorecardState.valid_from_run)).label("since_run"),
-        )
-        .where(col(ScorecardState.service_id) == record.id)
-        .group_by(col(ScorecardState.scorecard_id))
-        .subquery()
-    )
     rows = session.execute(
-        select(CurrentResult, col(ScorecardRecord.name), ScorecardVersion, began.c.since_run)
+        select(CurrentResult, col(ScorecardRecord.name), ScorecardVersion)
         .join(ScorecardRecord, col(ScorecardRecord.id) == col(CurrentResult.scorecard_id))
         .join(ScorecardVersion, col(ScorecardVersion.id) == col(CurrentResult.version_id))
-        .outerjoin(began, began.c.scorecard_id == col(CurrentResult.scorecard_id))
         .where(col(CurrentResult.service_id) == record.id, col(ScorecardRecord.active))
         .order_by(col(ScorecardRecord.name))
     ).all()
-    times = _run_times(session, {r[3] for r in rows if r[3] is not None})
+    times = _run_times(session, {r[0].since_run for r in rows})
     evaluated = _last_evaluated(session, name)
     standings = [
         StandingPublic(
@@ -171,11 +161,11 @@ def service_detail(session: Session, *, name: str) -> ServiceDetail:
             rank=state.level_rank,
             score=state.score,
             levels=len(version.definition.get("levels", [])),
-            since=times.get(since_run) if since_run is not None else None,
+            since=times.get(state.since_run),
             evaluated_at=evaluated,
             version=version.content_hash,
         )
-        for state, card_name, version, since_run in rows
+        for state, card_name, version in rows
     ]
     public = ServicePublic.model_validate(record, from_attributes=True)
     return ServiceDetail(**public.model_dump(), scorecards=standings)
@@ -451,6 +441,64 @@ def _level_name(names: dict[int, list[str]], version_id: int | None, rank: int) 
     return levels[rank - 1] if 0 < rank <= len(levels) else None
 
 
+@dataclass
+class _Point:
+    """One level and score a result held: from ``start`` until ``end`` (run ids)."""
+
+    version_id: int
+    level_rank: int
+    score: float
+    start: int
+    end: int | None = None
+
+
+def _timeline(session: Session, *, service_id: int, scorecard_id: int) -> list[_Point]:
+    """What a result held, oldest first, from its scorecard rows and the rule rows between.
+
+    A scorecard row sets version, level and score; a rule row that changed a status in
+    between carries the new score. An end marker ends the point before it.
+    """
+    events: dict[int, tuple[bool, int | None, int, float]] = {}
+    for row in session.execute(
+        select(
+            col(RuleState.valid_from_run), col(RuleState.score)
+        ).where(
+            col(RuleState.service_id) == service_id,
+            col(RuleState.rule_id).in_(
+                select(col(ScorecardRule.id)).where(col(ScorecardRule.scorecard_id) == scorecard_id)
+            ),
+        )
+    ):
+        events[row.valid_from_run] = (False, None, 0, row.score)
+    for card in session.execute(
+        select(ScorecardState).where(
+            col(ScorecardState.service_id) == service_id,
+            col(ScorecardState.scorecard_id) == scorecard_id,
+        )
+    ).scalars():  # a scorecard row outweighs rule rows of the same run
+        events[card.valid_from_run] = (True, card.version_id, card.level_rank, card.score)
+    points: list[_Point] = []
+    current: _Point | None = None
+    for run_id in sorted(events):
+        is_card, version_id, rank, score = events[run_id]
+        if is_card:
+            nxt = None if version_id is None else _Point(version_id, rank, score, run_id)
+        elif current is None:
+            continue  # a rule row from before the oldest kept scorecard row, or after an end
+        else:
+            nxt = _Point(current.version_id, current.level_rank, score, run_id)
+        if current is not None and nxt is not None and (
+            current.version_id, current.level_rank, current.score
+        ) == (nxt.version_id, nxt.level_rank, nxt.score):
+            continue
+        if current is not None:
+            current.end = run_id
+        current = nxt
+        if nxt is not None:
+            points.append(nxt)
+    return points
+
+
 def level_as_of(
     session: Session, *, service: str, scorecard: str, at: datetime
 ) -> HistoryPoint | None:
@@ -460,35 +508,22 @@ def level_as_of(
     run_id = run_at(session, at=at)
     if run_id is None:
         return None
-    key = (
-        col(ScorecardState.service_id) == record.id,
-        col(ScorecardState.scorecard_id) == card.id,
+    assert record.id is not None and card.id is not None
+    timeline = _timeline(session, service_id=record.id, scorecard_id=card.id)
+    point = next(
+        (p for p in reversed(timeline) if p.start <= run_id and (p.end is None or p.end > run_id)),
+        None,
     )
-    state = (
-        session.execute(
-            select(ScorecardState)
-            .where(*key, col(ScorecardState.valid_from_run) <= run_id)
-            .order_by(col(ScorecardState.valid_from_run).desc())
-            .limit(1)
-        )
-        .scalars()
-        .first()
-    )
-    if state is None or state.version_id is None:
+    if point is None:
         return None
-    end_run = session.execute(
-        select(func.min(col(ScorecardState.valid_from_run))).where(
-            *key, col(ScorecardState.valid_from_run) > state.valid_from_run
-        )
-    ).scalar()
-    times = _run_times(session, {state.valid_from_run, end_run or state.valid_from_run})
-    names = _level_names(session, {state.version_id})
+    times = _run_times(session, {point.start, point.end or point.start})
+    names = _level_names(session, {point.version_id})
     return HistoryPoint(
-        level=_level_name(names, state.version_id, state.level_rank),
-        rank=state.level_rank,
-        score=state.score,
-        start=times.get(state.valid_from_run),
-        end=times.get(end_run) if end_run is not None else None,
+        level=_level_name(names, point.version_id, point.level_rank),
+        rank=point.level_rank,
+        score=point.score,
+        start=times.get(point.start),
+        end=times.get(point.end) if point.end is not None else None,
     )
 
 
@@ -503,35 +538,26 @@ def history(
     """Every level and score the service held on the scorecard within [since, until]."""
     record = _service(session, service)
     card, _ = _scorecard(session, scorecard)
-    rows = session.execute(
-        select(
-            col(ScorecardState.version_id),
-            col(ScorecardState.level_rank),
-            col(ScorecardState.score),
-            col(EvaluationRun.evaluated_at).label("start"),
-        )
-        .join(EvaluationRun, col(EvaluationRun.id) == col(ScorecardState.valid_from_run))
-        .where(
-            col(ScorecardState.service_id) == record.id, col(ScorecardState.scorecard_id) == card.id
-        )
-        .order_by(col(ScorecardState.valid_from_run))
-    ).all()
-    names = _level_names(session, {r.version_id for r in rows if r.version_id is not None})
+    assert record.id is not None and card.id is not None
+    timeline = _timeline(session, service_id=record.id, scorecard_id=card.id)
+    times = _run_times(
+        session, {p.start for p in timeline} | {p.end for p in timeline if p.end is not None}
+    )
+    names = _level_names(session, {p.version_id for p in timeline})
     points = []
-    for index, r in enumerate(rows):
-        if r.version_id is None:  # not graded from this run on
-            continue
-        end = rows[index + 1].start if index + 1 < len(rows) else None
-        if until is not None and r.start > until:
+    for p in timeline:
+        start = times.get(p.start)
+        end = times.get(p.end) if p.end is not None else None
+        if until is not None and start is not None and start > until:
             continue
         if since is not None and end is not None and end <= since:
             continue
         points.append(
             HistoryPoint(
-                level=_level_name(names, r.version_id, r.level_rank),
-                rank=r.level_rank,
-                score=r.score,
-                start=r.start,
+                level=_level_name(names, p.version_id, p.level_rank),
+                rank=p.level_rank,
+                score=p.score,
+                start=start,
                 end=end,
             )
         )

@@ -48,7 +48,7 @@ from engine.storage.models import (
 )
 
 CHUNK = 500
-# One writer of interval history at a time (PostgreSQL); SQLite serializes writers itself.
+# One writer of history at a time (PostgreSQL); SQLite serializes writers itself.
 HISTORY_LOCK = 0x1E7E15E7
 T = TypeVar("T")
 
@@ -326,6 +326,7 @@ class _Standing:
     version_id: int
     level_rank: int
     score: float
+    since_run: int
     outcomes: dict[int, int]  # rule id -> outcome id
 
 
@@ -384,6 +385,7 @@ def _standings(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[
         col(CurrentResult.version_id),
         col(CurrentResult.level_rank),
         col(CurrentResult.score),
+        col(CurrentResult.since_run),
         col(CurrentResult.outcomes),
     )
     for part in chunks(sorted({service_id for service_id, _ in wanted})):
@@ -394,6 +396,7 @@ def _standings(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[
                     row.version_id,
                     row.level_rank,
                     row.score,
+                    row.since_run,
                     {rule_id: outcome_id for rule_id, outcome_id in row.outcomes},
                 )
     return found
@@ -486,8 +489,9 @@ def record_results(
     )
     status_of.update({outcome_ids[d]: outcomes[d][0] for d in needed})
 
-    # History: a rule's row when its status changes, a scorecard's row when its version, level
-    # or score changes. Nothing already written is updated.
+    # History: a rule's row when its status changes, carrying the scorecard's score; a
+    # scorecard's row when its version or level changes, or its score does with no rule row
+    # to carry it. Nothing already written is updated.
     rule_rows: list[dict[str, Any]] = []
     card_rows: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
@@ -495,28 +499,36 @@ def record_results(
         was = before.get((service_id, scorecard_id))
         was_outcomes = was.outcomes if was is not None else {}
         now_outcomes = {rule_id: outcome_ids[d] for rule_id, d in rule_digests}
+        written = len(rule_rows)
         for rule_id, outcome_id in now_outcomes.items():
             old = was_outcomes.get(rule_id)
             if old is None or status_of[old] != status_of[outcome_id]:
-                rule_rows.append(_rule_row(service_id, rule_id, run_id, outcome_id))
+                rule_rows.append(
+                    _rule_row(service_id, rule_id, run_id, outcome_id, result.score)
+                )
         for rule_id in sorted(was_outcomes.keys() - now_outcomes.keys()):
-            rule_rows.append(_rule_row(service_id, rule_id, run_id, None))
+            rule_rows.append(_rule_row(service_id, rule_id, run_id, None, result.score))
         version_id = scorecards.version_ids[result.scorecard]
         rank = scorecards.rank(result.scorecard, result.level)
-        if was is None or (was.version_id, was.level_rank, was.score) != (
-            version_id,
-            rank,
-            result.score,
-        ):
+        since_run = run_id
+        if was is None or (was.version_id, was.level_rank) != (version_id, rank):
             card_rows.append(
                 _card_row(service_id, scorecard_id, run_id, version_id, rank, result.score)
             )
+        elif was.score != result.score:
+            if len(rule_rows) == written:
+                card_rows.append(
+                    _card_row(service_id, scorecard_id, run_id, version_id, rank, result.score)
+                )
+        else:
+            since_run = was.since_run
         rows.append(
             {
                 "service_id": service_id,
                 "scorecard_id": scorecard_id,
                 "digest": whole,
                 "run_id": run_id,
+                "since_run": since_run,
                 "version_id": version_id,
                 "level": result.level,
                 "level_rank": rank,
@@ -530,7 +542,7 @@ def record_results(
         card_rows.append(_card_row(service_id, scorecard_id, run_id, None, 0, 0.0))
         was = before.get((service_id, scorecard_id))
         for rule_id in sorted(was.outcomes if was is not None else {}):
-            rule_rows.append(_rule_row(service_id, rule_id, run_id, None))
+            rule_rows.append(_rule_row(service_id, rule_id, run_id, None, 0.0))
     for batch in chunks(rule_rows, 5000):
         session.execute(insert(RuleState), batch)
     for batch in chunks(card_rows, 5000):
@@ -552,8 +564,8 @@ def record_results(
                 {
                     name: bindparam(f"{name}_")
                     for name in (
-                        "digest", "run_id", "version_id", "level", "level_rank", "score",
-                        "outcomes",
+                        "digest", "run_id", "since_run", "version_id", "level", "level_rank",
+                        "score", "outcomes",
                     )
                 }
             ),
@@ -571,12 +583,15 @@ def record_results(
     return outcome
 
 
-def _rule_row(service_id: int, rule_id: int, run_id: int, outcome_id: int | None) -> dict[str, Any]:
+def _rule_row(
+    service_id: int, rule_id: int, run_id: int, outcome_id: int | None, score: float
+) -> dict[str, Any]:
     return {
         "service_id": service_id,
         "rule_id": rule_id,
         "valid_from_run": run_id,
         "outcome_id": outcome_id,
+        "score": score,
     }
 
 
@@ -602,29 +617,77 @@ def prune(session: Session, *, before: datetime) -> dict[str, int]:
     """Delete history that ended before ``before`` (replaced states, superseded snapshots)."""
     old_runs = select(col(EvaluationRun.id)).where(col(EvaluationRun.evaluated_at) < before)
     counts = {}
-    for table, key, marker in (
-        (table_of(RuleState), "rule_id", "outcome_id"),
-        (table_of(ScorecardState), "scorecard_id", "version_id"),
-    ):
-        later = table.alias("later")
-        # A state ended when the key's next row began; if that was before the cutoff, so was
-        # the state's end.
-        replaced = (
-            select(later.c.valid_from_run)
-            .where(
-                later.c.service_id == table.c.service_id,
-                later.c[key] == table.c[key],
-                later.c.valid_from_run > table.c.valid_from_run,
-                later.c.valid_from_run.in_(old_runs),
+    rules = table_of(RuleState)
+    cards = table_of(ScorecardState)
+    later_rule = rules.alias("later_rule")
+    later_card = cards.alias("later_card")
+    own = table_of(ScorecardRule).alias("own")
+    other = table_of(ScorecardRule).alias("other")
+    # A rule row is kept while it holds its rule's status or its scorecard's score at the
+    # cutoff: it goes once its rule changed again and a later row carried the score, both
+    # before the cutoff.
+    scorecard_of_rule = (
+        select(own.c.scorecard_id)
+        .where(own.c.id == rules.c.rule_id)
+        .correlate_except(own)
+        .scalar_subquery()
+    )
+    status_replaced = (
+        select(later_rule.c.valid_from_run)
+        .where(
+            later_rule.c.service_id == rules.c.service_id,
+            later_rule.c.rule_id == rules.c.rule_id,
+            later_rule.c.valid_from_run > rules.c.valid_from_run,
+            later_rule.c.valid_from_run.in_(old_runs),
+        )
+        .exists()
+    )
+    score_replaced = or_(
+        select(later_rule.c.valid_from_run)
+        .join(other, other.c.id == later_rule.c.rule_id)
+        .where(
+            later_rule.c.service_id == rules.c.service_id,
+            other.c.scorecard_id == scorecard_of_rule,
+            later_rule.c.valid_from_run > rules.c.valid_from_run,
+            later_rule.c.valid_from_run.in_(old_runs),
+        )
+        .exists(),
+        select(later_card.c.valid_from_run)
+        .where(
+            later_card.c.service_id == rules.c.service_id,
+            later_card.c.scorecard_id == scorecard_of_rule,
+            later_card.c.valid_from_run >= rules.c.valid_from_run,
+            later_card.c.valid_from_run.in_(old_runs),
+        )
+        .exists(),
+    )
+    pruned = _rowcount(
+        session.execute(
+            delete(rules).where(
+                or_(status_replaced, rules.c.outcome_id.is_(None)),
+                rules.c.valid_from_run.in_(old_runs),
+                score_replaced,
             )
-            .exists()
         )
-        pruned = _rowcount(session.execute(delete(table).where(replaced)))
-        # An end marker from before the cutoff now ends nothing that is kept.
-        ends = session.execute(
-            delete(table).where(table.c[marker].is_(None), table.c.valid_from_run.in_(old_runs))
+    )
+    counts[rules.name] = pruned
+    # A scorecard row goes once the key's next scorecard row began before the cutoff; an end
+    # marker from before the cutoff, once what it ended is gone.
+    level_replaced = (
+        select(later_card.c.valid_from_run)
+        .where(
+            later_card.c.service_id == cards.c.service_id,
+            later_card.c.scorecard_id == cards.c.scorecard_id,
+            later_card.c.valid_from_run > cards.c.valid_from_run,
+            later_card.c.valid_from_run.in_(old_runs),
         )
-        counts[table.name] = pruned + _rowcount(ends)
+        .exists()
+    )
+    pruned = _rowcount(session.execute(delete(cards).where(level_replaced)))
+    ends = session.execute(
+        delete(cards).where(cards.c.version_id.is_(None), cards.c.valid_from_run.in_(old_runs))
+    )
+    counts[cards.name] = pruned + _rowcount(ends)
     # Snapshots replaced by a newer one of the same (service, source) and not confirmed since.
     table = table_of(FactSnapshot)
     newer = table.alias("newer")

@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('scorecard_id', sa.Integer(), nullable=False),
     sa.Column('digest', sa.BigInteger(), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('since_run', sa.Integer(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
     sa.Column('level', AutoString(), nullable=True),
     sa.Column('level_rank', sa.SmallInteger(), nullable=False),
@@ -89,6 +90,7 @@ def upgrade() -> None:
     sa.Column('rule_id', sa.Integer(), nullable=False),
     sa.Column('valid_from_run', sa.Integer(), nullable=False),
     sa.Column('outcome_id', sa.Integer(), nullable=True),
+    sa.Column('score', engine.storage.types.Hundredths(), nullable=False),
     sa.PrimaryKeyConstraint('service_id', 'rule_id', 'valid_from_run')
     )
     op.create_table('scorecard',
@@ -156,9 +158,10 @@ def upgrade() -> None:
     )
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == 'postgresql':
-        # History is append-only (pages stay full); room in each page (5%) for the new version
-        # of an updated current result, so the update is HOT: no new index entries.
-        op.execute('ALTER TABLE current_result SET (fillfactor = 95)')
+        # History is append-only: its pages stay full (the default). A current result is
+        # rewritten whole on each change (its outcomes make it a few hundred bytes): room for
+        # the new version in the same page keeps the update HOT, with no new index entries.
+        op.execute('ALTER TABLE current_result SET (fillfactor = 80)')
 
 
 def downgrade() -> None:

@@ -6,16 +6,23 @@ keyed by the run that made it (``valid_from_run``); a state lasts until the key'
 which the primary key finds (service first, run last). A row is written only when something
 history answers about changes:
 
-- ``rule_state``: when a rule's status changes, with the outcome it began with. Its latest row
-  is therefore when the current status began ("failing since"). A new message or measured
-  value under the same status is not history: it only replaces the rule's outcome in
-  ``current_result``.
-- ``scorecard_state``: when the version, level or score changes (a 2-byte rank and a 2-byte
-  score in hundredths; the level's name is the version's level of that rank).
+- ``rule_state``: when a rule's status changes, with the outcome it began with and the
+  scorecard's score from that run. Its latest row is therefore when the current status began
+  ("failing since"). A new message or measured value under the same status is not history:
+  it only replaces the rule's outcome in ``current_result``.
+- ``scorecard_state``: when the version or level changes (or the score does with no rule row
+  to carry it). A 2-byte rank and a 2-byte score in hundredths; the level's name is the
+  version's level of that rank.
+
+A result's level and score at any run are its latest scorecard row at or before the run, with
+the score of any later rule row of its scorecard up to the run (``reads._timeline``); level
+changes across services are consecutive scorecard rows of a key with different ranks.
 
 A result that stops being graded (the service left, the filter excludes it, the scorecard was
-retired) gets an end-marker row: no ``version_id`` / no ``outcome_id``. Retention deletes rows
-whose next row began before the cutoff, then end markers from before it.
+retired) gets an end-marker row: no ``version_id`` / no ``outcome_id``. Retention deletes what
+ended before the cutoff: a scorecard row whose next one began before it; a rule row whose
+rule changed again and whose score a later row carried, both before it; end markers from
+before it once what they ended is gone.
 
 A run that changes nothing writes nothing but its own summary row, so a year of 4-hourly runs
 over 10,000 services costs what changed, not 2 billion copies. Messages and evidence repeat
@@ -151,10 +158,11 @@ class EvaluationRun(EvaluationRunBase, table=True):
 
 
 class ScorecardState(SQLModel, table=True):
-    """Level and score of a service on a scorecard from one run until the key's next row.
+    """Version, level and score of a service on a scorecard from one run until the key's next row.
 
-    Written only when the version, level or score changes. A row with no ``version_id`` marks
-    the run from which the service was no longer graded on the scorecard.
+    Written when the version or level changes; score changes within a level ride on rule rows.
+    A row with no ``version_id`` marks the run from which the service was no longer graded on
+    the scorecard.
     """
 
     __tablename__ = "scorecard_state"

@@ -510,18 +510,16 @@ def record_results(
             rule_rows.append(_rule_row(service_id, rule_id, run_id, None, result.score))
         version_id = scorecards.version_ids[result.scorecard]
         rank = scorecards.rank(result.scorecard, result.level)
-        since_run = run_id
-        if was is None or (was.version_id, was.level_rank) != (version_id, rank):
+        level_changed = was is None or (was.version_id, was.level_rank) != (version_id, rank)
+        score_changed = was is None or was.score != result.score
+        # A score moves with a rule's status, so this run's rule rows carry it; a scorecard
+        # row for it only if none was written.
+        if level_changed or (score_changed and len(rule_rows) == written):
             card_rows.append(
                 _card_row(service_id, scorecard_id, run_id, version_id, rank, result.score)
             )
-        elif was.score != result.score:
-            if len(rule_rows) == written:
-                card_rows.append(
-                    _card_row(service_id, scorecard_id, run_id, version_id, rank, result.score)
-                )
-        else:
-            since_run = was.since_run
+        unchanged = was is not None and not (level_changed or score_changed)
+        since_run = was.since_run if was is not None and unchanged else run_id
         rows.append(
             {
                 "service_id": service_id,

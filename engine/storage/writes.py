@@ -736,6 +736,9 @@ def prune(session: Session, *, before: datetime) -> dict[str, int]:
         select(col(CurrentResult.run_id))
         .where(col(CurrentResult.run_id) == col(EvaluationRun.id))
         .exists(),
+        select(col(CurrentResult.since_run))
+        .where(col(CurrentResult.since_run) == col(EvaluationRun.id))
+        .exists(),
     )
     result = session.execute(
         delete(EvaluationRun).where(col(EvaluationRun.requested_at) < before, ~referenced)

@@ -1,14 +1,37 @@
 """What is stored, and how history stays small.
 
-Current state and history share the same interval tables: a row holds one state of one
-(service, rule) or (service, scorecard) from the run that first produced it
-(``valid_from_run``) until the run that replaced it (``valid_to_run``; NULL while current).
+History is append-only: nothing written is ever updated. ``rule_state`` and
+``scorecard_state`` hold one row per change of one (service, rule) or (service, scorecard),
+keyed by the run that made it (``valid_from_run``); a state lasts until the key's next row,
+which the primary key finds (service first, run last). A row is written only when something
+history answers about changes:
+
+- ``rule_state``: when a rule's status changes, with the outcome it began with and the
+  scorecard's score from that run. Its latest row is therefore when the current status began
+  ("failing since"). A new message or measured value under the same status is not history:
+  it only replaces the rule's outcome in ``current_result``.
+- ``scorecard_state``: when the version or level changes (or the score does with no rule row
+  to carry it). A 2-byte rank and a 2-byte score in hundredths; the level's name is the
+  version's level of that rank.
+
+A result's level and score at any run are its latest scorecard row at or before the run, with
+the score of any later rule row of its scorecard up to the run (``reads._timeline``); level
+changes across services are consecutive scorecard rows of a key with different ranks.
+
+A result that stops being graded (the service left, the filter excludes it, the scorecard was
+retired) gets an end-marker row: no ``version_id`` / no ``outcome_id``. Retention deletes what
+ended before the cutoff: a scorecard row whose next one began before it; a rule row whose
+rule changed again and whose score a later row carried, both before it; end markers from
+before it once what they ended is gone.
+
 A run that changes nothing writes nothing but its own summary row, so a year of 4-hourly runs
 over 10,000 services costs what changed, not 2 billion copies. Messages and evidence repeat
-across services and runs, so they live once in ``rule_outcome`` and intervals point at them.
+across services and runs, so they live once in ``rule_outcome`` and rows point at them.
+``current_result`` is the one table updated in place: a row per current result with its digest,
+standing and current outcomes, which pages, lists and leaderboards read.
 
 Model families follow one pattern: ``XBase`` holds the fields, the table model adds keys.
-What the API returns is defined in ``engine.api.schemas``.
+What the API returns is defined in ``engine.storage.public``.
 """
 
 from __future__ import annotations
@@ -17,10 +40,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, SmallInteger, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, SmallInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.storage.types import JSONColumn, UTCDateTime, utcnow
+from engine.storage.types import Hundredths, JSONColumn, UTCDateTime, utcnow
 
 
 def _ts(nullable: bool = False, **kwargs: Any) -> Any:
@@ -100,7 +123,7 @@ class ScorecardRule(SQLModel, table=True):
 
 
 class RuleOutcome(SQLModel, table=True):
-    """A (status, message, evidence) triple, stored once however many intervals share it."""
+    """A (status, message, evidence) triple, stored once however many states share it."""
 
     __tablename__ = "rule_outcome"
     id: int | None = Field(default=None, primary_key=True)
@@ -135,41 +158,51 @@ class EvaluationRun(EvaluationRunBase, table=True):
 
 
 class ScorecardState(SQLModel, table=True):
-    """Level and score of a service on a scorecard, from one run until replaced."""
+    """Version, level and score of a service on a scorecard from one run until the key's next row.
+
+    Written when the version or level changes; score changes within a level ride on rule rows.
+    A row with no ``version_id`` marks the run from which the service was no longer graded on
+    the scorecard.
+    """
 
     __tablename__ = "scorecard_state"
-    # As for rule_state, valid_to_run is in no index (closing is a HOT update); the current
-    # standings are also in current_result.
-    __table_args__ = (Index("ix_scorecard_state_from", "valid_from_run"),)
+    # BRIN on PostgreSQL: rows are appended in run order, so a few pages of summaries find a
+    # range of runs (level changes across services) without a B-tree entry per row.
+    __table_args__ = (
+        Index("ix_scorecard_state_from", "valid_from_run", postgresql_using="brin"),
+    )
     service_id: int = Field(primary_key=True)
     scorecard_id: int = Field(primary_key=True)
     valid_from_run: int = Field(primary_key=True)
-    valid_to_run: int | None = None
-    version_id: int
-    level: str | None = None
+    version_id: int | None = None  # the level's name is the version's level of this rank
     level_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
-    score: float
+    score: float = Field(sa_column=Column(Hundredths(), nullable=False))
 
 
 class RuleState(SQLModel, table=True):
-    """One rule's outcome for one service, from one run until replaced."""
+    """A rule's status for one service from one run until the key's next row.
+
+    Written only when the status changes, with the outcome (message, evidence) the status began
+    with; a new message or measured value under the same status updates ``current_result``
+    only. No ``outcome_id``: from this run the rule was no longer evaluated for the service.
+    """
 
     __tablename__ = "rule_state"
-    # No index on valid_to_run: closing an interval then is a HOT update on PostgreSQL (the
-    # table keeps free space in each page), which writes no index entries. A service's
-    # current rules are found through the primary key (service_id first).
     service_id: int = Field(primary_key=True)
     rule_id: int = Field(primary_key=True)
     valid_from_run: int = Field(primary_key=True)
-    valid_to_run: int | None = None
-    outcome_id: int
+    outcome_id: int | None = None
+    # The scorecard's score from this run: a status change is what changes a score, so the
+    # score's history needs no scorecard_state row of its own.
+    score: float = Field(sa_column=Column(Hundredths(), nullable=False))
 
 
 class CurrentResult(SQLModel, table=True):
-    """Each current result's standing and digest: what lists, leaderboards and metrics read.
+    """Each current result: what pages, lists, leaderboards and metrics read.
 
     Not history: one row per (service, scorecard), updated in place when the result changes,
-    so an unchanged result costs one digest compare and the history tables stay index-light.
+    so an unchanged result costs one digest compare. ``outcomes`` holds each rule's current
+    outcome as ``[rule_id, outcome_id]`` pairs.
     """
 
     __tablename__ = "current_result"
@@ -178,9 +211,14 @@ class CurrentResult(SQLModel, table=True):
     scorecard_id: int = Field(primary_key=True)
     digest: int = Field(sa_column=Column(BigInteger, nullable=False))
     run_id: int  # the run that produced this digest (the result's last change)
+    since_run: int  # the run from which level and score have been what they are
+    version_id: int
     level: str | None = None
     level_rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
     score: float
+    outcomes: list[list[int]] = Field(
+        default_factory=list, sa_column=Column(JSON(), nullable=False)
+    )
 
 
 class FactSnapshotBase(SQLModel):

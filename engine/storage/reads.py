@@ -6,6 +6,7 @@ Only what complete runs wrote is visible: a run's writes commit together with it
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -145,17 +146,13 @@ def list_services(
 def service_detail(session: Session, *, name: str) -> ServiceDetail:
     record = _service(session, name)
     rows = session.execute(
-        select(ScorecardState, col(ScorecardRecord.name), ScorecardVersion)
-        .join(ScorecardRecord, col(ScorecardRecord.id) == col(ScorecardState.scorecard_id))
-        .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardState.version_id))
-        .where(
-            col(ScorecardState.service_id) == record.id,
-            col(ScorecardState.valid_to_run).is_(None),
-            col(ScorecardRecord.active),
-        )
+        select(CurrentResult, col(ScorecardRecord.name), ScorecardVersion)
+        .join(ScorecardRecord, col(ScorecardRecord.id) == col(CurrentResult.scorecard_id))
+        .join(ScorecardVersion, col(ScorecardVersion.id) == col(CurrentResult.version_id))
+        .where(col(CurrentResult.service_id) == record.id, col(ScorecardRecord.active))
         .order_by(col(ScorecardRecord.name))
     ).all()
-    times = _run_times(session, {r[0].valid_from_run for r in rows})
+    times = _run_times(session, {r[0].since_run for r in rows})
     evaluated = _last_evaluated(session, name)
     standings = [
         StandingPublic(
@@ -164,7 +161,7 @@ def service_detail(session: Session, *, name: str) -> ServiceDetail:
             rank=state.level_rank,
             score=state.score,
             levels=len(version.definition.get("levels", [])),
-            since=times.get(state.valid_from_run),
+            since=times.get(state.since_run),
             evaluated_at=evaluated,
             version=version.content_hash,
         )
@@ -288,12 +285,11 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
     record = _service(session, service)
     card, _ = _scorecard(session, scorecard)
     row = session.execute(
-        select(ScorecardState, ScorecardVersion)
-        .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardState.version_id))
+        select(CurrentResult, ScorecardVersion)
+        .join(ScorecardVersion, col(ScorecardVersion.id) == col(CurrentResult.version_id))
         .where(
-            col(ScorecardState.service_id) == record.id,
-            col(ScorecardState.scorecard_id) == card.id,
-            col(ScorecardState.valid_to_run).is_(None),
+            col(CurrentResult.service_id) == record.id,
+            col(CurrentResult.scorecard_id) == card.id,
         )
     ).first()
     if row is None:
@@ -303,34 +299,42 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
         )
     state, version = row
     definitions = {r["name"]: r for r in version.definition.get("rules", [])}
-    intervals = session.execute(
-        select(
-            col(ScorecardRule.name),
-            col(RuleState.valid_from_run),
-            col(RuleState.valid_to_run),
-            col(RuleOutcome.status),
-            col(RuleOutcome.message),
-            col(RuleOutcome.evidence),
+    rule_names = dict(
+        session.execute(
+            select(col(ScorecardRule.id), col(ScorecardRule.name)).where(
+                col(ScorecardRule.scorecard_id) == card.id
+            )
+        ).all()
+    )
+    outcome_of = {rule_id: outcome_id for rule_id, outcome_id in state.outcomes}
+    found = {
+        o.id: o
+        for o in session.execute(
+            select(RuleOutcome).where(col(RuleOutcome.id).in_(sorted(set(outcome_of.values()))))
+        ).scalars()
+    }
+    current: dict[str, RuleOutcome] = {
+        rule_names[rule_id]: found[outcome_id]
+        for rule_id, outcome_id in outcome_of.items()
+        if rule_id in rule_names
+    }
+    # A rule's history has a row only when its status changes, so the current status began
+    # with its latest row.
+    since_run = {
+        rule_names[r.rule_id]: r.since_run
+        for r in session.execute(
+            select(
+                col(RuleState.rule_id), func.max(col(RuleState.valid_from_run)).label("since_run")
+            )
+            .where(
+                col(RuleState.service_id) == record.id,
+                col(RuleState.rule_id).in_(sorted(outcome_of)),
+            )
+            .group_by(col(RuleState.rule_id))
         )
-        .join(ScorecardRule, col(ScorecardRule.id) == col(RuleState.rule_id))
-        .join(RuleOutcome, col(RuleOutcome.id) == col(RuleState.outcome_id))
-        .where(col(RuleState.service_id) == record.id, col(ScorecardRule.scorecard_id) == card.id)
-        .order_by(col(ScorecardRule.name), col(RuleState.valid_from_run).desc())
-    ).all()
-    current: dict[str, Any] = {}
-    since: dict[str, int] = {}
-    broken: set[str] = set()
-    for r in intervals:
-        if r.valid_to_run is None:
-            current[r.name] = r
-            since[r.name] = r.valid_from_run
-        elif r.name in current and r.name not in broken:
-            # Walk back while the status stayed the same: "failing since".
-            if r.status == current[r.name].status and r.valid_to_run == since[r.name]:
-                since[r.name] = r.valid_from_run
-            else:
-                broken.add(r.name)
-    times = _run_times(session, set(since.values()))
+        if r.rule_id in rule_names
+    }
+    times = _run_times(session, set(since_run.values()))
     rules = []
     for name, definition in definitions.items():
         if name not in current:
@@ -346,7 +350,7 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
                 message=r.message,
                 evidence=r.evidence or {},
                 remediation=definition.get("remediation"),
-                since=times.get(since[name]),
+                since=times.get(since_run[name]) if name in since_run else None,
             )
         )
     level_names = [lv.name for lv in _levels(version)]
@@ -415,6 +419,86 @@ def run_at(session: Session, *, at: datetime) -> int | None:
     ).scalar()
 
 
+def _level_names(session: Session, version_ids: set[int]) -> dict[int, list[str]]:
+    """Level names of scorecard versions, lowest first: a rank's name is ``names[rank - 1]``."""
+    if not version_ids:
+        return {}
+    rows = session.execute(
+        select(col(ScorecardVersion.id), col(ScorecardVersion.definition)).where(
+            col(ScorecardVersion.id).in_(sorted(version_ids))
+        )
+    )
+    return {
+        row.id: [
+            lv["name"] for lv in sorted(row.definition.get("levels", []), key=lambda lv: lv["rank"])
+        ]
+        for row in rows
+    }
+
+
+def _level_name(names: dict[int, list[str]], version_id: int | None, rank: int) -> str | None:
+    levels = names.get(version_id, []) if version_id is not None else []
+    return levels[rank - 1] if 0 < rank <= len(levels) else None
+
+
+@dataclass
+class _Point:
+    """One level and score a result held: from ``start`` until ``end`` (run ids)."""
+
+    version_id: int
+    level_rank: int
+    score: float
+    start: int
+    end: int | None = None
+
+
+def _timeline(session: Session, *, service_id: int, scorecard_id: int) -> list[_Point]:
+    """What a result held, oldest first, from its scorecard rows and the rule rows between.
+
+    A scorecard row sets version, level and score; a rule row that changed a status in
+    between carries the new score. An end marker ends the point before it.
+    """
+    events: dict[int, tuple[bool, int | None, int, float]] = {}
+    for row in session.execute(
+        select(
+            col(RuleState.valid_from_run), col(RuleState.score)
+        ).where(
+            col(RuleState.service_id) == service_id,
+            col(RuleState.rule_id).in_(
+                select(col(ScorecardRule.id)).where(col(ScorecardRule.scorecard_id) == scorecard_id)
+            ),
+        )
+    ):
+        events[row.valid_from_run] = (False, None, 0, row.score)
+    for card in session.execute(
+        select(ScorecardState).where(
+            col(ScorecardState.service_id) == service_id,
+            col(ScorecardState.scorecard_id) == scorecard_id,
+        )
+    ).scalars():  # a scorecard row outweighs rule rows of the same run
+        events[card.valid_from_run] = (True, card.version_id, card.level_rank, card.score)
+    points: list[_Point] = []
+    current: _Point | None = None
+    for run_id in sorted(events):
+        is_card, version_id, rank, score = events[run_id]
+        if is_card:
+            nxt = None if version_id is None else _Point(version_id, rank, score, run_id)
+        elif current is None:
+            continue  # a rule row from before the oldest kept scorecard row, or after an end
+        else:
+            nxt = _Point(current.version_id, current.level_rank, score, run_id)
+        if current is not None and nxt is not None and (
+            current.version_id, current.level_rank, current.score
+        ) == (nxt.version_id, nxt.level_rank, nxt.score):
+            continue
+        if current is not None:
+            current.end = run_id
+        current = nxt
+        if nxt is not None:
+            points.append(nxt)
+    return points
+
+
 def level_as_of(
     session: Session, *, service: str, scorecard: str, at: datetime
 ) -> HistoryPoint | None:
@@ -424,30 +508,22 @@ def level_as_of(
     run_id = run_at(session, at=at)
     if run_id is None:
         return None
-    state = (
-        session.execute(
-            select(ScorecardState).where(
-                col(ScorecardState.service_id) == record.id,
-                col(ScorecardState.scorecard_id) == card.id,
-                col(ScorecardState.valid_from_run) <= run_id,
-                or_(
-                    col(ScorecardState.valid_to_run).is_(None),
-                    col(ScorecardState.valid_to_run) > run_id,
-                ),
-            )
-        )
-        .scalars()
-        .first()
+    assert record.id is not None and card.id is not None
+    timeline = _timeline(session, service_id=record.id, scorecard_id=card.id)
+    point = next(
+        (p for p in reversed(timeline) if p.start <= run_id and (p.end is None or p.end > run_id)),
+        None,
     )
-    if state is None:
+    if point is None:
         return None
-    times = _run_times(session, {state.valid_from_run, state.valid_to_run or state.valid_from_run})
+    times = _run_times(session, {point.start, point.end or point.start})
+    names = _level_names(session, {point.version_id})
     return HistoryPoint(
-        level=state.level,
-        rank=state.level_rank,
-        score=state.score,
-        start=times.get(state.valid_from_run),
-        end=times.get(state.valid_to_run) if state.valid_to_run else None,
+        level=_level_name(names, point.version_id, point.level_rank),
+        rank=point.level_rank,
+        score=point.score,
+        start=times.get(point.start),
+        end=times.get(point.end) if point.end is not None else None,
     )
 
 
@@ -462,31 +538,30 @@ def history(
     """Every level and score the service held on the scorecard within [since, until]."""
     record = _service(session, service)
     card, _ = _scorecard(session, scorecard)
-    start_run: Any = aliased(EvaluationRun)
-    end_run: Any = aliased(EvaluationRun)
-    query = (
-        select(
-            col(ScorecardState.level),
-            col(ScorecardState.level_rank),
-            col(ScorecardState.score),
-            start_run.evaluated_at.label("start"),
-            end_run.evaluated_at.label("end"),
-        )
-        .join(start_run, start_run.id == col(ScorecardState.valid_from_run))
-        .outerjoin(end_run, end_run.id == col(ScorecardState.valid_to_run))
-        .where(
-            col(ScorecardState.service_id) == record.id, col(ScorecardState.scorecard_id) == card.id
-        )
-        .order_by(col(ScorecardState.valid_from_run))
+    assert record.id is not None and card.id is not None
+    timeline = _timeline(session, service_id=record.id, scorecard_id=card.id)
+    times = _run_times(
+        session, {p.start for p in timeline} | {p.end for p in timeline if p.end is not None}
     )
-    if until is not None:
-        query = query.where(start_run.evaluated_at <= until)
-    if since is not None:
-        query = query.where(or_(end_run.evaluated_at.is_(None), end_run.evaluated_at > since))
-    return [
-        HistoryPoint(level=r.level, rank=r.level_rank, score=r.score, start=r.start, end=r.end)
-        for r in session.execute(query)
-    ]
+    names = _level_names(session, {p.version_id for p in timeline})
+    points = []
+    for p in timeline:
+        start = times.get(p.start)
+        end = times.get(p.end) if p.end is not None else None
+        if until is not None and start is not None and start > until:
+            continue
+        if since is not None and end is not None and end <= since:
+            continue
+        points.append(
+            HistoryPoint(
+                level=_level_name(names, p.version_id, p.level_rank),
+                rank=p.level_rank,
+                score=p.score,
+                start=start,
+                end=end,
+            )
+        )
+    return points
 
 
 def level_changes(
@@ -499,35 +574,53 @@ def level_changes(
     offset: int = 0,
 ) -> tuple[int, list[LevelChange]]:
     """Promotions and regressions across all services within [since, until]."""
-    previous: Any = aliased(ScorecardState)
+    state: Any = aliased(ScorecardState, name="state")
+    previous: Any = aliased(ScorecardState, name="previous")
+    earlier: Any = aliased(ScorecardState, name="earlier")
     run: Any = aliased(EvaluationRun)
+    # The row before a state is the key's latest earlier row (found through the primary key).
+    before = (
+        select(func.max(earlier.valid_from_run))
+        .where(
+            earlier.service_id == state.service_id,
+            earlier.scorecard_id == state.scorecard_id,
+            earlier.valid_from_run < state.valid_from_run,
+        )
+        .correlate(state)
+        .scalar_subquery()
+    )
     query = (
         select(
             col(ServiceRecord.name).label("service"),
             col(ScorecardRecord.name).label("scorecard"),
             run.evaluated_at,
-            col(ScorecardState.valid_from_run),
-            previous.level.label("previous"),
-            col(ScorecardState.level),
+            state.valid_from_run,
+            previous.version_id.label("previous_version"),
             previous.level_rank.label("previous_rank"),
-            col(ScorecardState.level_rank),
+            state.version_id,
+            state.level_rank,
         )
+        .select_from(state)
+        .join(run, run.id == state.valid_from_run)
         .join(
             previous,
             and_(
-                previous.service_id == col(ScorecardState.service_id),
-                previous.scorecard_id == col(ScorecardState.scorecard_id),
-                previous.valid_to_run == col(ScorecardState.valid_from_run),
+                previous.service_id == state.service_id,
+                previous.scorecard_id == state.scorecard_id,
+                previous.valid_from_run == before,
             ),
         )
-        .join(run, run.id == col(ScorecardState.valid_from_run))
-        .join(ServiceRecord, col(ServiceRecord.id) == col(ScorecardState.service_id))
-        .join(ScorecardRecord, col(ScorecardRecord.id) == col(ScorecardState.scorecard_id))
-        .where(previous.level_rank != col(ScorecardState.level_rank))
+        .join(ServiceRecord, col(ServiceRecord.id) == state.service_id)
+        .join(ScorecardRecord, col(ScorecardRecord.id) == state.scorecard_id)
+        .where(
+            previous.level_rank != state.level_rank,
+            state.version_id.is_not(None),
+            previous.version_id.is_not(None),
+        )
     )
     if scorecard is not None:
         card, _ = _scorecard(session, scorecard)
-        query = query.where(col(ScorecardState.scorecard_id) == card.id)
+        query = query.where(state.scorecard_id == card.id)
     if since is not None:
         query = query.where(run.evaluated_at >= since)
     if until is not None:
@@ -535,12 +628,15 @@ def level_changes(
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = session.execute(
         query.order_by(
-            col(ScorecardState.valid_from_run).desc(),
+            state.valid_from_run.desc(),
             col(ServiceRecord.name),
             col(ScorecardRecord.name),
         )
         .limit(limit)
         .offset(offset)
+    ).all()
+    names = _level_names(
+        session, {v for r in rows for v in (r.version_id, r.previous_version)}
     )
     return total, [
         LevelChange(
@@ -548,8 +644,8 @@ def level_changes(
             scorecard=r.scorecard,
             at=r.evaluated_at,
             run_id=r.valid_from_run,
-            previous=r.previous,
-            level=r.level,
+            previous=_level_name(names, r.previous_version, r.previous_rank),
+            level=_level_name(names, r.version_id, r.level_rank),
             direction="promotion" if r.level_rank > r.previous_rank else "regression",
         )
         for r in rows

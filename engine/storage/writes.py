@@ -1,8 +1,8 @@
 """Writing: services, scorecard versions, fact snapshots and evaluation results.
 
 Every function takes the session first and keywords after; none commits (the caller owns the
-transaction, so a run is stored whole or not at all). History is appended: a changed state
-closes the current interval (sets ``valid_to_run``) and opens a new one.
+transaction, so a run is stored whole or not at all). History is appended, never updated: a
+changed state is a new row, and the row it replaces ends where the new one begins.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from engine.storage.models import (
 )
 
 CHUNK = 500
-# One writer of interval history at a time (PostgreSQL); SQLite serializes writers itself.
+# One writer of history at a time (PostgreSQL); SQLite serializes writers itself.
 HISTORY_LOCK = 0x1E7E15E7
 T = TypeVar("T")
 
@@ -319,6 +319,17 @@ class StoreOutcome:
     superseded: bool = False
 
 
+@dataclass
+class _Standing:
+    """What ``current_result`` holds of a result before this run changes it."""
+
+    version_id: int
+    level_rank: int
+    score: float
+    since_run: int
+    outcomes: dict[int, int]  # rule id -> outcome id
+
+
 def _rule_digest(status: str, message: str, evidence: Any) -> tuple[int, str]:
     body = canonical_json([status, message, evidence])
     return digest64(body), body
@@ -353,6 +364,44 @@ def _outcome_ids(session: Session, wanted: dict[int, tuple[str, str, Any]]) -> d
     return ids
 
 
+def _statuses(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for part in chunks(sorted(set(ids))):
+        for row in session.execute(
+            select(col(RuleOutcome.id), col(RuleOutcome.status)).where(
+                col(RuleOutcome.id).in_(part)
+            )
+        ):
+            found[row.id] = row.status
+    return found
+
+
+def _standings(session: Session, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], _Standing]:
+    wanted = set(keys)
+    found: dict[tuple[int, int], _Standing] = {}
+    query = select(
+        col(CurrentResult.service_id),
+        col(CurrentResult.scorecard_id),
+        col(CurrentResult.version_id),
+        col(CurrentResult.level_rank),
+        col(CurrentResult.score),
+        col(CurrentResult.since_run),
+        col(CurrentResult.outcomes),
+    )
+    for part in chunks(sorted({service_id for service_id, _ in wanted})):
+        for row in session.execute(query.where(col(CurrentResult.service_id).in_(part))):
+            key = (row.service_id, row.scorecard_id)
+            if key in wanted:
+                found[key] = _Standing(
+                    row.version_id,
+                    row.level_rank,
+                    row.score,
+                    row.since_run,
+                    {rule_id: outcome_id for rule_id, outcome_id in row.outcomes},
+                )
+    return found
+
+
 def record_results(
     session: Session,
     *,
@@ -362,9 +411,9 @@ def record_results(
     scorecards: StoredScorecards,
     scope: Iterable[int] | None = None,
 ) -> StoreOutcome:
-    """Write what changed since the current state; close results that no longer exist.
+    """Append what changed since the current state; end results that no longer exist.
 
-    ``scope`` limits which services' absent results are closed (None: every service).
+    ``scope`` limits which services' absent results are ended (None: every service).
     Idempotent: storing the same results again changes nothing.
     """
     assert run.id is not None
@@ -429,101 +478,77 @@ def record_results(
     ]
     outcome.changed_results = len(changed)
     outcome.closed_results = len(gone)
+    if not changed and not gone:
+        return outcome
 
-    if changed:
-        needed = {d for _, _, _, rds in changed for _, d in rds}
-        outcome_ids = _outcome_ids(session, {d: outcomes[d] for d in needed})
-        changed_services = sorted({key[0] for key, _, _, _ in changed})
-        rule_now: dict[tuple[int, int], int] = {}
-        card_now: dict[tuple[int, int], tuple[int, str | None, float]] = {}
-        for part in chunks(changed_services):
-            for row in session.execute(
-                select(
-                    col(RuleState.service_id), col(RuleState.rule_id), col(RuleState.outcome_id)
-                ).where(col(RuleState.service_id).in_(part), col(RuleState.valid_to_run).is_(None))
-            ):
-                rule_now[(row.service_id, row.rule_id)] = row.outcome_id
-            for srow in session.execute(
-                select(
-                    col(ScorecardState.service_id),
-                    col(ScorecardState.scorecard_id),
-                    col(ScorecardState.version_id),
-                    col(ScorecardState.level),
-                    col(ScorecardState.score),
-                ).where(
-                    col(ScorecardState.service_id).in_(part),
-                    col(ScorecardState.valid_to_run).is_(None),
-                )
-            ):
-                card_now[(srow.service_id, srow.scorecard_id)] = (
-                    srow.version_id,
-                    srow.level,
-                    srow.score,
-                )
-        close_rules: list[dict[str, int]] = []
-        open_rules: list[dict[str, Any]] = []
-        close_cards: list[dict[str, int]] = []
-        open_cards: list[dict[str, Any]] = []
-        for (service_id, scorecard_id), result, _whole, rule_digests in changed:
-            wanted_rules = {rule_id: outcome_ids[d] for rule_id, d in rule_digests}
-            for rule_id in scorecards.rule_ids[result.scorecard].values():
-                was = rule_now.get((service_id, rule_id))
-                now_id = wanted_rules.get(rule_id)
-                if was == now_id:
-                    continue
-                if was is not None:
-                    close_rules.append({"s": service_id, "r": rule_id})
-                if now_id is not None:
-                    open_rules.append(
-                        {
-                            "service_id": service_id,
-                            "rule_id": rule_id,
-                            "valid_from_run": run_id,
-                            "outcome_id": now_id,
-                        }
-                    )
-            version_id = scorecards.version_ids[result.scorecard]
-            state = (version_id, result.level, result.score)
-            was_card = card_now.get((service_id, scorecard_id))
-            if was_card != state:
-                if was_card is not None:
-                    close_cards.append({"s": service_id, "c": scorecard_id})
-                open_cards.append(
-                    {
-                        "service_id": service_id,
-                        "scorecard_id": scorecard_id,
-                        "valid_from_run": run_id,
-                        "version_id": version_id,
-                        "level": result.level,
-                        "level_rank": scorecards.rank(result.scorecard, result.level),
-                        "score": result.score,
-                    }
-                )
-        _close(session, RuleState, "rule_id", "r", close_rules, run_id)
-        _close(session, ScorecardState, "scorecard_id", "c", close_cards, run_id)
-        for batch in chunks(open_rules, 5000):
-            session.execute(insert(RuleState), batch)
-        for batch in chunks(open_cards, 5000):
-            session.execute(insert(ScorecardState), batch)
-        outcome.opened_rules = len(open_rules)
+    before = _standings(session, [key for key, *_ in changed if key in current] + gone)
+    needed = {d for _, _, _, rds in changed for _, d in rds}
+    outcome_ids = _outcome_ids(session, {d: outcomes[d] for d in needed})
+    status_of = _statuses(
+        session, {o for standing in before.values() for o in standing.outcomes.values()}
+    )
+    status_of.update({outcome_ids[d]: outcomes[d][0] for d in needed})
 
-    if gone:
-        _close_results(session, gone, scorecards, run_id)
+    # History: a rule's row when its status changes, carrying the scorecard's score; a
+    # scorecard's row when its version or level changes, or its score does with no rule row
+    # to carry it. Nothing already written is updated.
+    rule_rows: list[dict[str, Any]] = []
+    card_rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for (service_id, scorecard_id), result, whole, rule_digests in changed:
+        was = before.get((service_id, scorecard_id))
+        was_outcomes = was.outcomes if was is not None else {}
+        now_outcomes = {rule_id: outcome_ids[d] for rule_id, d in rule_digests}
+        written = len(rule_rows)
+        for rule_id, outcome_id in now_outcomes.items():
+            old = was_outcomes.get(rule_id)
+            if old is None or status_of[old] != status_of[outcome_id]:
+                rule_rows.append(
+                    _rule_row(service_id, rule_id, run_id, outcome_id, result.score)
+                )
+        for rule_id in sorted(was_outcomes.keys() - now_outcomes.keys()):
+            rule_rows.append(_rule_row(service_id, rule_id, run_id, None, result.score))
+        version_id = scorecards.version_ids[result.scorecard]
+        rank = scorecards.rank(result.scorecard, result.level)
+        level_changed = was is None or (was.version_id, was.level_rank) != (version_id, rank)
+        score_changed = was is None or was.score != result.score
+        # A score moves with a rule's status, so this run's rule rows carry it; a scorecard
+        # row for it only if none was written.
+        if level_changed or (score_changed and len(rule_rows) == written):
+            card_rows.append(
+                _card_row(service_id, scorecard_id, run_id, version_id, rank, result.score)
+            )
+        unchanged = was is not None and not (level_changed or score_changed)
+        since_run = was.since_run if was is not None and unchanged else run_id
+        rows.append(
+            {
+                "service_id": service_id,
+                "scorecard_id": scorecard_id,
+                "digest": whole,
+                "run_id": run_id,
+                "since_run": since_run,
+                "version_id": version_id,
+                "level": result.level,
+                "level_rank": rank,
+                "score": result.score,
+                "outcomes": sorted([rule_id, o] for rule_id, o in now_outcomes.items()),
+            }
+        )
+    for service_id, scorecard_id in gone:
+        # Results that are gone (service left, filter now false, scorecard retired): a row
+        # that marks the end, for the result and for each of its rules.
+        card_rows.append(_card_row(service_id, scorecard_id, run_id, None, 0, 0.0))
+        was = before.get((service_id, scorecard_id))
+        for rule_id in sorted(was.outcomes if was is not None else {}):
+            rule_rows.append(_rule_row(service_id, rule_id, run_id, None, 0.0))
+    for batch in chunks(rule_rows, 5000):
+        session.execute(insert(RuleState), batch)
+    for batch in chunks(card_rows, 5000):
+        session.execute(insert(ScorecardState), batch)
+    outcome.opened_rules = sum(1 for row in rule_rows if row["outcome_id"] is not None)
 
     # Current results: update changed rows in place, add new ones, drop removed ones.
     table = table_of(CurrentResult)
-    rows = [
-        {
-            "service_id": key[0],
-            "scorecard_id": key[1],
-            "digest": whole,
-            "run_id": run_id,
-            "level": result.level,
-            "score": result.score,
-            "level_rank": scorecards.rank(result.scorecard, result.level),
-        }
-        for key, result, whole, _ in changed
-    ]
     fresh = [row for row in rows if (row["service_id"], row["scorecard_id"]) in current]
     added = [row for row in rows if (row["service_id"], row["scorecard_id"]) not in current]
     if fresh:
@@ -536,7 +561,10 @@ def record_results(
             .values(
                 {
                     name: bindparam(f"{name}_")
-                    for name in ("digest", "run_id", "level", "level_rank", "score")
+                    for name in (
+                        "digest", "run_id", "since_run", "version_id", "level", "level_rank",
+                        "score", "outcomes",
+                    )
                 }
             ),
             [{f"{k}_": v for k, v in row.items()} for row in fresh],
@@ -553,69 +581,111 @@ def record_results(
     return outcome
 
 
-def _close(
-    session: Session,
-    model: type[RuleState] | type[ScorecardState],
-    column: str,
-    param: str,
-    keys: list[dict[str, int]],
+def _rule_row(
+    service_id: int, rule_id: int, run_id: int, outcome_id: int | None, score: float
+) -> dict[str, Any]:
+    return {
+        "service_id": service_id,
+        "rule_id": rule_id,
+        "valid_from_run": run_id,
+        "outcome_id": outcome_id,
+        "score": score,
+    }
+
+
+def _card_row(
+    service_id: int,
+    scorecard_id: int,
     run_id: int,
-) -> None:
-    if not keys:
-        return
-    table = table_of(model)
-    statement = (
-        update(table)
-        .where(
-            table.c.service_id == bindparam("s"),
-            table.c[column] == bindparam(param),
-            table.c.valid_to_run.is_(None),
-        )
-        .values(valid_to_run=run_id)
-    )
-    session.execute(statement, keys)
-
-
-def _close_results(
-    session: Session, keys: list[tuple[int, int]], scorecards: StoredScorecards, run_id: int
-) -> None:
-    """Results that are gone (service left, filter now false, scorecard retired)."""
-    for service_id, scorecard_id in keys:
-        session.execute(
-            update(ScorecardState)
-            .where(
-                col(ScorecardState.service_id) == service_id,
-                col(ScorecardState.scorecard_id) == scorecard_id,
-                col(ScorecardState.valid_to_run).is_(None),
-            )
-            .values(valid_to_run=run_id)
-        )
-        rule_ids = select(col(ScorecardRule.id)).where(
-            col(ScorecardRule.scorecard_id) == scorecard_id
-        )
-        session.execute(
-            update(RuleState)
-            .where(
-                col(RuleState.service_id) == service_id,
-                col(RuleState.rule_id).in_(rule_ids),
-                col(RuleState.valid_to_run).is_(None),
-            )
-            .values(valid_to_run=run_id)
-        )
+    version_id: int | None,
+    level_rank: int,
+    score: float,
+) -> dict[str, Any]:
+    return {
+        "service_id": service_id,
+        "scorecard_id": scorecard_id,
+        "valid_from_run": run_id,
+        "version_id": version_id,
+        "level_rank": level_rank,
+        "score": score,
+    }
 
 
 def prune(session: Session, *, before: datetime) -> dict[str, int]:
-    """Delete history that ended before ``before`` (closed intervals, superseded snapshots)."""
+    """Delete history that ended before ``before`` (replaced states, superseded snapshots)."""
     old_runs = select(col(EvaluationRun.id)).where(col(EvaluationRun.evaluated_at) < before)
     counts = {}
-    for model in (RuleState, ScorecardState):
-        table = table_of(model)
-        result = session.execute(
-            delete(table).where(
-                table.c.valid_to_run.is_not(None), table.c.valid_to_run.in_(old_runs)
+    rules = table_of(RuleState)
+    cards = table_of(ScorecardState)
+    later_rule = rules.alias("later_rule")
+    later_card = cards.alias("later_card")
+    own = table_of(ScorecardRule).alias("own")
+    other = table_of(ScorecardRule).alias("other")
+    # A rule row is kept while it holds its rule's status or its scorecard's score at the
+    # cutoff: it goes once its rule changed again and a later row carried the score, both
+    # before the cutoff.
+    scorecard_of_rule = (
+        select(own.c.scorecard_id)
+        .where(own.c.id == rules.c.rule_id)
+        .correlate_except(own)
+        .scalar_subquery()
+    )
+    status_replaced = (
+        select(later_rule.c.valid_from_run)
+        .where(
+            later_rule.c.service_id == rules.c.service_id,
+            later_rule.c.rule_id == rules.c.rule_id,
+            later_rule.c.valid_from_run > rules.c.valid_from_run,
+            later_rule.c.valid_from_run.in_(old_runs),
+        )
+        .exists()
+    )
+    score_replaced = or_(
+        select(later_rule.c.valid_from_run)
+        .join(other, other.c.id == later_rule.c.rule_id)
+        .where(
+            later_rule.c.service_id == rules.c.service_id,
+            other.c.scorecard_id == scorecard_of_rule,
+            later_rule.c.valid_from_run > rules.c.valid_from_run,
+            later_rule.c.valid_from_run.in_(old_runs),
+        )
+        .exists(),
+        select(later_card.c.valid_from_run)
+        .where(
+            later_card.c.service_id == rules.c.service_id,
+            later_card.c.scorecard_id == scorecard_of_rule,
+            later_card.c.valid_from_run >= rules.c.valid_from_run,
+            later_card.c.valid_from_run.in_(old_runs),
+        )
+        .exists(),
+    )
+    pruned = _rowcount(
+        session.execute(
+            delete(rules).where(
+                or_(status_replaced, rules.c.outcome_id.is_(None)),
+                rules.c.valid_from_run.in_(old_runs),
+                score_replaced,
             )
         )
-        counts[table.name] = _rowcount(result)
+    )
+    counts[rules.name] = pruned
+    # A scorecard row goes once the key's next scorecard row began before the cutoff; an end
+    # marker from before the cutoff, once what it ended is gone.
+    level_replaced = (
+        select(later_card.c.valid_from_run)
+        .where(
+            later_card.c.service_id == cards.c.service_id,
+            later_card.c.scorecard_id == cards.c.scorecard_id,
+            later_card.c.valid_from_run > cards.c.valid_from_run,
+            later_card.c.valid_from_run.in_(old_runs),
+        )
+        .exists()
+    )
+    pruned = _rowcount(session.execute(delete(cards).where(level_replaced)))
+    ends = session.execute(
+        delete(cards).where(cards.c.version_id.is_(None), cards.c.valid_from_run.in_(old_runs))
+    )
+    counts[cards.name] = pruned + _rowcount(ends)
     # Snapshots replaced by a newer one of the same (service, source) and not confirmed since.
     table = table_of(FactSnapshot)
     newer = table.alias("newer")
@@ -634,15 +704,28 @@ def prune(session: Session, *, before: datetime) -> dict[str, int]:
         )
     )
     counts["fact_snapshot"] = _rowcount(result)
-    # Outcomes no interval points at any more.
-    used = (
-        select(col(RuleState.outcome_id))
-        .where(col(RuleState.outcome_id) == col(RuleOutcome.id))
-        .exists()
-    )
-    result = session.execute(delete(RuleOutcome).where(~used))
-    counts["rule_outcome"] = _rowcount(result)
-    # Runs older than retention that no remaining interval starts or ends at.
+    # Outcomes neither a history row nor a current result points at any more.
+    unused = [
+        row.id
+        for row in session.execute(
+            select(col(RuleOutcome.id)).where(
+                ~select(col(RuleState.outcome_id))
+                .where(col(RuleState.outcome_id) == col(RuleOutcome.id))
+                .exists()
+            )
+        )
+    ]
+    if unused:
+        in_use = {
+            outcome_id
+            for (pairs,) in session.execute(select(col(CurrentResult.outcomes)))
+            for _, outcome_id in pairs
+        }
+        unused = [outcome_id for outcome_id in unused if outcome_id not in in_use]
+    for part in chunks(unused):
+        session.execute(delete(RuleOutcome).where(col(RuleOutcome.id).in_(part)))
+    counts["rule_outcome"] = len(unused)
+    # Runs older than retention that no remaining state starts at.
     referenced = or_(
         select(col(ScorecardState.valid_from_run))
         .where(col(ScorecardState.valid_from_run) == col(EvaluationRun.id))
@@ -650,11 +733,11 @@ def prune(session: Session, *, before: datetime) -> dict[str, int]:
         select(col(RuleState.valid_from_run))
         .where(col(RuleState.valid_from_run) == col(EvaluationRun.id))
         .exists(),
-        select(col(ScorecardState.valid_to_run))
-        .where(col(ScorecardState.valid_to_run) == col(EvaluationRun.id))
-        .exists(),
         select(col(CurrentResult.run_id))
         .where(col(CurrentResult.run_id) == col(EvaluationRun.id))
+        .exists(),
+        select(col(CurrentResult.since_run))
+        .where(col(CurrentResult.since_run) == col(EvaluationRun.id))
         .exists(),
     )
     result = session.execute(

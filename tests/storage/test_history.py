@@ -1,4 +1,4 @@
-"""Evaluation runs stored as interval history, on SQLite and PostgreSQL."""
+"""Evaluation runs stored as append-only history, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_same_run_key_is_stored_once(settings: Settings) -> None:
     assert count(settings, EvaluationRun) == 1
 
 
-def test_change_opens_interval_and_history_answers_as_of(settings: Settings, sample: Path) -> None:
+def test_change_appends_a_state_and_history_answers_as_of(settings: Settings, sample: Path) -> None:
     run_evaluation(settings, trigger="test", now=T0)
     set_facts(sample, "search", "github", {"has_readme": True, "has_codeowners": True,
                                            "has_security_policy": True, "archived": False})
@@ -100,7 +100,7 @@ def test_change_opens_interval_and_history_answers_as_of(settings: Settings, sam
 def test_failing_since_is_when_the_status_began(settings: Settings, sample: Path) -> None:
     set_facts(sample, "ledger", "github", {"has_readme": False, "has_codeowners": True})
     run_evaluation(settings, trigger="test", now=T0)
-    # Still failing, but the evidence changes: a new interval, same status.
+    # has-readme still fails while the result changes around it: its status began at T0.
     set_facts(sample, "ledger", "github", {"has_readme": False, "has_codeowners": False})
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
@@ -137,7 +137,7 @@ def test_failure_mid_write_leaves_history_unchanged(settings: Settings, sample: 
         runs = reads.list_runs(session)[1]
         assert [r.status for r in runs] == ["failed", "complete"]
         assert "disk full" in (runs[0].error or "")
-        # Closing intervals happened before the failing insert and was rolled back too.
+        # Everything the run wrote before the failing insert was rolled back too.
         assert reads.service_detail(session, name="search").scorecards[0].level == "Bronze"
 
 
@@ -240,7 +240,7 @@ def test_service_leaving_catalog_closes_its_results(settings: Settings, sample: 
         assert [p.level for p in points] == [None]
 
 
-def test_retention_prunes_closed_intervals_only(settings: Settings, sample: Path) -> None:
+def test_retention_prunes_replaced_states_only(settings: Settings, sample: Path) -> None:
     run_evaluation(settings, trigger="test", now=T0)
     set_facts(sample, "search", "github", {"has_readme": False})
     run_evaluation(settings, trigger="test", now=T0 + timedelta(days=1))
@@ -267,3 +267,132 @@ def test_an_older_run_never_overwrites_newer_state(settings: Settings, sample: P
         assert reads.get_run(session, run_id=old_id).status == RunStatus.SUPERSEDED
         assert reads.service_scorecard(
             session, service="search", scorecard="readiness").level == "Bronze"
+
+
+def test_new_message_under_the_same_status_updates_only_the_current_result(
+    settings: Settings, sample: Path
+) -> None:
+    set_facts(sample, "payments", "prometheus", {"availability_30d": 0.99})
+    run_evaluation(settings, trigger="test", now=T0)
+    rules, cards = count(settings, RuleState), count(settings, ScorecardState)
+    # Still failing, with a new measured value: level and score are the same.
+    set_facts(sample, "payments", "prometheus", {"availability_30d": 0.98})
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    assert (count(settings, RuleState), count(settings, ScorecardState)) == (rules, cards)
+    with session_scope(engine_for(settings.database_url)) as session:
+        card = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        availability = next(r for r in card.rules if r.name == "availability")
+        assert availability.status == "fail" and "0.98" in availability.message
+        assert availability.since == T0
+        assert [p.start for p in reads.history(session, service="payments",
+                                               scorecard="readiness")] == [T0]
+
+
+def test_history_rows_are_appended_never_updated(settings: Settings, sample: Path) -> None:
+    engine = engine_for(settings.database_url)
+    updates: list[str] = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("UPDATE RULE_STATE", "UPDATE SCORECARD_STATE")):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        run_evaluation(settings, trigger="test", now=T0)
+        set_facts(sample, "search", "github", {"has_readme": False})
+        run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+        (sample / "scorecards" / "security.yaml").unlink()
+        run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=8))
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+    assert updates == []
+    with session_scope(engine) as session:
+        points = reads.history(session, service="search", scorecard="readiness")
+        assert [(p.level, p.start, p.end) for p in points] == [
+            ("Bronze", T0, T0 + timedelta(hours=4)), (None, T0 + timedelta(hours=4), None)]
+
+
+def test_result_that_returns_starts_a_new_state_after_a_gap(
+    settings: Settings, sample: Path
+) -> None:
+    path = sample / "scorecards" / "security.yaml"
+    text = path.read_text()
+    run_evaluation(settings, trigger="test", now=T0)
+    path.unlink()
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    path.write_text(text)
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=8))
+    with session_scope(engine_for(settings.database_url)) as session:
+        points = reads.history(session, service="payments", scorecard="security")
+        assert [(p.level, p.start, p.end) for p in points] == [
+            ("Hardened", T0, T0 + timedelta(hours=4)), ("Hardened", T0 + timedelta(hours=8), None)]
+        gap = reads.level_as_of(session, service="payments", scorecard="security",
+                                at=T0 + timedelta(hours=5))
+        assert gap is None
+        before = reads.level_as_of(session, service="payments", scorecard="security",
+                                   at=T0 + timedelta(hours=1))
+        assert before is not None and before.end == T0 + timedelta(hours=4)
+        card = reads.service_scorecard(session, service="payments", scorecard="security")
+        assert {r.name: r.since for r in card.rules} == {
+            "security-policy": T0 + timedelta(hours=8), "not-archived": T0 + timedelta(hours=8)}
+        # Leaving and coming back at the same level is neither a promotion nor a regression.
+        assert reads.level_changes(session, scorecard="security")[0] == 0
+
+
+def test_retention_drops_end_markers_with_what_they_ended(
+    settings: Settings, sample: Path
+) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    (sample / "scorecards" / "security.yaml").unlink()
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(days=1))
+    with session_scope(engine_for(settings.database_url)) as session:
+        assert session.execute(select(func.count()).select_from(ScorecardState).where(
+            ScorecardState.version_id.is_(None))).scalar_one() == 2  # type: ignore[union-attr]
+    settings = settings.model_copy(update={"retention_days": 30})
+    prune_history(settings, now=T0 + timedelta(days=300))
+    with session_scope(engine_for(settings.database_url)) as session:
+        kept = session.execute(select(ScorecardState)).scalars().all()
+        assert kept and all(s.version_id is not None for s in kept)
+        assert session.execute(select(func.count()).select_from(RuleState).where(
+            RuleState.outcome_id.is_(None))).scalar_one() == 0  # type: ignore[union-attr]
+        current = reads.service_scorecard(session, service="search", scorecard="readiness")
+        assert current.level == "Bronze"
+        assert reads.level_as_of(session, service="search", scorecard="readiness",
+                                 at=T0 + timedelta(days=299)) is not None
+
+
+def test_score_keeps_two_decimals(settings: Settings, sample: Path) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    with session_scope(engine_for(settings.database_url)) as session:
+        current = reads.service_scorecard(session, service="search", scorecard="readiness")
+        (point,) = reads.history(session, service="search", scorecard="readiness")
+        assert point.score == current.score == 20.0
+
+
+def test_score_change_within_a_level_is_carried_by_the_rule_row(
+    settings: Settings, sample: Path
+) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    cards = count(settings, ScorecardState)
+    set_facts(sample, "search", "custom", {"on_call": True})  # on-call has no level
+    run_evaluation(settings, trigger="test", now=T0 + timedelta(days=1))
+    assert count(settings, ScorecardState) == cards
+    with session_scope(engine_for(settings.database_url)) as session:
+        points = reads.history(session, service="search", scorecard="readiness")
+        assert [(p.level, p.score, p.start, p.end) for p in points] == [
+            ("Bronze", 20.0, T0, T0 + timedelta(days=1)),
+            ("Bronze", 60.0, T0 + timedelta(days=1), None)]
+        detail = reads.service_detail(session, name="search")
+        assert next(s for s in detail.scorecards if s.scorecard == "readiness").since == (
+            T0 + timedelta(days=1))
+    # Retention keeps the row that carries the score at the cutoff, though its rule's
+    # earlier row goes.
+    settings = settings.model_copy(update={"retention_days": 30})
+    counts = prune_history(settings, now=T0 + timedelta(days=40))
+    assert counts["rule_state"] == 1 and counts["scorecard_state"] == 0
+    with session_scope(engine_for(settings.database_url)) as session:
+        then = reads.level_as_of(session, service="search", scorecard="readiness",
+                                 at=T0 + timedelta(days=20))
+        assert then is not None and (then.level, then.score) == ("Bronze", 60.0)
+        card = reads.service_scorecard(session, service="search", scorecard="readiness")
+        assert next(r for r in card.rules if r.name == "on-call").since == T0 + timedelta(days=1)

@@ -25,9 +25,12 @@ def upgrade() -> None:
     sa.Column('scorecard_id', sa.Integer(), nullable=False),
     sa.Column('digest', sa.BigInteger(), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('since_run', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
     sa.Column('level', AutoString(), nullable=True),
     sa.Column('level_rank', sa.SmallInteger(), nullable=False),
     sa.Column('score', sa.Float(), nullable=False),
+    sa.Column('outcomes', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('service_id', 'scorecard_id')
     )
     with op.batch_alter_table('current_result', schema=None) as batch_op:
@@ -86,8 +89,8 @@ def upgrade() -> None:
     sa.Column('service_id', sa.Integer(), nullable=False),
     sa.Column('rule_id', sa.Integer(), nullable=False),
     sa.Column('valid_from_run', sa.Integer(), nullable=False),
-    sa.Column('valid_to_run', sa.Integer(), nullable=True),
-    sa.Column('outcome_id', sa.Integer(), nullable=False),
+    sa.Column('outcome_id', sa.Integer(), nullable=True),
+    sa.Column('score', engine.storage.types.Hundredths(), nullable=False),
     sa.PrimaryKeyConstraint('service_id', 'rule_id', 'valid_from_run')
     )
     op.create_table('scorecard',
@@ -102,15 +105,13 @@ def upgrade() -> None:
     sa.Column('service_id', sa.Integer(), nullable=False),
     sa.Column('scorecard_id', sa.Integer(), nullable=False),
     sa.Column('valid_from_run', sa.Integer(), nullable=False),
-    sa.Column('valid_to_run', sa.Integer(), nullable=True),
-    sa.Column('version_id', sa.Integer(), nullable=False),
-    sa.Column('level', AutoString(), nullable=True),
+    sa.Column('version_id', sa.Integer(), nullable=True),
     sa.Column('level_rank', sa.SmallInteger(), nullable=False),
-    sa.Column('score', sa.Float(), nullable=False),
+    sa.Column('score', engine.storage.types.Hundredths(), nullable=False),
     sa.PrimaryKeyConstraint('service_id', 'scorecard_id', 'valid_from_run')
     )
     with op.batch_alter_table('scorecard_state', schema=None) as batch_op:
-        batch_op.create_index('ix_scorecard_state_from', ['valid_from_run'], unique=False)
+        batch_op.create_index('ix_scorecard_state_from', ['valid_from_run'], unique=False, postgresql_using='brin')
 
     op.create_table('service',
     sa.Column('name', AutoString(length=253), nullable=False),
@@ -157,11 +158,10 @@ def upgrade() -> None:
     )
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == 'postgresql':
-        # Room in each page (5%) for the new version of a closed interval or an updated current
-        # result, so the update is HOT: no new index entries, dead versions pruned in the page.
-        op.execute('ALTER TABLE rule_state SET (fillfactor = 95)')
-        op.execute('ALTER TABLE scorecard_state SET (fillfactor = 95)')
-        op.execute('ALTER TABLE current_result SET (fillfactor = 95)')
+        # History is append-only: its pages stay full (the default). A current result is
+        # rewritten whole on each change (its outcomes make it a few hundred bytes): room for
+        # the new version in the same page keeps the update HOT, with no new index entries.
+        op.execute('ALTER TABLE current_result SET (fillfactor = 80)')
 
 
 def downgrade() -> None:

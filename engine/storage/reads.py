@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pydantic import TypeAdapter
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
@@ -264,18 +265,17 @@ def leaderboard(
     }
     columns = [c.desc() if order == "desc" else c.asc() for c in keys[sort]]
     tiebreak = col(ServiceRecord.name).asc() if sort != "name" else col(ServiceRecord.id).asc()
-    rows = session.execute(base.order_by(*columns, tiebreak).limit(limit).offset(offset)).all()
-    return total, [
-        LeaderboardRow(
-            position=offset + i + 1,
-            service=r.name,
-            owner=r.owner,
-            level=r.level,
-            rank=r.level_rank,
-            score=r.score,
-        )
-        for i, r in enumerate(rows)
-    ]
+    rows = session.execute(base.order_by(*columns, tiebreak).limit(limit).offset(offset)).tuples()
+    # Up to 10,000 rows: plain dicts validated in one call are several times faster than
+    # building each model and reading each Row attribute by name.
+    return total, _LEADERBOARD_ROWS.validate_python([
+        {"position": offset + i, "service": name, "owner": owner, "level": level,
+         "rank": rank, "score": value}
+        for i, (name, owner, level, rank, value) in enumerate(rows, start=1)
+    ])
+
+
+_LEADERBOARD_ROWS = TypeAdapter(list[LeaderboardRow])
 
 
 # --- one service on one scorecard ----------------------------------------------------------

@@ -396,3 +396,23 @@ def test_score_change_within_a_level_is_carried_by_the_rule_row(
         assert then is not None and (then.level, then.score) == ("Bronze", 60.0)
         card = reads.service_scorecard(session, service="search", scorecard="readiness")
         assert next(r for r in card.rules if r.name == "on-call").since == T0 + timedelta(days=1)
+
+
+def test_retention_keeps_when_a_current_standing_began(settings: Settings, sample: Path) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    # A year of runs in which nothing about "payments" changes, while "search" does change.
+    for day in (100, 200, 300, 400):
+        set_facts(sample, "search", "github", {"has_readme": day % 200 == 0})
+        run_evaluation(settings, trigger="test", now=T0 + timedelta(days=day))
+    with session_scope(engine_for(settings.database_url)) as session:
+        before = reads.service_scorecard(session, service="payments", scorecard="readiness")
+    assert before.rules[0].since == T0
+
+    prune_history(settings.model_copy(update={"retention_days": 30}), now=T0 + timedelta(days=401))
+
+    with session_scope(engine_for(settings.database_url)) as session:
+        after = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        assert (after.level, after.score) == (before.level, before.score)
+        assert [r.since for r in after.rules] == [r.since for r in before.rules]
+        assert reads.level_as_of(session, service="payments", scorecard="readiness",
+                                 at=T0 + timedelta(days=350)).level == before.level

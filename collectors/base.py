@@ -71,11 +71,8 @@ class Collector(ABC):
     """A source of facts for one namespace (``github``, ``prometheus``, ``aws``)."""
 
     name: ClassVar[str]
-
-    @classmethod
-    @abstractmethod
-    def config_model(cls) -> type[CollectorConfig]:
-        """The pydantic model of this collector's settings section."""
+    # The pydantic model of its settings section (none by default: any key is an error).
+    config_model: ClassVar[type[CollectorConfig]] = CollectorConfig
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config = self.parse_config(config or {})
@@ -83,7 +80,7 @@ class Collector(ABC):
     @classmethod
     def parse_config(cls, config: Mapping[str, Any]) -> Any:
         try:
-            return cls.config_model().model_validate(dict(config))
+            return cls.config_model.model_validate(dict(config))
         except ValidationError as error:
             raise SettingsError(
                 Problem("settings", None, f"collectors.{cls.name}.{_loc(e['loc'])}: {e['msg']}")

@@ -98,7 +98,7 @@ def render() -> str:
         parts += [f"## `{schema.namespace}`: {schema.description}", ""]
         if collector_doc:
             parts += [collector_doc, ""]
-        parts += [f"### Settings (`collectors.{name}`)", "", *settings_rows(cls.config_model()), ""]
+        parts += [f"### Settings (`collectors.{name}`)", "", *settings_rows(cls.config_model), ""]
         parts += ["### Facts", "", *fact_rows(schema), ""]
     return "\n".join(parts).rstrip() + "\n"
 

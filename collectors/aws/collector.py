@@ -141,9 +141,7 @@ class _Run:
 class AwsCollector(Collector):
     name = "aws"
 
-    @classmethod
-    def config_model(cls) -> type[CollectorConfig]:
-        return AwsConfig
+    config_model = AwsConfig
 
     config: AwsConfig
 

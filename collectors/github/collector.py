@@ -113,9 +113,7 @@ class _SourceFailed(Exception):
 class GitHubCollector(Collector):
     name = "github"
 
-    @classmethod
-    def config_model(cls) -> type[CollectorConfig]:
-        return GitHubConfig
+    config_model = GitHubConfig
 
     config: GitHubConfig
 

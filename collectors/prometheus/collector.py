@@ -72,9 +72,7 @@ class _SourceDown(Exception):
 class PrometheusCollector(Collector):
     name = "prometheus"
 
-    @classmethod
-    def config_model(cls) -> type[CollectorConfig]:
-        return PrometheusConfig
+    config_model = PrometheusConfig
 
     config: PrometheusConfig
 

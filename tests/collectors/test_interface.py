@@ -30,9 +30,7 @@ class FixedCollector(Collector):
 
     name: ClassVar[str] = "fixed"
 
-    @classmethod
-    def config_model(cls) -> type[CollectorConfig]:
-        return FixedConfig
+    config_model = FixedConfig
 
     @classmethod
     def default_fact_schema(cls) -> FactSchema:

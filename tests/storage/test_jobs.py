@@ -53,9 +53,7 @@ class RecordedCollector(Collector):
 
     name = "recorded"
 
-    @classmethod
-    def config_model(cls) -> type[CollectorConfig]:
-        return CollectorConfig
+    config_model = CollectorConfig
 
     @classmethod
     def default_fact_schema(cls) -> FactSchema:

@@ -288,9 +288,8 @@ def evaluate_scorecard(
             continue
         result = evaluate_rule(rule, facts)
         if exemption is not None:
-            result = RuleResult(result.rule, result.level, result.status,
-                                f"{result.message} (exemption expired {exemption.expires.isoformat()})",
-                                result.weight, result.evidence)
+            result = result._replace(
+                message=f"{result.message} (exemption expired {exemption.expires.isoformat()})")
         results.append(result)
     level = achieved_level(scorecard.levels, results)
     rank = level.rank if level else 0

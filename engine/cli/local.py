@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from collectors.schema import FactSchema
 from engine.catalog import Catalog, load_catalog
 from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, ConfigOpt, app
 from engine.cli.output import STATUS_STYLE, print_table, stderr, stdout
@@ -58,10 +60,9 @@ def parse_now(text: str | None) -> datetime:
 
 
 def load_inputs(
-    scorecards: Path, catalog: Path, facts: Path
+    scorecards: Path, catalog: Path, facts: Path, schemas: Mapping[str, FactSchema]
 ) -> tuple[ScorecardSet, Catalog, dict[str, ServiceFacts]]:
     """Scorecards, catalog and facts, or exit 2 listing every problem of every file."""
-    schemas = vocabulary()
     cards = load_scorecards(scorecards, schemas)
     problems = list(cards.problems)
     if not cards.problems and not cards.scorecards:
@@ -166,15 +167,16 @@ def evaluate_command(
     if facts is None and config is not None:
         _evaluate_stored(config, clock, output_format, service)
         return
+    schemas = vocabulary()
     cards, services, facts_by_service = load_inputs(
-        scorecards, catalog, facts or Path("samples/facts.json"))
+        scorecards, catalog, facts or Path("samples/facts.json"), schemas)
     selected = sorted(services, key=lambda s: s.name)
     if service:
         missing = sorted(set(service) - set(services.services))
         if missing:
             raise fail_input([Problem(str(catalog), None, f"unknown service {m!r}") for m in missing])
         selected = [s for s in selected if s.name in service]
-    evaluation = evaluate(selected, facts_by_service, cards.scorecards.values(), vocabulary(), clock)
+    evaluation = evaluate(selected, facts_by_service, cards.scorecards.values(), schemas, clock)
     for (name, card), problem in sorted(evaluation.filter_errors.items()):
         stderr().print(f"warning: scorecard {card}: filter failed for {name}, not graded: {problem}",
                        markup=False)
@@ -236,10 +238,11 @@ def gate(
             raise fail_input(error.problems) from None
         finish_gate(verdict, junit)
     clock = parse_now(now)
-    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts)
+    schemas = vocabulary()
+    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts, schemas)
     try:
         verdict = gate_verdict(
-            cards.scorecards, services.services, facts_by_service, vocabulary(), clock,
+            cards.scorecards, services.services, facts_by_service, schemas, clock,
             service=service, scorecard=scorecard, min_level=min_level,
         )
     except InputError as error:

@@ -22,10 +22,15 @@ log = logging.getLogger("levelset.serve")
 SAMPLE_FACTS = Path("samples/facts.json")
 
 
-def load_settings_or_exit(config: Path | None) -> Settings:
+def _point_at(config: Path | None) -> None:
+    """Make ``config`` the settings file of this process, or exit 2 if it does not exist."""
     if config is not None and not config.is_file():
         raise fail_input([Problem(str(config), None, "settings file does not exist")])
     use_config(config)
+
+
+def load_settings_or_exit(config: Path | None) -> Settings:
+    _point_at(config)
     try:
         settings = get_settings()
     except InputError as error:
@@ -41,9 +46,7 @@ def load_settings_or_exit(config: Path | None) -> Settings:
 def options(config: ConfigOpt = None) -> None:
     """Scorecards as code: grade every service against your standards."""
     if config is not None:
-        if not config.is_file():
-            raise fail_input([Problem(str(config), None, "settings file does not exist")])
-        use_config(config)
+        _point_at(config)
 
 
 def _migrate(settings: Settings) -> None:

@@ -35,8 +35,11 @@ from engine.loading import parse_scorecard
 from engine.scorecard import Scorecard
 from engine.settings import Settings
 from engine.storage.database import make_engine, migrate
+from engine.storage.history.record import record_results
 from engine.storage.models import RunStatus
-from engine.storage.writes import begin_run, record_results, sync_scorecards, sync_services
+from engine.storage.runs import finish_run, open_run
+from engine.storage.scorecards import sync_scorecards
+from engine.storage.services import sync_services
 from engine.vocabulary import vocabulary
 
 SCHEMA = "bench"
@@ -149,11 +152,11 @@ def main() -> None:
     def store(run_number: int) -> float:
         started = time.perf_counter()
         with Session(engine) as session:
-            run = begin_run(session, trigger="bench", now=t0 + timedelta(hours=4 * run_number))
-            record_results(session, run=run, results=list(results.values()), service_ids=ids,
-                           scorecards=stored)
-            run.status = RunStatus.COMPLETE
-            run.evaluated_at = t0 + timedelta(hours=4 * run_number)
+            at = t0 + timedelta(hours=4 * run_number)
+            run_id, _ = open_run(session, trigger="bench", now=at)
+            record_results(session, run_id=run_id, results=list(results.values()),
+                           service_ids=ids, scorecards=stored)
+            finish_run(session, run_id=run_id, status=RunStatus.COMPLETE, evaluated_at=at)
             session.commit()
         return time.perf_counter() - started
 

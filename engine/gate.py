@@ -12,11 +12,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlmodel import Session
+
 from collectors.schema import FactSchema
 from engine.catalog import Service
 from engine.errors import InputError, Problem
-from engine.evaluation import FactContext, ServiceFacts, applies, evaluate_scorecard
+from engine.evaluation import (
+    SATISFIED,
+    FactContext,
+    RuleStatus,
+    ServiceFacts,
+    applies,
+    evaluate_scorecard,
+)
 from engine.scorecard import Scorecard
+from engine.storage.public import ServiceScorecard
+from engine.storage.standings import StoredResult, stored_result
 from rules.functions import bind
 
 
@@ -25,7 +36,7 @@ class GatedRule:
     name: str
     title: str
     level: str | None
-    status: str
+    status: RuleStatus
     message: str
     remediation: str | None
 
@@ -54,7 +65,7 @@ class GateVerdict:
         return [
             r for r in self.rules
             if r.level is not None and self._rank(r.level) <= required
-            and r.status not in ("pass", "exempt")
+            and r.status not in SATISFIED
         ]
 
     def lines(self) -> list[tuple[str, str | None]]:
@@ -119,11 +130,41 @@ def gate_verdict(
         service=service, scorecard=scorecard, required=min_level, current=result.level,
         score=result.score, levels=card.level_names,
         rules=[
-            GatedRule(r.rule, rules[r.rule].display, r.level, r.status.value, r.message,
+            GatedRule(r.rule, rules[r.rule].display, r.level, r.status, r.message,
                       rules[r.rule].remediation)
             for r in result.rules
         ],
     )
+
+
+def stored_verdict(stored: StoredResult, *, required: str) -> GateVerdict:
+    """The same verdict the local gate builds, from a stored result."""
+    return GateVerdict.build(
+        service=stored.service, scorecard=stored.scorecard, required=required,
+        current=stored.level, score=stored.score, levels=stored.levels,
+        rules=[GatedRule(r.name, r.title, r.level, RuleStatus(r.status), r.message, r.remediation)
+               for r in stored.rules],
+    )
+
+
+def explain(stored: StoredResult) -> ServiceScorecard:
+    """A stored result with its next level and the rules that stand in the way of it."""
+    next_level = stored.levels[stored.rank] if stored.rank < len(stored.levels) else None
+    to_fix = []
+    if next_level is not None:
+        blocking = {r.name for r in stored_verdict(stored, required=next_level).blocking}
+        to_fix = [r for r in stored.rules if r.name in blocking]
+    return ServiceScorecard(
+        service=stored.service, scorecard=stored.scorecard, level=stored.level,
+        rank=stored.rank, score=stored.score, levels=stored.levels, next_level=next_level,
+        evaluated_at=stored.evaluated_at, version=stored.version, rules=stored.rules,
+        to_fix_for_next_level=to_fix,
+    )
+
+
+def service_scorecard(session: Session, *, service: str, scorecard: str) -> ServiceScorecard:
+    """The stored result of a service on a scorecard, explained (what the API serves)."""
+    return explain(stored_result(session, service=service, scorecard=scorecard))
 
 
 def write_junit(verdict: GateVerdict, path: Path) -> None:
@@ -136,12 +177,12 @@ def write_junit(verdict: GateVerdict, path: Path) -> None:
         case = ET.SubElement(suite, "testcase", classname=f"{verdict.scorecard}.{rule.level or 'score'}",
                              name=rule.name)
         if rule.name in blocking:
-            failure = ET.SubElement(case, "failure", message=rule.message, type=rule.status)
+            failure = ET.SubElement(case, "failure", message=rule.message, type=rule.status.value)
             failure.text = rule.remediation or rule.message
-        elif rule.status not in ("pass", "exempt") and (
+        elif rule.status not in SATISFIED and (
             rule.level is None or verdict._rank(rule.level) > required
         ):
-            ET.SubElement(case, "skipped", message=f"{rule.status}: not required for "
+            ET.SubElement(case, "skipped", message=f"{rule.status.value}: not required for "
                           f"{verdict.required}: {rule.message}")
         ET.SubElement(case, "system-out").text = rule.message
     suites = ET.Element("testsuites", name="levelset gate")

@@ -10,13 +10,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from collectors.base import CollectionResult
 from collectors.schema import FactSchema
@@ -27,18 +26,16 @@ from engine.facts import load_facts
 from engine.loading import load_scorecards, parse_scorecard
 from engine.scorecard import Scorecard
 from engine.settings import Settings
-from engine.storage.database import engine_for, migrate, session_scope
-from engine.storage.models import EvaluationRun, FactSnapshot, RunStatus, SnapshotStatus
-from engine.storage.writes import (
-    begin_run,
-    last_good_versions,
-    lock_history,
-    prune,
-    record_results,
-    store_snapshot,
-    sync_scorecards,
-    sync_services,
-)
+from engine.storage import facts as fact_store
+from engine.storage import runs
+from engine.storage.database import engine_for, migrate, session_scope, write_scope
+from engine.storage.history.diff import Event, LevelChanged
+from engine.storage.history.record import record_results
+from engine.storage.history.retention import prune
+from engine.storage.models import RunStatus, SnapshotStatus
+from engine.storage.public import FactSnapshotPublic
+from engine.storage.scorecards import NO_LEVEL, last_good_versions, sync_scorecards
+from engine.storage.services import sync_services
 from engine.vocabulary import vocabulary
 
 log = logging.getLogger("levelset.jobs")
@@ -63,6 +60,62 @@ def schemas_for(settings: Settings) -> dict[str, FactSchema]:
 
 def prepare_database(settings: Settings) -> None:
     migrate(engine_for(settings.database_url))
+
+
+# --- facts ---------------------------------------------------------------------------------
+
+
+def latest_facts(
+    session: Session, *, now: datetime, max_age: timedelta, service: str | None = None
+) -> tuple[dict[str, ServiceFacts], list[str]]:
+    """The latest snapshot per (service, source); stale or failed ones count as absent."""
+    facts: dict[str, ServiceFacts] = {}
+    stale = 0
+    for snapshot in fact_store.latest(session, service=service):
+        entry = facts.setdefault(snapshot.service, ServiceFacts())
+        if snapshot.source not in NEVER_STALE and now - snapshot.confirmed_at > max_age:
+            stale += 1
+            entry.failures[snapshot.source] = (
+                f"facts are stale (last collected {snapshot.confirmed_at.isoformat()})"
+            )
+        elif snapshot.status == SnapshotStatus.FAILED:
+            entry.failures[snapshot.source] = snapshot.error or "collection failed"
+        else:
+            entry.values[snapshot.source] = dict(snapshot.facts)
+    notes = [f"{stale} fact snapshot(s) older than {max_age} were ignored"] if stale else []
+    return facts, notes
+
+
+def store_file_facts(
+    settings: Settings,
+    *,
+    path: Path,
+    schemas: Mapping[str, FactSchema],
+    services: Iterable[str],
+    now: datetime,
+) -> list[str]:
+    """The configured facts file, stored as snapshots of each namespace it holds."""
+    known = set(services)
+    try:
+        by_service = load_facts(path, schemas)
+    except InputError as error:
+        return [str(p) for p in error.problems]
+    values: dict[str, dict[str, dict[str, Any]]] = {}
+    failures: dict[str, dict[str, str]] = {}
+    for name, found in by_service.items():
+        if name in known:
+            for namespace, facts in found.values.items():
+                values.setdefault(namespace, {})[name] = facts
+            for namespace, why in found.failures.items():
+                failures.setdefault(namespace, {})[name] = why
+    with write_scope(engine_for(settings.database_url)) as session:
+        for namespace in sorted(values.keys() | failures.keys()):
+            fact_store.store_snapshots(session, source=namespace, collected_at=now,
+                                       facts=values.get(namespace), failures=failures.get(namespace))
+    unknown = sorted(set(by_service) - known)
+    if not unknown:
+        return []
+    return [f"{path}: facts for services not in the catalog: {', '.join(unknown)}"]
 
 
 # --- scorecards: a broken file never replaces a working version --------------------------------
@@ -102,64 +155,36 @@ def resolve_scorecards(
     return ScorecardInputs(cards, problems, retired)
 
 
-# --- facts ---------------------------------------------------------------------------------
-
-
-def latest_facts(
-    session: Session, *, now: datetime, max_age: timedelta, service: str | None = None
-) -> tuple[dict[str, ServiceFacts], list[str]]:
-    """The latest snapshot per (service, source); stale or failed ones count as absent."""
-    latest = select(func.max(col(FactSnapshot.id))).group_by(
-        col(FactSnapshot.service), col(FactSnapshot.source)
-    )
-    if service is not None:
-        latest = latest.where(col(FactSnapshot.service) == service)
-    facts: dict[str, ServiceFacts] = {}
-    stale = 0
-    rows = session.execute(select(FactSnapshot).where(col(FactSnapshot.id).in_(latest)))
-    for snapshot in rows.scalars():
-        entry = facts.setdefault(snapshot.service, ServiceFacts())
-        if snapshot.source not in NEVER_STALE and now - snapshot.confirmed_at > max_age:
-            stale += 1
-            entry.failures[snapshot.source] = (
-                f"facts are stale (last collected {snapshot.confirmed_at.isoformat()})"
-            )
-        elif snapshot.status == SnapshotStatus.FAILED:
-            entry.failures[snapshot.source] = snapshot.error or "collection failed"
-        else:
-            entry.values[snapshot.source] = dict(snapshot.facts)
-    notes = [f"{stale} fact snapshot(s) older than {max_age} were ignored"] if stale else []
-    return facts, notes
-
-
-def store_file_facts(
-    session: Session,
-    *,
-    path: Path,
-    schemas: Mapping[str, FactSchema],
-    services: Iterable[str],
-    now: datetime,
-) -> list[str]:
-    """The configured facts file, stored as snapshots of each namespace it holds."""
-    known = set(services)
-    try:
-        by_service = load_facts(path, schemas)
-    except InputError as error:
-        return [str(p) for p in error.problems]
-    unknown = sorted(set(by_service) - known)
-    for name, facts in by_service.items():
-        if name not in known:
-            continue
-        for namespace, values in facts.values.items():
-            store_snapshot(session, service=name, source=namespace, facts=values, collected_at=now)
-        for namespace, why in facts.failures.items():
-            store_snapshot(session, service=name, source=namespace, error=why, collected_at=now)
-    if not unknown:
-        return []
-    return [f"{path}: facts for services not in the catalog: {', '.join(unknown)}"]
-
-
 # --- evaluation ----------------------------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    """What a run did, for whoever triggered it: its status, evaluation and events.
+
+    ``evaluation`` is None when the run key had already been stored (nothing was evaluated).
+    ``skipped``: services whose results a newer run had already stored.
+    """
+
+    run_id: int
+    status: RunStatus
+    evaluation: Evaluation | None = None
+    events: list[Event] = field(default_factory=list)
+    changed_results: int = 0
+    skipped: frozenset[str] = frozenset()
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def level_changes(self) -> list[LevelChanged]:
+        return [e for e in self.events if isinstance(e, LevelChanged) and not e.first]
+
+
+@dataclass
+class _Inputs:
+    catalog: list[Service]
+    selected: list[Service]
+    scorecards: ScorecardInputs
+    problems: list[str]
 
 
 def create_run(
@@ -171,23 +196,9 @@ def create_run(
     run_key: str | None = None,
 ) -> tuple[int, bool]:
     """A run row to report progress on; (id, already complete) when ``run_key`` was seen."""
-    now = now or datetime.now(UTC)
-    with session_scope(engine_for(settings.database_url)) as session:
-        if run_key is not None:
-            existing = (
-                session.execute(select(EvaluationRun).where(col(EvaluationRun.run_key) == run_key))
-                .scalars()
-                .first()
-            )
-            if existing is not None and existing.id is not None:
-                if existing.status in (RunStatus.COMPLETE, RunStatus.SUPERSEDED):
-                    return existing.id, True
-                existing.status = RunStatus.RUNNING
-                existing.error = None
-                return existing.id, False
-        run = begin_run(session, trigger=trigger, service=service, now=now, run_key=run_key)
-        assert run.id is not None
-        return run.id, False
+    with write_scope(engine_for(settings.database_url)) as session:
+        return runs.open_run(session, trigger=trigger, service=service,
+                             now=now or datetime.now(UTC), run_key=run_key)
 
 
 def run_evaluation(
@@ -198,15 +209,13 @@ def run_evaluation(
     now: datetime | None = None,
     run_key: str | None = None,
     run_id: int | None = None,
-    on_evaluated: Callable[[Evaluation], None] | None = None,
-) -> int:
-    """Load catalog, scorecards and facts; evaluate; store what changed. Returns the run id.
+) -> RunOutcome:
+    """Load catalog, scorecards and facts; evaluate; store what changed.
 
-    ``on_evaluated`` receives the evaluation before it is stored (the CLI prints it).
-
-    The run's history writes and its completion are one transaction: a run that dies
-    half-way leaves history as it was and is marked failed. The same ``run_key`` twice
-    stores once.
+    Inputs are read and rules evaluated with no write transaction open; storing the results
+    and completing the run is one transaction that locks only the services it stores. A run
+    that dies half-way leaves history as it was and is marked failed. The same ``run_key``
+    twice stores once.
     """
     now = now or datetime.now(UTC)
     if run_id is None:
@@ -214,14 +223,24 @@ def run_evaluation(
             settings, trigger=trigger, service=service, now=now, run_key=run_key
         )
         if done:
-            return run_id
+            return RunOutcome(run_id, RunStatus.COMPLETE)
     started = time.monotonic()
     engine = engine_for(settings.database_url)
     try:
+        inputs = _load_inputs(settings, service=service, now=now)
         with session_scope(engine) as session:
-            evaluation = _evaluate_and_store(
-                session, settings, run_id=run_id, service=service, now=now, started=started
-            )
+            facts, notes = latest_facts(session, now=now, service=service,
+                                        max_age=timedelta(hours=settings.facts_max_age_hours))
+        evaluation = evaluate(inputs.selected, facts, inputs.scorecards.scorecards.values(),
+                              schemas_for(settings), now)
+        problems = inputs.problems + notes + [
+            f'scorecard "{card}" filter on "{svc}": {why}'
+            for (svc, card), why in sorted(evaluation.filter_errors.items())
+        ]
+        with write_scope(engine) as session:
+            outcome = _store(session, run_id, inputs, evaluation, now=now, whole=service is None)
+            outcome.problems = problems
+            _finish(session, outcome, len(inputs.selected), evaluation, now=now, started=started)
     except Exception as error:
         message = (
             str(error)
@@ -229,33 +248,17 @@ def run_evaluation(
             else (f"{type(error).__name__}: {error}")
         )
         with session_scope(engine) as session:
-            run = session.get(EvaluationRun, run_id)
-            if run is not None:
-                run.status = RunStatus.FAILED
-                run.error = message
-                run.finished_at = datetime.now(UTC)
-                run.duration_ms = int((time.monotonic() - started) * 1000)
+            runs.finish_run(session, run_id=run_id, status=RunStatus.FAILED, error=message,
+                            finished_at=datetime.now(UTC),
+                            duration_ms=int((time.monotonic() - started) * 1000))
         log.warning("evaluation run %s failed: %s", run_id, message)
         raise EvaluationFailed(run_id, message) from error
-    if on_evaluated is not None:
-        on_evaluated(evaluation)
-    return run_id
+    return outcome
 
 
-def _evaluate_and_store(
-    session: Session,
-    settings: Settings,
-    *,
-    run_id: int,
-    service: str | None,
-    now: datetime,
-    started: float,
-) -> Evaluation:
-    # Runs are serialized (PostgreSQL): two at once would race on new services and versions.
-    lock_history(session)
-    run = session.get(EvaluationRun, run_id)
-    if run is None:
-        raise NotFoundError(f"run {run_id} does not exist")
+def _load_inputs(settings: Settings, *, service: str | None, now: datetime) -> _Inputs:
+    """Catalog, scorecards (a broken one falls back to its last good version) and the
+    configured facts file, stored as snapshots."""
     schemas = schemas_for(settings)
     catalog = load_catalog(settings.catalog)
     problems = [str(p) for p in catalog.problems]
@@ -268,62 +271,59 @@ def _evaluate_and_store(
         if service not in catalog.services:
             raise NotFoundError(f'unknown service "{service}"')
         selected = [catalog.services[service]]
-    service_ids = sync_services(session, services=catalog, now=now, complete=True)
-    inputs = resolve_scorecards(session, settings.scorecards, schemas)
-    problems += inputs.problems
-    if not inputs.scorecards:
-        raise InputError(
-            [
-                Problem(
-                    str(settings.scorecards),
-                    None,
-                    "no usable scorecards: " + "; ".join(inputs.problems),
-                )
-            ]
-        )
-    stored = sync_scorecards(session, scorecards=inputs.scorecards, now=now, retired=inputs.retired)
+    with session_scope(engine_for(settings.database_url)) as session:
+        scorecards = resolve_scorecards(session, settings.scorecards, schemas)
+    problems += scorecards.problems
+    if not scorecards.scorecards:
+        raise InputError([Problem(str(settings.scorecards), None,
+                                  "no usable scorecards: " + "; ".join(scorecards.problems))])
     if settings.facts is not None:
-        problems += store_file_facts(
-            session, path=settings.facts, schemas=schemas, services=catalog.services, now=now
-        )
-    facts, notes = latest_facts(
-        session, now=now, max_age=timedelta(hours=settings.facts_max_age_hours), service=service
+        problems += store_file_facts(settings, path=settings.facts, schemas=schemas,
+                                     services=catalog.services, now=now)
+    return _Inputs(list(catalog), selected, scorecards, problems)
+
+
+def _store(
+    session: Session, run_id: int, inputs: _Inputs, evaluation: Evaluation, *, now: datetime,
+    whole: bool,
+) -> RunOutcome:
+    selected = [s.name for s in inputs.selected]
+    service_ids = sync_services(session, services=inputs.catalog, now=now, complete=True,
+                                lock=selected)
+    stored = sync_scorecards(session, scorecards=inputs.scorecards.scorecards, now=now,
+                             retired=inputs.scorecards.retired)
+    recorded = record_results(session, run_id=run_id, results=evaluation.results,
+                              service_ids=service_ids, scorecards=stored,
+                              scope=None if whole else selected)
+    superseded = bool(selected) and recorded.skipped >= set(selected)
+    return RunOutcome(
+        run_id, RunStatus.SUPERSEDED if superseded else RunStatus.COMPLETE, evaluation,
+        recorded.events, recorded.diff.changed_results, recorded.skipped,
     )
-    problems += notes
-    evaluation = evaluate(selected, facts, inputs.scorecards.values(), schemas, now)
-    problems += [
-        f'scorecard "{card}" filter on "{svc}": {why}'
-        for (svc, card), why in sorted(evaluation.filter_errors.items())
-    ]
-    scope = None if service is None else [service_ids[service]]
-    outcome = record_results(
-        session,
-        run=run,
-        results=evaluation.results,
-        service_ids=service_ids,
-        scorecards=stored,
-        scope=scope,
-    )
+
+
+def _finish(
+    session: Session, outcome: RunOutcome, services: int, evaluation: Evaluation, *,
+    now: datetime, started: float,
+) -> None:
     counts: dict[str, int] = {}
     levels: dict[str, dict[str, int]] = {}
     for result in evaluation.results:
         for status, count in result.counts().items():
             counts[status] = counts.get(status, 0) + count
         by_level = levels.setdefault(result.scorecard, {})
-        by_level[result.level or "none"] = by_level.get(result.level or "none", 0) + 1
-    run.status = RunStatus.SUPERSEDED if outcome.superseded else RunStatus.COMPLETE
-    run.evaluated_at = now
-    run.services = len(selected)
-    run.results = len(evaluation.results)
-    run.rule_results = evaluation.rule_evaluations
-    run.changed_results = outcome.changed_results
-    run.counts = counts
-    run.levels = levels
-    run.problems = problems
-    run.finished_at = datetime.now(UTC)
-    run.duration_ms = int((time.monotonic() - started) * 1000)
-    session.add(run)
-    return evaluation
+        by_level[result.level or NO_LEVEL] = by_level.get(result.level or NO_LEVEL, 0) + 1
+    if outcome.skipped and outcome.status == RunStatus.COMPLETE:
+        outcome.problems.append(f"{len(outcome.skipped)} service(s) were stored by a newer run first: "
+                        f"{', '.join(sorted(outcome.skipped)[:10])}")
+    runs.finish_run(
+        session, run_id=outcome.run_id, status=outcome.status, evaluated_at=now,
+        services=services,
+        results=len(evaluation.results), rule_results=evaluation.rule_evaluations,
+        changed_results=outcome.changed_results, counts=counts, levels=levels,
+        problems=outcome.problems, finished_at=datetime.now(UTC),
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
 # --- collection ----------------------------------------------------------------------------
@@ -348,15 +348,9 @@ def store_collection(
     requests: int = 0,
 ) -> CollectionStored:
     """Store one collector's facts (and per-service failures) as snapshots, in one transaction."""
-    with session_scope(engine_for(settings.database_url)) as session:
-        for service, values in facts.items():
-            store_snapshot(
-                session, service=service, source=source, facts=values, collected_at=finished_at
-            )
-        for service, error in failures.items():
-            store_snapshot(
-                session, service=service, source=source, error=error, collected_at=finished_at
-            )
+    with write_scope(engine_for(settings.database_url)) as session:
+        fact_store.store_snapshots(session, source=source, collected_at=finished_at,
+                                   facts=facts, failures=failures)
     log.info(
         "stored %s facts: %d services, %d failures, %d requests in %.1fs",
         source,
@@ -446,31 +440,22 @@ def run_collection(
 
 def push_custom_facts(
     settings: Settings, *, service: str, facts: Mapping[str, Any], now: datetime | None = None
-) -> FactSnapshot:
-    """Merge pushed facts into the service's ``custom`` namespace (a new snapshot if changed)."""
+) -> FactSnapshotPublic:
+    """Merge pushed facts into the service's ``custom`` namespace (a new snapshot if changed);
+    returns the namespace's snapshot as stored."""
     now = now or datetime.now(UTC)
-    with session_scope(engine_for(settings.database_url)) as session:
-        latest = (
-            session.execute(
-                select(FactSnapshot)
-                .where(
-                    col(FactSnapshot.service) == service, col(FactSnapshot.source) == CUSTOM_SOURCE
-                )
-                .order_by(col(FactSnapshot.id).desc())
-                .limit(1)
-            )
-            .scalars()
-            .first()
-        )
-        merged = dict(latest.facts) if latest is not None and latest.status == "ok" else {}
+    with write_scope(engine_for(settings.database_url)) as session:
+        merged = fact_store.latest_ok_facts(session, service=service, source=CUSTOM_SOURCE)
         merged.update(facts)
-        return store_snapshot(
-            session, service=service, source=CUSTOM_SOURCE, facts=merged, collected_at=now
-        )
+        fact_store.store_snapshots(session, source=CUSTOM_SOURCE, collected_at=now,
+                                   facts={service: merged})
+        [snapshot] = fact_store.latest_snapshots(session, service=service, source=CUSTOM_SOURCE,
+                                                 now=now)
+        return snapshot
 
 
 def prune_history(settings: Settings, *, now: datetime | None = None) -> dict[str, int]:
     """Delete history older than ``retention_days``."""
     now = now or datetime.now(UTC)
-    with session_scope(engine_for(settings.database_url)) as session:
+    with write_scope(engine_for(settings.database_url)) as session:
         return prune(session, before=now - timedelta(days=settings.retention_days))

@@ -21,7 +21,7 @@ from engine.api.routes import reads_router, writes_router
 from engine.errors import NotFoundError, StorageError
 from engine.jobs import run_evaluation
 from engine.settings import Settings, get_settings
-from engine.storage import reads
+from engine.storage import runs, standings
 from engine.storage.database import engine_for
 from engine.storage.public import Health
 
@@ -64,10 +64,10 @@ class StandingsCollector(Collector):
         duration = GaugeMetricFamily("levelset_last_run_duration_seconds",
                                      "How long the last complete evaluation took")
         with Session(engine_for(self.settings.database_url)) as session:
-            for service, scorecard, rank, value in reads.current_standings(session):
+            for service, scorecard, rank, value in standings.current_standings(session):
                 level.add_metric([service, scorecard], rank)
                 score.add_metric([service, scorecard], value)
-            run = reads.last_run(session)
+            run = runs.last_run(session)
         if run is not None and run.evaluated_at is not None:
             last.add_metric([], run.evaluated_at.timestamp())
             duration.add_metric([], (run.duration_ms or 0) / 1000)
@@ -121,7 +121,7 @@ def create_app(
         """Ready when the database answers; includes the last complete run."""
         try:
             session.execute(text("SELECT 1"))
-            return Health(status="ok", database="ok", last_run=reads.last_run(session))
+            return Health(status="ok", database="ok", last_run=runs.last_run(session))
         except OperationalError:  # also answered by _unavailable; here the body is Health
             return JSONResponse(Health(status="unavailable", database="unreachable",
                                        last_run=None).model_dump(), status_code=503)

@@ -8,6 +8,7 @@ from urllib.parse import quote
 import httpx
 
 from engine.errors import InputError, Problem
+from engine.evaluation import RuleStatus
 from engine.gate import GatedRule, GateVerdict
 
 
@@ -41,6 +42,6 @@ def remote_verdict(
     return GateVerdict.build(
         service=body["service"], scorecard=body["scorecard"], required=min_level,
         current=body["level"], score=body["score"], levels=body["levels"],
-        rules=[GatedRule(r["name"], r["title"], r["level"], r["status"], r["message"],
+        rules=[GatedRule(r["name"], r["title"], r["level"], RuleStatus(r["status"]), r["message"],
                          r["remediation"]) for r in body["rules"]],
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
@@ -21,8 +21,14 @@ from engine.api.deps import (
     WriteAccess,
     as_utc,
 )
+from engine.gate import service_scorecard
 from engine.jobs import create_run, push_custom_facts
-from engine.storage import reads
+from engine.storage import facts as fact_store
+from engine.storage import runs as run_store
+from engine.storage import scorecards as scorecard_store
+from engine.storage import services as service_store
+from engine.storage import standings
+from engine.storage.history import timeline
 from engine.storage.public import (
     CustomFactsIn,
     ErrorOut,
@@ -69,16 +75,17 @@ def list_services(
     """Services in the catalog, by name; filter by owner, lifecycle, scorecard and level."""
     if level is not None and scorecard is None:
         raise HTTPException(422, "level needs scorecard")
-    total, items = reads.list_services(session, owner=owner, lifecycle=lifecycle,
-                                       scorecard=scorecard, level=level, limit=limit,
-                                       offset=offset)
+    total, items = service_store.list_services(
+        session, owner=owner, lifecycle=lifecycle, limit=limit, offset=offset,
+        graded=None if scorecard is None else standings.graded_on(
+            session, scorecard=scorecard, level=level))
     return Page(total=total, limit=limit, offset=offset, items=items)
 
 
 @reads_router.get("/services/{service}", response_model=ServiceDetail, tags=["services"])
 def get_service(session: SessionDep, service: ServiceName) -> ServiceDetail:
     """One service with its current level and score on every scorecard."""
-    return reads.service_detail(session, name=service)
+    return standings.service_detail(session, name=service)
 
 
 @reads_router.get("/services/{service}/scorecards/{scorecard}", response_model=ServiceScorecard,
@@ -87,7 +94,7 @@ def get_service_scorecard(
     session: SessionDep, service: ServiceName, scorecard: ScorecardName
 ) -> ServiceScorecard:
     """Every rule's status, message, evidence and remediation, and what to fix next."""
-    return reads.service_scorecard(session, service=service, scorecard=scorecard)
+    return service_scorecard(session, service=service, scorecard=scorecard)
 
 
 @reads_router.get("/services/{service}/scorecards/{scorecard}/history",
@@ -97,7 +104,7 @@ def get_history(
     until: Until = None,
 ) -> list[HistoryPoint]:
     """Each level and score the service held on the scorecard, within the range."""
-    return reads.history(session, service=service, scorecard=scorecard,
+    return timeline.history(session, service=service, scorecard=scorecard,
                          since=as_utc(since, "since"), until=as_utc(until, "until"))
 
 
@@ -108,7 +115,7 @@ def get_as_of(
     at: Annotated[datetime, Query(description="The moment (ISO-8601; UTC if naive).")],
 ) -> HistoryPoint:
     """Level and score as they were at a past moment."""
-    point = reads.level_as_of(session, service=service, scorecard=scorecard,
+    point = timeline.level_as_of(session, service=service, scorecard=scorecard,
                               at=as_utc(at, "at") or at)
     if point is None:
         raise HTTPException(404, f'"{service}" was not graded on "{scorecard}" at {at.isoformat()}')
@@ -119,7 +126,7 @@ def get_as_of(
                   tags=["facts"])
 def get_facts(session: SessionDep, service: ServiceName) -> list[FactSnapshotPublic]:
     """The latest facts of the service from each source, with their age."""
-    return reads.latest_snapshots(session, service=service)
+    return fact_store.latest_snapshots(session, service=service, now=datetime.now(UTC))
 
 
 @writes_router.post("/services/{service}/facts", response_model=FactSnapshotPublic,
@@ -128,11 +135,9 @@ def post_facts(
     session: SessionDep, settings: SettingsDep, service: ServiceName, body: CustomFactsIn
 ) -> FactSnapshotPublic:
     """Push custom facts (merged into the service's ``custom`` namespace)."""
-    reads.service_detail(session, name=service)  # 404 for an unknown service
+    standings.service_detail(session, name=service)  # 404 for an unknown service
     _reject_nul(body.facts, "facts")
-    push_custom_facts(settings, service=service, facts=body.facts)
-    return next(s for s in reads.latest_snapshots(session, service=service)
-                if s.source == "custom")
+    return push_custom_facts(settings, service=service, facts=body.facts)
 
 
 def _reject_nul(value: Any, where: str) -> None:
@@ -153,25 +158,25 @@ def _reject_nul(value: Any, where: str) -> None:
 @reads_router.get("/scorecards", response_model=list[ScorecardSummary], tags=["scorecards"])
 def list_scorecards(session: SessionDep) -> list[ScorecardSummary]:
     """Every scorecard in use, with its levels and how many services it grades."""
-    return reads.list_scorecards(session)
+    return scorecard_store.list_scorecards(session)
 
 
 @reads_router.get("/scorecards/{scorecard}", response_model=ScorecardDetail, tags=["scorecards"])
 def get_scorecard(session: SessionDep, scorecard: ScorecardName) -> ScorecardDetail:
     """A scorecard's definition and the number of services at each level."""
-    return reads.scorecard_detail(session, name=scorecard)
+    return scorecard_store.scorecard_detail(session, name=scorecard)
 
 
 @reads_router.get("/scorecards/{scorecard}/leaderboard", response_model=Page[LeaderboardRow],
                   tags=["scorecards"])
 def get_leaderboard(
     session: SessionDep, scorecard: ScorecardName,
-    sort: Annotated[reads.SortKey, Query(description="score, level or name")] = "score",
-    order: Annotated[reads.Order, Query()] = "desc",
+    sort: Annotated[standings.SortKey, Query(description="score, level or name")] = "score",
+    order: Annotated[standings.Order, Query()] = "desc",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100, offset: Offset = 0,
 ) -> Page[LeaderboardRow]:
     """Services ranked on the scorecard."""
-    total, rows = reads.leaderboard(session, scorecard=scorecard, sort=sort, order=order,
+    total, rows = standings.leaderboard(session, scorecard=scorecard, sort=sort, order=order,
                                     limit=limit, offset=offset)
     page = Page[LeaderboardRow](total=total, limit=limit, offset=offset, items=rows)
     # Up to 10,000 rows: serialized once, by pydantic's own JSON encoder (the documented
@@ -186,7 +191,7 @@ def get_changes(
     since: Since = None, until: Until = None, limit: Limit = 100, offset: Offset = 0,
 ) -> Page[LevelChange]:
     """Promotions and regressions across all services, newest first."""
-    total, rows = reads.level_changes(session, scorecard=scorecard, since=as_utc(since, "since"),
+    total, rows = timeline.level_changes(session, scorecard=scorecard, since=as_utc(since, "since"),
                                       until=as_utc(until, "until"), limit=limit, offset=offset)
     return Page(total=total, limit=limit, offset=offset, items=rows)
 
@@ -196,8 +201,8 @@ def get_changes(
 def _badge_inputs(
     session: SessionDep, service: str, scorecard: str
 ) -> tuple[ServiceScorecard, dict[str, str | None]]:
-    card = reads.service_scorecard(session, service=service, scorecard=scorecard)
-    detail = reads.scorecard_detail(session, name=scorecard)
+    card = service_scorecard(session, service=service, scorecard=scorecard)
+    detail = scorecard_store.scorecard_detail(session, name=scorecard)
     return card, {lv.name: lv.color for lv in detail.levels}
 
 
@@ -233,7 +238,7 @@ def trigger_run(
     service = body.service if body else None
     if service is not None:
         _reject_nul(service, "service")
-        reads.service_detail(session, name=service)
+        standings.service_detail(session, name=service)
     run_id, _ = create_run(settings, trigger="api", service=service)
     dispatcher.submit(run_id, service)
     return RunAccepted(run_id=run_id, status="running",
@@ -245,11 +250,11 @@ def list_runs(
     session: SessionDep, limit: Limit = 50, offset: Offset = 0
 ) -> Page[EvaluationRunPublic]:
     """Evaluation runs, newest first."""
-    total, rows = reads.list_runs(session, limit=limit, offset=offset)
+    total, rows = run_store.list_runs(session, limit=limit, offset=offset)
     return Page(total=total, limit=limit, offset=offset, items=rows)
 
 
 @reads_router.get("/runs/{run_id}", response_model=EvaluationRunPublic, tags=["runs"])
 def get_run(session: SessionDep, run_id: RunId) -> EvaluationRunPublic:
     """A run's status, timing, counts and problems."""
-    return reads.get_run(session, run_id=run_id)
+    return run_store.get_run(session, run_id=run_id)

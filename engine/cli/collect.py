@@ -92,7 +92,7 @@ def facts(
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Show the latest stored facts of a service, per source, with their age."""
-    from engine.storage import reads
+    from engine.storage import facts as fact_store
     from engine.storage.database import engine_for, session_scope
 
     if output_format not in ("table", "json"):
@@ -100,7 +100,7 @@ def facts(
     settings = load_settings_or_exit(config)
     try:
         with session_scope(engine_for(settings.database_url)) as session:
-            snapshots = reads.latest_snapshots(session, service=service, now=datetime.now(UTC))
+            snapshots = fact_store.latest_snapshots(session, service=service, now=datetime.now(UTC))
     except NotFoundError:
         stderr().print(f'error: no facts stored for service "{service}"', markup=False)
         raise typer.Exit(EXIT_INPUT) from None

@@ -186,31 +186,29 @@ def evaluate_command(
 def _evaluate_stored(config: Path, clock: datetime, output_format: str, only: list[str] | None) -> None:
     from engine.cli.server import load_settings_or_exit
     from engine.jobs import EvaluationFailed, prepare_database, run_evaluation
-    from engine.storage.database import engine_for, session_scope
-    from engine.storage.reads import get_run
 
     settings = load_settings_or_exit(config)
-    captured: list[Evaluation] = []
     single = only[0] if only and len(only) == 1 else None
     try:
         prepare_database(settings)
-        run_id = run_evaluation(settings, trigger="cli", service=single, now=clock,
-                                on_evaluated=captured.append)
+        outcome = run_evaluation(settings, trigger="cli", service=single, now=clock)
     except EvaluationFailed as error:
         raise fail_input([Problem(str(config), None, str(error))]) from None
     except StorageError as error:
         raise fail_input([Problem(settings.database_url, None, str(error))]) from None
-    with session_scope(engine_for(settings.database_url)) as session:
-        run = get_run(session, run_id=run_id)
-    for problem in run.problems:
+    for problem in outcome.problems:
         stderr().print(f"warning: {problem}", markup=False)
-    if not captured:  # the same run key was already stored
-        raise fail_input([Problem(str(config), None, f"run {run_id} was already complete")])
-    evaluation = captured[0]
+    if outcome.evaluation is None:  # the same run key was already stored
+        raise fail_input([Problem(str(config), None, f"run {outcome.run_id} was already complete")])
+    evaluation = outcome.evaluation
     if only:
         evaluation.results = [r for r in evaluation.results if r.service in only]
     _print_evaluation(evaluation, output_format)
-    stderr().print(f"stored as run {run_id}", markup=False)
+    for change in outcome.level_changes:
+        stderr().print(f"{change.direction}: {change.service} on {change.scorecard}: "
+                       f"{change.before or 'no level'} -> {change.after or 'no level'}",
+                       markup=False)
+    stderr().print(f"stored as run {outcome.run_id} ({outcome.status})", markup=False)
 
 
 @app.command()

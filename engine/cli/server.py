@@ -162,12 +162,12 @@ def runs(
     """List recent evaluation runs."""
     from sqlmodel import Session
 
-    from engine.storage import reads
+    from engine.storage import runs as run_store
     from engine.storage.database import engine_for
 
     settings = load_settings_or_exit(config)
     with Session(engine_for(settings.database_url)) as session:
-        _, items = reads.list_runs(session, limit=limit)
+        _, items = run_store.list_runs(session, limit=limit)
     rows = [[str(r.id), r.trigger, r.status, r.service or "all",
              r.evaluated_at.isoformat(timespec="seconds") if r.evaluated_at else "-",
              f"{(r.duration_ms or 0) / 1000:.1f}s", str(r.results), str(r.changed_results),

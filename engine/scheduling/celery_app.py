@@ -63,7 +63,7 @@ def _configure_beat(sender: Celery, **_kwargs: Any) -> None:
 def evaluate(self: Task, service: str | None = None) -> int:
     """Evaluate every service (or one); returns the run id."""
     return run_evaluation(get_settings(), trigger="celery", service=service,
-                          run_key=f"celery:{self.request.id}")
+                          run_key=f"celery:{self.request.id}").run_id
 
 
 @app.task(name="levelset.collect")

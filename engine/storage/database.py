@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, make_url, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from engine.errors import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+CHUNK = 500
+T = TypeVar("T")
 
 
 def normalize_url(url: str) -> str:
@@ -36,11 +39,20 @@ def make_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> Engine
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # The driver's own BEGIN is off: transactions begin where SQLAlchemy begins them,
+            # IMMEDIATE for writers (see ``write_scope``), so a writer holds the lock before it
+            # reads what it is about to change.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Connection) -> None:
+            mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     # JIT compiles expensive plans (a 10,000-row leaderboard) for hundreds of milliseconds;
@@ -97,3 +109,59 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def write_scope(engine: Engine) -> Iterator[Session]:
+    """A session for a writer: on SQLite its transaction takes the write lock at BEGIN.
+
+    SQLite allows one writer; a deferred transaction that read first and writes later fails
+    when another writer committed in between. PostgreSQL writers lock the rows they change.
+    """
+    if engine.dialect.name == "sqlite":
+        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+    with session_scope(engine) as session:
+        yield session
+
+
+def chunks(items: Sequence[T] | Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    """Batches of at most ``size``: bound parameter lists stay under every driver's limit."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def insert_missing(
+    session: Session, model: type[SQLModel], rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Insert rows whose unique ``keys`` are not stored yet; a concurrent writer's are kept.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` on both databases: two runs that meet the same new
+    service, scorecard version or outcome both succeed, and neither waits for a table lock.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    table = table_of(model)
+    for batch in chunks(rows, 1000):
+        if dialect == "postgresql":
+            statement: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+        elif dialect == "sqlite":
+            statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+        else:  # pragma: no cover - the two supported databases are above
+            statement = insert(table)
+        session.execute(statement, batch)

@@ -7,6 +7,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from engine.evaluation import RuleStatus
+from engine.storage.history.diff import Direction
 from engine.storage.models import EvaluationRunBase, FactSnapshotBase, ServiceBase
 
 T = TypeVar("T")
@@ -90,7 +92,7 @@ class RulePublic(BaseModel):
     title: str
     level: str | None
     weight: float
-    status: str
+    status: RuleStatus
     message: str
     evidence: dict[str, Any]
     remediation: str | None
@@ -127,7 +129,7 @@ class LevelChange(BaseModel):
     run_id: int
     previous: str | None
     level: str | None
-    direction: str = Field(description="promotion or regression")
+    direction: Direction
 
 
 class FactSnapshotPublic(FactSnapshotBase):

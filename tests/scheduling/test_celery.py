@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from engine.scheduling.celery_app import app, beat_schedule, cron, evaluate
 from engine.settings import Settings
-from engine.storage import reads
+from engine.storage import runs as run_store
 from engine.storage.database import engine_for
 
 REDIS = "redis://127.0.0.1:6379/15"
@@ -39,8 +39,8 @@ def test_evaluate_task_runs_through_a_worker(worker: None, settings: Settings) -
     run_id = evaluate.delay().get(timeout=30)
     one = evaluate.delay(service="payments").get(timeout=30)
     with Session(engine_for(settings.database_url)) as session:
-        assert reads.get_run(session, run_id=run_id).status == "complete"
-        run = reads.get_run(session, run_id=one)
+        assert run_store.get_run(session, run_id=run_id).status == "complete"
+        run = run_store.get_run(session, run_id=one)
         assert run.trigger == "celery" and run.service == "payments" and run.results == 2
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, func, select
 
+from engine import gate
 from engine.errors import NotFoundError
 from engine.jobs import (
     EvaluationFailed,
@@ -18,8 +19,12 @@ from engine.jobs import (
     store_collection,
 )
 from engine.settings import Settings
-from engine.storage import reads
+from engine.storage import facts as fact_store
+from engine.storage import runs as run_store
+from engine.storage import services as service_store
+from engine.storage import standings
 from engine.storage.database import engine_for, session_scope
+from engine.storage.history import timeline
 from engine.storage.models import (
     EvaluationRun,
     FactSnapshot,
@@ -45,15 +50,15 @@ def set_facts(sample: Path, service: str, namespace: str, values: dict) -> None:
 
 
 def test_run_stores_levels_scores_and_rules(settings: Settings) -> None:
-    run_id = run_evaluation(settings, trigger="test", now=T0)
+    run_id = run_evaluation(settings, trigger="test", now=T0).run_id
     with session_scope(engine_for(settings.database_url)) as session:
-        run = reads.get_run(session, run_id=run_id)
+        run = run_store.get_run(session, run_id=run_id)
         assert run.status == "complete"
         assert run.results == 5 and run.services == 3
-        detail = reads.service_detail(session, name="payments")
+        detail = standings.service_detail(session, name="payments")
         assert {(s.scorecard, s.level) for s in detail.scorecards} == {
             ("readiness", "Gold"), ("security", "Hardened")}
-        card = reads.service_scorecard(session, service="search", scorecard="readiness")
+        card = gate.service_scorecard(session, service="search", scorecard="readiness")
         assert card.level == "Bronze" and card.next_level == "Silver"
         statuses = {r.name: r.status for r in card.rules}
         assert statuses == {"has-readme": "pass", "has-codeowners": "fail",
@@ -71,8 +76,8 @@ def test_rerunning_unchanged_inputs_writes_no_history(settings: Settings) -> Non
 
 
 def test_same_run_key_is_stored_once(settings: Settings) -> None:
-    first = run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:T0")
-    second = run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:T0")
+    first = run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:T0").run_id
+    second = run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:T0").run_id
     assert first == second
     assert count(settings, EvaluationRun) == 1
 
@@ -83,13 +88,13 @@ def test_change_appends_a_state_and_history_answers_as_of(settings: Settings, sa
                                            "has_security_policy": True, "archived": False})
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
-        points = reads.history(session, service="search", scorecard="readiness")
+        points = timeline.history(session, service="search", scorecard="readiness")
         assert [p.level for p in points] == ["Bronze", "Silver"]
         assert points[0].end == points[1].start == T0 + timedelta(hours=4)
-        then = reads.level_as_of(session, service="search", scorecard="readiness",
+        then = timeline.level_as_of(session, service="search", scorecard="readiness",
                                  at=T0 + timedelta(hours=1))
         assert then is not None and then.level == "Bronze"
-        total, changes = reads.level_changes(session, since=T0, until=T0 + timedelta(days=1))
+        total, changes = timeline.level_changes(session, since=T0, until=T0 + timedelta(days=1))
         assert {(c.service, c.scorecard, c.previous, c.level, c.direction) for c in changes} == {
             ("search", "readiness", "Bronze", "Silver", "promotion"),
             ("search", "security", None, "Hardened", "promotion"),
@@ -104,7 +109,7 @@ def test_failing_since_is_when_the_status_began(settings: Settings, sample: Path
     set_facts(sample, "ledger", "github", {"has_readme": False, "has_codeowners": False})
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
-        card = reads.service_scorecard(session, service="ledger", scorecard="readiness")
+        card = gate.service_scorecard(session, service="ledger", scorecard="readiness")
         rules = {r.name: r for r in card.rules}
         assert rules["has-readme"].since == T0
         assert rules["has-codeowners"].status == "fail"
@@ -134,24 +139,24 @@ def test_failure_mid_write_leaves_history_unchanged(settings: Settings, sample: 
     assert inserts == 1
     assert (count(settings, RuleState), count(settings, ScorecardState)) == before
     with session_scope(engine) as session:
-        runs = reads.list_runs(session)[1]
+        runs = run_store.list_runs(session)[1]
         assert [r.status for r in runs] == ["failed", "complete"]
         assert "disk full" in (runs[0].error or "")
         # Everything the run wrote before the failing insert was rolled back too.
-        assert reads.service_detail(session, name="search").scorecards[0].level == "Bronze"
+        assert standings.service_detail(session, name="search").scorecards[0].level == "Bronze"
 
 
 def test_broken_scorecard_keeps_last_good_version(settings: Settings, sample: Path) -> None:
     run_evaluation(settings, trigger="test", now=T0)
     path = sample / "scorecards" / "readiness.yaml"
     path.write_text(path.read_text().replace("level: Silver", "level: Silvr"))
-    run_id = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    run_id = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4)).run_id
     with session_scope(engine_for(settings.database_url)) as session:
-        run = reads.get_run(session, run_id=run_id)
+        run = run_store.get_run(session, run_id=run_id)
         assert run.status == "complete"
         assert any("Silvr" in p for p in run.problems)
         assert any("last good version" in p for p in run.problems)
-        assert reads.service_scorecard(
+        assert gate.service_scorecard(
             session, service="search", scorecard="readiness").level == "Bronze"
     assert count(settings, ScorecardVersion) == 2
 
@@ -167,7 +172,7 @@ def test_changed_scorecard_is_a_new_version_results_know_it(
     with session_scope(engine_for(settings.database_url)) as session:
         versions = session.exec(select(ScorecardVersion)).scalars().all()
         assert len(versions) == 3
-        card = reads.service_scorecard(session, service="payments", scorecard="security")
+        card = gate.service_scorecard(session, service="payments", scorecard="security")
         assert card.level == "Strong"
         assert card.version == next(v.content_hash for v in versions if "Strong" in v.source_text)
 
@@ -178,14 +183,14 @@ def test_stale_facts_count_as_absent(settings: Settings, sample: Path) -> None:
                      facts={"payments": {"has_readme": True}}, failures={"search": "HTTP 502"})
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
     with session_scope(engine_for(settings.database_url)) as session:
-        search = reads.service_scorecard(session, service="search", scorecard="readiness")
+        search = gate.service_scorecard(session, service="search", scorecard="readiness")
         assert "HTTP 502" in next(r for r in search.rules if r.name == "has-readme").message
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=100))
     with session_scope(engine_for(settings.database_url)) as session:
-        card = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        card = gate.service_scorecard(session, service="payments", scorecard="readiness")
         readme = next(r for r in card.rules if r.name == "has-readme")
         assert readme.status == "unknown" and "stale" in readme.message
-        points = reads.history(session, service="payments", scorecard="readiness")
+        points = timeline.history(session, service="payments", scorecard="readiness")
         assert [p.level for p in points] == ["Bronze", None]
 
 
@@ -209,19 +214,19 @@ def test_pushed_custom_facts_merge_and_count(settings: Settings) -> None:
     push_custom_facts(settings, service="payments", facts={"team_size": 4}, now=T0)
     run_evaluation(settings, trigger="test", now=T0 + timedelta(days=30))
     with session_scope(engine_for(settings.database_url)) as session:
-        custom = next(s for s in reads.latest_snapshots(session, service="payments")
+        custom = next(s for s in fact_store.latest_snapshots(session, service="payments")
                       if s.source == "custom")
         assert custom.facts == {"on_call": True, "team_size": 4}
-        card = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        card = gate.service_scorecard(session, service="payments", scorecard="readiness")
         assert card.score == 100.0
 
 
 def test_single_service_run_leaves_others_alone(settings: Settings, sample: Path) -> None:
     run_evaluation(settings, trigger="test", now=T0)
-    run_id = run_evaluation(settings, trigger="api", service="ledger", now=T0 + timedelta(hours=1))
+    run_id = run_evaluation(settings, trigger="api", service="ledger", now=T0 + timedelta(hours=1)).run_id
     with session_scope(engine_for(settings.database_url)) as session:
-        assert reads.get_run(session, run_id=run_id).results == 1
-        assert len(reads.service_detail(session, name="payments").scorecards) == 2
+        assert run_store.get_run(session, run_id=run_id).results == 1
+        assert len(standings.service_detail(session, name="payments").scorecards) == 2
     with pytest.raises(EvaluationFailed, match="unknown service"):
         run_evaluation(settings, trigger="api", service="nope")
 
@@ -233,10 +238,10 @@ def test_service_leaving_catalog_closes_its_results(settings: Settings, sample: 
                                                   "kind: Component\nmetadata:\n  name: ledger")[0])
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
-        _, names = reads.list_services(session)
+        _, names = service_store.list_services(session)
         assert [s.name for s in names] == ["payments", "search"]
-        assert reads.service_detail(session, name="ledger").scorecards == []
-        points = reads.history(session, service="ledger", scorecard="readiness")
+        assert standings.service_detail(session, name="ledger").scorecards == []
+        points = timeline.history(session, service="ledger", scorecard="readiness")
         assert [p.level for p in points] == [None]
 
 
@@ -250,10 +255,10 @@ def test_retention_prunes_replaced_states_only(settings: Settings, sample: Path)
     assert counts["scorecard_state"] >= 1
     assert count(settings, ScorecardState) == current - counts["scorecard_state"]
     with session_scope(engine_for(settings.database_url)) as session:
-        assert reads.service_scorecard(
+        assert gate.service_scorecard(
             session, service="search", scorecard="readiness").level is None
         with pytest.raises(NotFoundError):
-            reads.service_detail(session, name="nope")
+            standings.service_detail(session, name="nope")
 
 
 def test_an_older_run_never_overwrites_newer_state(settings: Settings, sample: Path) -> None:
@@ -264,8 +269,8 @@ def test_an_older_run_never_overwrites_newer_state(settings: Settings, sample: P
     set_facts(sample, "search", "github", {"has_readme": False})
     run_evaluation(settings, trigger="test", run_id=old_id, now=T0)
     with session_scope(engine_for(settings.database_url)) as session:
-        assert reads.get_run(session, run_id=old_id).status == RunStatus.SUPERSEDED
-        assert reads.service_scorecard(
+        assert run_store.get_run(session, run_id=old_id).status == RunStatus.SUPERSEDED
+        assert gate.service_scorecard(
             session, service="search", scorecard="readiness").level == "Bronze"
 
 
@@ -280,11 +285,11 @@ def test_new_message_under_the_same_status_updates_only_the_current_result(
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
     assert (count(settings, RuleState), count(settings, ScorecardState)) == (rules, cards)
     with session_scope(engine_for(settings.database_url)) as session:
-        card = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        card = gate.service_scorecard(session, service="payments", scorecard="readiness")
         availability = next(r for r in card.rules if r.name == "availability")
         assert availability.status == "fail" and "0.98" in availability.message
         assert availability.since == T0
-        assert [p.start for p in reads.history(session, service="payments",
+        assert [p.start for p in timeline.history(session, service="payments",
                                                scorecard="readiness")] == [T0]
 
 
@@ -307,7 +312,7 @@ def test_history_rows_are_appended_never_updated(settings: Settings, sample: Pat
         event.remove(engine, "before_cursor_execute", watch)
     assert updates == []
     with session_scope(engine) as session:
-        points = reads.history(session, service="search", scorecard="readiness")
+        points = timeline.history(session, service="search", scorecard="readiness")
         assert [(p.level, p.start, p.end) for p in points] == [
             ("Bronze", T0, T0 + timedelta(hours=4)), (None, T0 + timedelta(hours=4), None)]
 
@@ -323,20 +328,20 @@ def test_result_that_returns_starts_a_new_state_after_a_gap(
     path.write_text(text)
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=8))
     with session_scope(engine_for(settings.database_url)) as session:
-        points = reads.history(session, service="payments", scorecard="security")
+        points = timeline.history(session, service="payments", scorecard="security")
         assert [(p.level, p.start, p.end) for p in points] == [
             ("Hardened", T0, T0 + timedelta(hours=4)), ("Hardened", T0 + timedelta(hours=8), None)]
-        gap = reads.level_as_of(session, service="payments", scorecard="security",
+        gap = timeline.level_as_of(session, service="payments", scorecard="security",
                                 at=T0 + timedelta(hours=5))
         assert gap is None
-        before = reads.level_as_of(session, service="payments", scorecard="security",
+        before = timeline.level_as_of(session, service="payments", scorecard="security",
                                    at=T0 + timedelta(hours=1))
         assert before is not None and before.end == T0 + timedelta(hours=4)
-        card = reads.service_scorecard(session, service="payments", scorecard="security")
+        card = gate.service_scorecard(session, service="payments", scorecard="security")
         assert {r.name: r.since for r in card.rules} == {
             "security-policy": T0 + timedelta(hours=8), "not-archived": T0 + timedelta(hours=8)}
         # Leaving and coming back at the same level is neither a promotion nor a regression.
-        assert reads.level_changes(session, scorecard="security")[0] == 0
+        assert timeline.level_changes(session, scorecard="security")[0] == 0
 
 
 def test_retention_drops_end_markers_with_what_they_ended(
@@ -355,17 +360,17 @@ def test_retention_drops_end_markers_with_what_they_ended(
         assert kept and all(s.version_id is not None for s in kept)
         assert session.execute(select(func.count()).select_from(RuleState).where(
             RuleState.outcome_id.is_(None))).scalar_one() == 0  # type: ignore[union-attr]
-        current = reads.service_scorecard(session, service="search", scorecard="readiness")
+        current = gate.service_scorecard(session, service="search", scorecard="readiness")
         assert current.level == "Bronze"
-        assert reads.level_as_of(session, service="search", scorecard="readiness",
+        assert timeline.level_as_of(session, service="search", scorecard="readiness",
                                  at=T0 + timedelta(days=299)) is not None
 
 
 def test_score_keeps_two_decimals(settings: Settings, sample: Path) -> None:
     run_evaluation(settings, trigger="test", now=T0)
     with session_scope(engine_for(settings.database_url)) as session:
-        current = reads.service_scorecard(session, service="search", scorecard="readiness")
-        (point,) = reads.history(session, service="search", scorecard="readiness")
+        current = gate.service_scorecard(session, service="search", scorecard="readiness")
+        (point,) = timeline.history(session, service="search", scorecard="readiness")
         assert point.score == current.score == 20.0
 
 
@@ -378,11 +383,11 @@ def test_score_change_within_a_level_is_carried_by_the_rule_row(
     run_evaluation(settings, trigger="test", now=T0 + timedelta(days=1))
     assert count(settings, ScorecardState) == cards
     with session_scope(engine_for(settings.database_url)) as session:
-        points = reads.history(session, service="search", scorecard="readiness")
+        points = timeline.history(session, service="search", scorecard="readiness")
         assert [(p.level, p.score, p.start, p.end) for p in points] == [
             ("Bronze", 20.0, T0, T0 + timedelta(days=1)),
             ("Bronze", 60.0, T0 + timedelta(days=1), None)]
-        detail = reads.service_detail(session, name="search")
+        detail = standings.service_detail(session, name="search")
         assert next(s for s in detail.scorecards if s.scorecard == "readiness").since == (
             T0 + timedelta(days=1))
     # Retention keeps the row that carries the score at the cutoff, though its rule's
@@ -391,10 +396,10 @@ def test_score_change_within_a_level_is_carried_by_the_rule_row(
     counts = prune_history(settings, now=T0 + timedelta(days=40))
     assert counts["rule_state"] == 1 and counts["scorecard_state"] == 0
     with session_scope(engine_for(settings.database_url)) as session:
-        then = reads.level_as_of(session, service="search", scorecard="readiness",
+        then = timeline.level_as_of(session, service="search", scorecard="readiness",
                                  at=T0 + timedelta(days=20))
         assert then is not None and (then.level, then.score) == ("Bronze", 60.0)
-        card = reads.service_scorecard(session, service="search", scorecard="readiness")
+        card = gate.service_scorecard(session, service="search", scorecard="readiness")
         assert next(r for r in card.rules if r.name == "on-call").since == T0 + timedelta(days=1)
 
 
@@ -405,14 +410,14 @@ def test_retention_keeps_when_a_current_standing_began(settings: Settings, sampl
         set_facts(sample, "search", "github", {"has_readme": day % 200 == 0})
         run_evaluation(settings, trigger="test", now=T0 + timedelta(days=day))
     with session_scope(engine_for(settings.database_url)) as session:
-        before = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        before = gate.service_scorecard(session, service="payments", scorecard="readiness")
     assert before.rules[0].since == T0
 
     prune_history(settings.model_copy(update={"retention_days": 30}), now=T0 + timedelta(days=401))
 
     with session_scope(engine_for(settings.database_url)) as session:
-        after = reads.service_scorecard(session, service="payments", scorecard="readiness")
+        after = gate.service_scorecard(session, service="payments", scorecard="readiness")
         assert (after.level, after.score) == (before.level, before.score)
         assert [r.since for r in after.rules] == [r.since for r in before.rules]
-        assert reads.level_as_of(session, service="payments", scorecard="readiness",
+        assert timeline.level_as_of(session, service="payments", scorecard="readiness",
                                  at=T0 + timedelta(days=350)).level == before.level

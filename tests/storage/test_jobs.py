@@ -21,6 +21,7 @@ from collectors.base import CollectionResult as CollectorResult
 from collectors.base import Collector, CollectorConfig
 from collectors.github.schema import SCHEMA as GITHUB_SCHEMA
 from collectors.schema import FactSchema
+from engine import gate
 from engine.catalog import Service
 from engine.errors import NotFoundError, SettingsError
 from engine.jobs import (
@@ -30,8 +31,10 @@ from engine.jobs import (
     store_collection_result,
 )
 from engine.settings import Settings
-from engine.storage import reads
+from engine.storage import facts as fact_store
+from engine.storage import runs as run_store
 from engine.storage.database import engine_for, session_scope
+from engine.storage.history import timeline
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -87,9 +90,9 @@ def test_collection_results_are_stored_and_evaluated(settings: Settings, recorde
     assert seen == ["recorded:start", "recorded:done"]
     run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
     with session_scope(engine_for(settings.database_url)) as session:
-        search = reads.service_scorecard(session, service="search", scorecard="readiness")
+        search = gate.service_scorecard(session, service="search", scorecard="readiness")
         assert "rate limited" in search.rules[0].message
-        facts = reads.latest_snapshots(session, service="search", now=T0 + timedelta(hours=1))
+        facts = fact_store.latest_snapshots(session, service="search", now=T0 + timedelta(hours=1))
         assert [(f.source, f.status, f.age_seconds) for f in facts] == [
             ("github", "failed", 3600.0)]
 
@@ -124,11 +127,11 @@ def test_failed_run_is_retried_under_the_same_key(settings: Settings) -> None:
             run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:1")
     finally:
         event.remove(engine, "before_cursor_execute", explode)
-    retried = run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:1")
+    retried = run_evaluation(settings, trigger="schedule", now=T0, run_key="schedule:1").run_id
     assert retried == failure.value.run_id
     with session_scope(engine) as session:
-        assert reads.get_run(session, run_id=retried).status == "complete"
-        assert reads.list_runs(session)[0] == 1
+        assert run_store.get_run(session, run_id=retried).status == "complete"
+        assert run_store.list_runs(session)[0] == 1
 
 
 def _set_github(sample: Path, service: str, values: dict[str, bool]) -> None:
@@ -155,20 +158,20 @@ def test_history_replays_every_run_as_it_was(
     # Examples share the database; each continues the clock where the previous one stopped.
     seen = []
     with session_scope(engine_for(settings.database_url)) as session:
-        start = len(reads.list_runs(session)[1])
+        start = len(run_store.list_runs(session)[1])
     for index, flags in enumerate(history):
         _set_github(sample, "payments", flags)
         now = T0 + timedelta(hours=4 * (start + index))
         run_evaluation(settings, trigger="test", now=now)
         with session_scope(engine_for(settings.database_url)) as session:
-            card = reads.service_scorecard(session, service="payments", scorecard="readiness")
+            card = gate.service_scorecard(session, service="payments", scorecard="readiness")
             seen.append((now, card.level, card.score))
     with session_scope(engine_for(settings.database_url)) as session:
         for now, level, score in seen:
-            point = reads.level_as_of(session, service="payments", scorecard="readiness",
+            point = timeline.level_as_of(session, service="payments", scorecard="readiness",
                                       at=now + timedelta(minutes=1))
             assert point is not None and (point.level, point.score) == (level, score)
-        points = reads.history(session, service="payments", scorecard="readiness",
+        points = timeline.history(session, service="payments", scorecard="readiness",
                                since=seen[0][0])
         assert all(a.end == b.start for a, b in pairwise(points))
         assert all((a.level, a.score) != (b.level, b.score)

@@ -1,0 +1,99 @@
+"""Fact snapshots: the facts of one service from one source, stored when they change."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlmodel import Session, col
+
+from engine.storage.codec import digest256, jsonable
+from engine.storage.database import chunks, table_of
+from engine.storage.models import FactSnapshot, SnapshotStatus
+from engine.storage.public import FactSnapshotPublic
+from engine.storage.services import get_service
+
+
+def latest(
+    session: Session, *, service: str | None = None, source: str | None = None
+) -> list[FactSnapshot]:
+    """The latest snapshot of each (service, source), optionally of one service or source."""
+    newest = select(func.max(col(FactSnapshot.id))).group_by(
+        col(FactSnapshot.service), col(FactSnapshot.source)
+    )
+    if service is not None:
+        newest = newest.where(col(FactSnapshot.service) == service)
+    if source is not None:
+        newest = newest.where(col(FactSnapshot.source) == source)
+    query = select(FactSnapshot).where(col(FactSnapshot.id).in_(newest))
+    return list(session.execute(
+        query.order_by(col(FactSnapshot.service), col(FactSnapshot.source))
+    ).scalars())
+
+
+def store_snapshots(
+    session: Session,
+    *,
+    source: str,
+    collected_at: datetime,
+    facts: Mapping[str, Mapping[str, Any]] | None = None,
+    failures: Mapping[str, str] | None = None,
+) -> int:
+    """Append a snapshot per service whose content changed; confirm the others. Returns how
+    many were appended."""
+    contents: dict[str, tuple[SnapshotStatus, Any, str | None]] = {}
+    for service, values in (facts or {}).items():
+        contents[service] = (SnapshotStatus.OK, jsonable(dict(values)), None)
+    for service, reason in (failures or {}).items():
+        contents[service] = (SnapshotStatus.FAILED, {}, reason)
+    if not contents:
+        return 0
+    only = next(iter(contents)) if len(contents) == 1 else None
+    stored = {s.service: s for s in latest(session, source=source, service=only)}
+    new: list[dict[str, Any]] = []
+    confirmed: list[dict[str, Any]] = []
+    for service, (status, values, error) in contents.items():
+        digest = digest256([status, values, error])
+        previous = stored.get(service)
+        if previous is not None and previous.digest == digest:
+            if collected_at > previous.confirmed_at:
+                confirmed.append({"id_": previous.id, "at": collected_at})
+            continue
+        new.append({"service": service, "source": source, "status": status, "error": error,
+                    "facts": values, "digest": digest, "collected_at": collected_at,
+                    "confirmed_at": collected_at})
+    table = table_of(FactSnapshot)
+    for batch in chunks(new, 1000):
+        session.execute(insert(table), batch)
+    if confirmed:
+        session.execute(
+            update(table).where(table.c.id == bindparam("id_"))
+            .values(confirmed_at=bindparam("at")), confirmed,
+        )
+    return len(new)
+
+
+def latest_ok_facts(session: Session, *, service: str, source: str) -> dict[str, Any]:
+    """The facts of the latest snapshot of (service, source) if it succeeded, else none."""
+    found = latest(session, service=service, source=source)
+    if found and found[0].status == SnapshotStatus.OK:
+        return dict(found[0].facts)
+    return {}
+
+
+def latest_snapshots(
+    session: Session, *, service: str, source: str | None = None, now: datetime | None = None
+) -> list[FactSnapshotPublic]:
+    """What the API shows of a service's facts: each source's latest snapshot and its age."""
+    now = now or datetime.now(UTC)
+    rows = latest(session, service=service, source=source)
+    if not rows:
+        get_service(session, service)  # facts may be collected before the first evaluation
+    return [
+        FactSnapshotPublic.model_validate(
+            {**r.model_dump(), "age_seconds": (now - r.confirmed_at).total_seconds()}
+        )
+        for r in rows
+    ]

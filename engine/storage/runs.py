@@ -1,0 +1,138 @@
+"""Evaluation runs: one row each, from requested to complete (or failed), with its summary."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlmodel import Session, col
+
+from engine.errors import NotFoundError
+from engine.storage.database import table_of
+from engine.storage.models import EvaluationRun, RunStatus
+from engine.storage.public import EvaluationRunPublic
+
+
+def open_run(
+    session: Session,
+    *,
+    trigger: str,
+    now: datetime,
+    service: str | None = None,
+    run_key: str | None = None,
+) -> tuple[int, bool]:
+    """A run to report progress on: (id, already done). A ``run_key`` seen before is that run:
+    done if it completed, else running again (a retried task)."""
+    if run_key is not None:
+        existing = session.execute(
+            select(EvaluationRun).where(col(EvaluationRun.run_key) == run_key)
+        ).scalars().first()
+        if existing is not None and existing.id is not None:
+            if existing.status in (RunStatus.COMPLETE, RunStatus.SUPERSEDED):
+                return existing.id, True
+            existing.status = RunStatus.RUNNING
+            existing.error = None
+            return existing.id, False
+    run = EvaluationRun(trigger=trigger, service=service, run_key=run_key, requested_at=now,
+                        status=RunStatus.RUNNING)
+    session.add(run)
+    session.flush()
+    assert run.id is not None
+    return run.id, False
+
+
+def finish_run(session: Session, *, run_id: int, status: RunStatus, **summary: Any) -> None:
+    """Record how a run ended (``summary``: evaluated_at, counts, problems, error...)."""
+    table = table_of(EvaluationRun)
+    session.execute(update(table).where(table.c.id == run_id).values(status=status, **summary))
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Services that runs newer than a given one have stored (``every``: all of them)."""
+
+    every: bool
+    services: frozenset[str]
+
+    def covers(self, service: str) -> bool:
+        return self.every or service in self.services
+
+
+def stored_after(session: Session, *, run_id: int, services: Collection[str]) -> Coverage:
+    """What complete runs newer than ``run_id`` stored among ``services``: their results are
+    newer than this run's, which must not replace them."""
+    rows = session.execute(
+        select(col(EvaluationRun.service)).distinct().where(
+            col(EvaluationRun.id) > run_id,
+            col(EvaluationRun.status) == RunStatus.COMPLETE,
+        )
+    ).scalars().all()
+    every = any(service is None for service in rows)
+    return Coverage(every, frozenset(s for s in rows if s is not None and s in services))
+
+
+def get_run_record(session: Session, run_id: int) -> EvaluationRun:
+    run = session.get(EvaluationRun, run_id)
+    if run is None:
+        raise NotFoundError(f"unknown run {run_id}")
+    return run
+
+
+def get_run(session: Session, *, run_id: int) -> EvaluationRunPublic:
+    return EvaluationRunPublic.model_validate(get_run_record(session, run_id),
+                                              from_attributes=True)
+
+
+def list_runs(
+    session: Session, *, limit: int = 50, offset: int = 0
+) -> tuple[int, list[EvaluationRunPublic]]:
+    total = session.execute(select(func.count()).select_from(EvaluationRun)).scalar_one()
+    rows = session.execute(
+        select(EvaluationRun).order_by(col(EvaluationRun.id).desc()).limit(limit).offset(offset)
+    ).scalars()
+    return total, [EvaluationRunPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+def last_run(session: Session) -> EvaluationRunPublic | None:
+    run = session.execute(
+        select(EvaluationRun)
+        .where(col(EvaluationRun.status) == RunStatus.COMPLETE)
+        .order_by(col(EvaluationRun.id).desc())
+        .limit(1)
+    ).scalars().first()
+    return EvaluationRunPublic.model_validate(run, from_attributes=True) if run else None
+
+
+def run_at(session: Session, *, at: datetime) -> int | None:
+    """The last complete run evaluated at or before ``at``."""
+    return session.execute(
+        select(func.max(col(EvaluationRun.id))).where(
+            col(EvaluationRun.status) == RunStatus.COMPLETE, col(EvaluationRun.evaluated_at) <= at
+        )
+    ).scalar()
+
+
+def run_times(session: Session, ids: set[int]) -> dict[int, datetime | None]:
+    """When each run evaluated (its clock)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(col(EvaluationRun.id), col(EvaluationRun.evaluated_at)).where(
+            col(EvaluationRun.id).in_(sorted(ids))
+        )
+    )
+    return {row.id: row.evaluated_at for row in rows}
+
+
+def last_evaluated(session: Session, service: str) -> datetime | None:
+    """When the service was last graded: the last complete run that covered it."""
+    run_id = session.execute(
+        select(func.max(col(EvaluationRun.id))).where(
+            col(EvaluationRun.status) == RunStatus.COMPLETE,
+            or_(col(EvaluationRun.service).is_(None), col(EvaluationRun.service) == service),
+        )
+    ).scalar()
+    return run_times(session, {run_id}).get(run_id) if run_id is not None else None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -224,36 +225,72 @@ def run_evaluation(
         )
         if done:
             return RunOutcome(run_id, RunStatus.COMPLETE)
+    return store_run(settings, evaluate_run(settings, run_id=run_id, service=service, now=now))
+
+
+@dataclass
+class EvaluatedRun:
+    """A run evaluated and not yet stored."""
+
+    run_id: int
+    service: str | None
+    now: datetime
+    started: float
+    inputs: _Inputs
+    evaluation: Evaluation
+    problems: list[str]
+
+
+def evaluate_run(
+    settings: Settings, *, run_id: int, service: str | None = None, now: datetime | None = None
+) -> EvaluatedRun:
+    """Read the run's inputs and evaluate them (no write transaction is open meanwhile)."""
+    now = now or datetime.now(UTC)
     started = time.monotonic()
-    engine = engine_for(settings.database_url)
-    try:
+    with _failing_run(settings, run_id, started):
         inputs = _load_inputs(settings, service=service, now=now)
-        with session_scope(engine) as session:
+        with session_scope(engine_for(settings.database_url)) as session:
             facts, notes = latest_facts(session, now=now, service=service,
                                         max_age=timedelta(hours=settings.facts_max_age_hours))
         evaluation = evaluate(inputs.selected, facts, inputs.scorecards.scorecards.values(),
                               schemas_for(settings), now)
-        problems = inputs.problems + notes + [
-            f'scorecard "{card}" filter on "{svc}": {why}'
-            for (svc, card), why in sorted(evaluation.filter_errors.items())
-        ]
-        with write_scope(engine) as session:
-            outcome = _store(session, run_id, inputs, evaluation, now=now, whole=service is None)
-            outcome.problems = problems
-            _finish(session, outcome, len(inputs.selected), evaluation, now=now, started=started)
+    problems = inputs.problems + notes + [
+        f'scorecard "{card}" filter on "{svc}": {why}'
+        for (svc, card), why in sorted(evaluation.filter_errors.items())
+    ]
+    return EvaluatedRun(run_id, service, now, started, inputs, evaluation, problems)
+
+
+def store_run(settings: Settings, run: EvaluatedRun) -> RunOutcome:
+    """Store an evaluated run's results and complete it, in one transaction."""
+    with _failing_run(settings, run.run_id, run.started), \
+            write_scope(engine_for(settings.database_url)) as session:
+        outcome = _store(session, run.run_id, run.inputs, run.evaluation, now=run.now,
+                         whole=run.service is None)
+        outcome.problems = list(run.problems)
+        _finish(session, outcome, len(run.inputs.selected), run.evaluation, now=run.now,
+                started=run.started)
+    return outcome
+
+
+@contextmanager
+def _failing_run(settings: Settings, run_id: int, started: float) -> Iterator[None]:
+    """Whatever fails inside marks the run failed (history is as it was) and is raised as
+    EvaluationFailed."""
+    try:
+        yield
     except Exception as error:
         message = (
             str(error)
             if isinstance(error, InputError | NotFoundError)
             else (f"{type(error).__name__}: {error}")
         )
-        with session_scope(engine) as session:
+        with session_scope(engine_for(settings.database_url)) as session:
             runs.finish_run(session, run_id=run_id, status=RunStatus.FAILED, error=message,
                             finished_at=datetime.now(UTC),
                             duration_ms=int((time.monotonic() - started) * 1000))
         log.warning("evaluation run %s failed: %s", run_id, message)
         raise EvaluationFailed(run_id, message) from error
-    return outcome
 
 
 def _load_inputs(settings: Settings, *, service: str | None, now: datetime) -> _Inputs:

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import DataError, OperationalError
-from sqlmodel import Session, text
+from sqlmodel import Session
 
 from engine import __version__
 from engine.api.deps import ReadAccess, RunDispatcher, SessionDep
@@ -22,7 +22,7 @@ from engine.errors import NotFoundError, StorageError
 from engine.jobs import run_evaluation
 from engine.settings import Settings, get_settings
 from engine.storage import runs, standings
-from engine.storage.database import engine_for
+from engine.storage.database import engine_for, ping
 from engine.storage.public import Health
 
 log = logging.getLogger("levelset.api")
@@ -120,7 +120,7 @@ def create_app(
     def healthz(session: SessionDep) -> Health | JSONResponse:
         """Ready when the database answers; includes the last complete run."""
         try:
-            session.execute(text("SELECT 1"))
+            ping(session)
             return Health(status="ok", database="ok", last_run=runs.last_run(session))
         except OperationalError:  # also answered by _unavailable; here the body is Health
             return JSONResponse(Health(status="unavailable", database="unreachable",

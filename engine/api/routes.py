@@ -29,6 +29,7 @@ from engine.storage import scorecards as scorecard_store
 from engine.storage import services as service_store
 from engine.storage import standings
 from engine.storage.history import timeline
+from engine.storage.models import RunStatus
 from engine.storage.public import (
     CustomFactsIn,
     ErrorOut,
@@ -241,7 +242,7 @@ def trigger_run(
         standings.service_detail(session, name=service)
     run_id, _ = create_run(settings, trigger="api", service=service)
     dispatcher.submit(run_id, service)
-    return RunAccepted(run_id=run_id, status="running",
+    return RunAccepted(run_id=run_id, status=RunStatus.RUNNING,
                        url=str(request.url_for("get_run", run_id=run_id).path))
 
 

@@ -94,6 +94,7 @@ def facts(
     """Show the latest stored facts of a service, per source, with their age."""
     from engine.storage import facts as fact_store
     from engine.storage.database import engine_for, session_scope
+    from engine.storage.models import SnapshotStatus
 
     if output_format not in ("table", "json"):
         raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
@@ -107,13 +108,13 @@ def facts(
     except StorageError as error:
         raise fail_input([Problem(settings.database_url, None, str(error))]) from None
     if output_format == "json":
-        document = {s.source: s.facts if s.status == "ok" else {"$error": s.error} for s in snapshots}
+        document = {s.source: s.facts if s.status == SnapshotStatus.OK else {"$error": s.error} for s in snapshots}
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
         raise typer.Exit(EXIT_OK)
     for snapshot in snapshots:
         heading = (f"{snapshot.source}: {snapshot.status}, collected {_age(snapshot.age_seconds)} ago "
                    f"({snapshot.confirmed_at.isoformat(timespec='seconds')})")
-        if snapshot.status != "ok":
+        if snapshot.status != SnapshotStatus.OK:
             stdout().print(f"{heading}: {snapshot.error}", markup=False)
             continue
         rows = [[path, json.dumps(value, default=str)] for path, value in _flatten(snapshot.facts)]

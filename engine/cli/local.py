@@ -14,7 +14,7 @@ import typer
 from collectors.schema import FactSchema
 from engine.catalog import Catalog, load_catalog
 from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, ConfigOpt, app
-from engine.cli.output import STATUS_STYLE, print_table, stderr, stdout
+from engine.cli.output import print_table, stderr, stdout
 from engine.errors import InputError, Problem, StorageError
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
@@ -267,4 +267,4 @@ def schema() -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
-__all__ = ["STATUS_STYLE", "evaluate_command", "gate", "schema", "validate"]
+__all__ = ["evaluate_command", "gate", "schema", "validate"]

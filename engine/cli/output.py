@@ -8,10 +8,6 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-STATUS_STYLE = {
-    "pass": "green", "exempt": "cyan", "fail": "red", "unknown": "yellow", "error": "magenta",
-}
-
 
 def stdout() -> Console:
     return Console(highlight=False, soft_wrap=True)

@@ -124,6 +124,11 @@ def write_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def ping(session: Session) -> None:
+    """Raise OperationalError if the database cannot answer."""
+    session.execute(text("SELECT 1"))
+
+
 def chunks(items: Sequence[T] | Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
     """Batches of at most ``size``: bound parameter lists stay under every driver's limit."""
     batch: list[T] = []

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from engine.evaluation import RuleStatus
 from engine.storage.history.diff import Direction
-from engine.storage.models import EvaluationRunBase, FactSnapshotBase, ServiceBase
+from engine.storage.models import EvaluationRunBase, FactSnapshotBase, RunStatus, ServiceBase
 
 T = TypeVar("T")
 
@@ -147,7 +147,7 @@ class EvaluationRunPublic(EvaluationRunBase):
 
 class RunAccepted(BaseModel):
     run_id: int
-    status: str
+    status: RunStatus
     url: str
 
 

@@ -74,21 +74,8 @@ def sync_scorecards(
         {"scorecard_id": records[n].id, "name": rule.name}
         for n in names for rule in scorecards[n].rules
     ], ["scorecard_id", "name"])
-    ids = {r.id: r.name for r in records.values()}
-    versions: dict[str, int] = {}
-    for row in session.execute(
-        select(col(ScorecardVersion.id), col(ScorecardVersion.scorecard_id),
-               col(ScorecardVersion.content_hash))
-        .where(col(ScorecardVersion.content_hash).in_([c.content_hash for c in scorecards.values()]))
-    ):
-        name = ids.get(row.scorecard_id, "")
-        if name in scorecards and scorecards[name].content_hash == row.content_hash:
-            versions[name] = row.id
-    rule_ids: dict[str, dict[str, int]] = {}
-    for row in session.execute(select(ScorecardRule).where(
-            col(ScorecardRule.scorecard_id).in_([records[n].id for n in names]))).scalars():
-        assert row.id is not None
-        rule_ids.setdefault(ids[row.scorecard_id], {})[row.name] = row.id
+    versions = _version_ids(session, scorecards, {r.id: r.name for r in records.values()})
+    rule_ids = _rule_ids(session, {r.id: r.name for r in records.values() if r.name in scorecards})
     table = table_of(ScorecardRecord)
     for name in names:
         record = records[name]
@@ -107,6 +94,32 @@ def sync_scorecards(
         )
         for name in names
     }
+
+
+def _version_ids(
+    session: Session, scorecards: Mapping[str, Scorecard], names: Mapping[int, str]
+) -> dict[str, int]:
+    """The stored version of each scorecard's file, by scorecard name."""
+    versions: dict[str, int] = {}
+    for row in session.execute(
+        select(col(ScorecardVersion.id), col(ScorecardVersion.scorecard_id),
+               col(ScorecardVersion.content_hash))
+        .where(col(ScorecardVersion.content_hash).in_([c.content_hash for c in scorecards.values()]))
+    ):
+        name = names.get(row.scorecard_id, "")
+        if name in scorecards and scorecards[name].content_hash == row.content_hash:
+            versions[name] = row.id
+    return versions
+
+
+def _rule_ids(session: Session, names: Mapping[int, str]) -> dict[str, dict[str, int]]:
+    """Rule ids by scorecard name and rule name."""
+    found: dict[str, dict[str, int]] = {}
+    for row in session.execute(select(ScorecardRule).where(
+            col(ScorecardRule.scorecard_id).in_(sorted(names)))).scalars():
+        assert row.id is not None
+        found.setdefault(names[row.scorecard_id], {})[row.name] = row.id
+    return found
 
 
 def last_good_versions(session: Session) -> list[ScorecardVersion]:

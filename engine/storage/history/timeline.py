@@ -152,6 +152,48 @@ def history(
     return points
 
 
+def _level_change_query(
+    scorecard_id: int | None, since: datetime | None, until: datetime | None
+) -> Any:
+    """Consecutive scorecard rows of a key with different ranks, with when and names."""
+    state: Any = aliased(ScorecardState, name="state")
+    previous: Any = aliased(ScorecardState, name="previous")
+    earlier: Any = aliased(ScorecardState, name="earlier")
+    run: Any = aliased(EvaluationRun)
+    # The row before a state is the key's latest earlier row (found through the primary key).
+    before = (
+        select(func.max(earlier.valid_from_run))
+        .where(earlier.service_id == state.service_id,
+               earlier.scorecard_id == state.scorecard_id,
+               earlier.valid_from_run < state.valid_from_run)
+        .correlate(state)
+        .scalar_subquery()
+    )
+    query = (
+        select(col(ServiceRecord.name).label("service"),
+               col(ScorecardRecord.name).label("scorecard"), run.evaluated_at,
+               state.valid_from_run, previous.version_id.label("previous_version"),
+               previous.level_rank.label("previous_rank"), state.version_id, state.level_rank)
+        .select_from(state)
+        .join(run, run.id == state.valid_from_run)
+        .join(previous, and_(previous.service_id == state.service_id,
+                             previous.scorecard_id == state.scorecard_id,
+                             previous.valid_from_run == before))
+        .join(ServiceRecord, col(ServiceRecord.id) == state.service_id)
+        .join(ScorecardRecord, col(ScorecardRecord.id) == state.scorecard_id)
+        .where(previous.level_rank != state.level_rank, state.version_id.is_not(None),
+               previous.version_id.is_not(None))
+        .order_by(state.valid_from_run.desc(), col(ServiceRecord.name), col(ScorecardRecord.name))
+    )
+    if scorecard_id is not None:
+        query = query.where(state.scorecard_id == scorecard_id)
+    if since is not None:
+        query = query.where(run.evaluated_at >= since)
+    if until is not None:
+        query = query.where(run.evaluated_at <= until)
+    return query
+
+
 def level_changes(
     session: Session,
     *,
@@ -161,80 +203,21 @@ def level_changes(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[int, list[LevelChange]]:
-    """Promotions and regressions across all services within [since, until]."""
-    state: Any = aliased(ScorecardState, name="state")
-    previous: Any = aliased(ScorecardState, name="previous")
-    earlier: Any = aliased(ScorecardState, name="earlier")
-    run: Any = aliased(EvaluationRun)
-    # The row before a state is the key's latest earlier row (found through the primary key).
-    before = (
-        select(func.max(earlier.valid_from_run))
-        .where(
-            earlier.service_id == state.service_id,
-            earlier.scorecard_id == state.scorecard_id,
-            earlier.valid_from_run < state.valid_from_run,
-        )
-        .correlate(state)
-        .scalar_subquery()
-    )
-    query = (
-        select(
-            col(ServiceRecord.name).label("service"),
-            col(ScorecardRecord.name).label("scorecard"),
-            run.evaluated_at,
-            state.valid_from_run,
-            previous.version_id.label("previous_version"),
-            previous.level_rank.label("previous_rank"),
-            state.version_id,
-            state.level_rank,
-        )
-        .select_from(state)
-        .join(run, run.id == state.valid_from_run)
-        .join(
-            previous,
-            and_(
-                previous.service_id == state.service_id,
-                previous.scorecard_id == state.scorecard_id,
-                previous.valid_from_run == before,
-            ),
-        )
-        .join(ServiceRecord, col(ServiceRecord.id) == state.service_id)
-        .join(ScorecardRecord, col(ScorecardRecord.id) == state.scorecard_id)
-        .where(
-            previous.level_rank != state.level_rank,
-            state.version_id.is_not(None),
-            previous.version_id.is_not(None),
-        )
-    )
-    if scorecard is not None:
-        card, _ = get_scorecard(session, scorecard)
-        query = query.where(state.scorecard_id == card.id)
-    if since is not None:
-        query = query.where(run.evaluated_at >= since)
-    if until is not None:
-        query = query.where(run.evaluated_at <= until)
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = session.execute(
-        query.order_by(
-            state.valid_from_run.desc(),
-            col(ServiceRecord.name),
-            col(ScorecardRecord.name),
-        )
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    names = level_names(
-        session, {v for r in rows for v in (r.version_id, r.previous_version)}
-    )
+    """Promotions and regressions across all services within [since, until], newest first."""
+    scorecard_id = get_scorecard(session, scorecard)[0].id if scorecard is not None else None
+    query = _level_change_query(scorecard_id, since, until)
+    total = session.execute(
+        select(func.count()).select_from(query.order_by(None).subquery())
+    ).scalar_one()
+    rows = session.execute(query.limit(limit).offset(offset)).all()
+    names = level_names(session, {v for r in rows for v in (r.version_id, r.previous_version)})
     return total, [
         LevelChange(
-            service=r.service,
-            scorecard=r.scorecard,
-            at=r.evaluated_at,
-            run_id=r.valid_from_run,
+            service=r.service, scorecard=r.scorecard, at=r.evaluated_at, run_id=r.valid_from_run,
             previous=level_name(names, r.previous_version, r.previous_rank),
             level=level_name(names, r.version_id, r.level_rank),
-            direction=Direction.PROMOTION if r.level_rank > r.previous_rank else Direction.REGRESSION,
+            direction=Direction.PROMOTION if r.level_rank > r.previous_rank
+            else Direction.REGRESSION,
         )
         for r in rows
     ]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from collectors.base import CollectionResult, Collector, CollectorConfig, registry, utcnow
-from engine.catalog import Service
+from core.service import Service
 
 __all__ = [
     "CollectionResult",

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from collectors.schema import FactSchema
-from engine.catalog import Service
-from engine.errors import CollectorError, Problem, SettingsError
-from engine.registry import Registry
+from core.errors import CollectorError, Problem, SettingsError
+from core.registry import Registry
+from core.schema import FactSchema
+from core.service import Service
 
 
 def utcnow() -> datetime:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from collectors.schema import FactSchema
-from engine.catalog import Service
-from engine.errors import InputError, Problem
+from core.errors import InputError, Problem
+from core.schema import FactSchema
+from core.service import Service
 from engine.evaluation import FactContext, ServiceFacts, applies, evaluate_scorecard
 from engine.scorecard import Scorecard
 from rules.functions import bind

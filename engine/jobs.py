@@ -19,9 +19,10 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from collectors.base import CollectionResult
-from collectors.schema import FactSchema
-from engine.catalog import Service, load_catalog
-from engine.errors import InputError, NotFoundError, Problem, SettingsError, StorageError
+from core.errors import InputError, NotFoundError, Problem, SettingsError, StorageError
+from core.schema import FactSchema
+from core.service import Service
+from engine.catalog import load_catalog
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
 from engine.loading import load_scorecards, parse_scorecard

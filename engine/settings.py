@@ -36,7 +36,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from engine.errors import InputError, Problem, SettingsError
+from core.errors import InputError, Problem, SettingsError
 from engine.yamlsource import Node, line_for, load_file
 
 CONFIG_ENV = "LEVELSET_CONFIG"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from collectors.aws.schema import SCHEMA as AWS_SCHEMA
 from collectors.github.schema import SCHEMA as GITHUB_SCHEMA
 from collectors.prometheus.schema import schema as prometheus_schema
-from collectors.schema import Fact, FactSchema, FactType, facts
+from core.schema import Fact, FactSchema, FactType, facts
 
 T = FactType
 

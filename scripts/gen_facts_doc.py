@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from collectors.base import CollectorConfig  # noqa: E402
-from collectors.schema import Fact, FactSchema  # noqa: E402
+from core.schema import Fact, FactSchema  # noqa: E402
 
 TARGET = ROOT / "docs" / "facts.md"
 

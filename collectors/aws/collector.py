@@ -31,8 +31,8 @@ from collectors.aws.runtimes import is_deprecated
 from collectors.aws.schema import SCHEMA
 from collectors.base import CollectionResult, Collector, CollectorConfig, registry, utcnow
 from collectors.http import RequestCounter
-from collectors.schema import FactSchema
-from engine.catalog import Service
+from core.schema import FactSchema
+from core.service import Service
 
 
 class AwsConfig(CollectorConfig):

@@ -64,9 +64,9 @@ from collectors.github.cache import (
 )
 from collectors.github.schema import KEY_FILES, SCHEMA
 from collectors.http import RequestCounter, connection_reason, is_timeout
-from collectors.schema import FactSchema
-from engine.catalog import Service
-from engine.errors import CollectorError
+from core.errors import CollectorError
+from core.schema import FactSchema
+from core.service import Service
 
 log = logging.getLogger(__name__)
 

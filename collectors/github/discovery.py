@@ -20,8 +20,8 @@ from github import GithubException, RateLimitExceededException
 
 from collectors.github.collector import GitHubCollector, next_link, reset_time
 from collectors.http import RequestCounter
+from core.errors import CollectorError
 from engine.catalog import Catalog, load_catalog_texts
-from engine.errors import CollectorError
 
 CATALOG_FILE = "catalog-info.yaml"
 

@@ -45,9 +45,9 @@ from collectors.http import (
     is_timeout,
 )
 from collectors.prometheus.schema import DEFAULT_QUERIES, schema
-from collectors.schema import FactSchema
-from engine.catalog import Service
-from engine.errors import CollectorError
+from core.errors import CollectorError
+from core.schema import FactSchema
+from core.service import Service
 
 
 class PrometheusConfig(CollectorConfig):

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from core.errors import InputError, NotFoundError, Problem, StorageError
 from engine.cli.app import EXIT_INPUT, EXIT_OK, ConfigOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.cli.server import load_settings_or_exit
-from engine.errors import InputError, NotFoundError, Problem, StorageError
 
 SOURCES = ("github", "prometheus", "aws")
 
@@ -141,8 +141,8 @@ def discover(
     discovery; point `catalog:` at a directory that holds OUTPUT to grade them.
     """
     from collectors.github.discovery import discover_catalog
+    from core.errors import CollectorError
     from engine.catalog import load_catalog_texts
-    from engine.errors import CollectorError
 
     settings = load_settings_or_exit(config)
     section = settings.collectors.get("github")

@@ -11,11 +11,11 @@ from typing import Annotated
 
 import typer
 
-from collectors.schema import FactSchema
+from core.errors import InputError, Problem, StorageError
+from core.schema import FactSchema
 from engine.catalog import Catalog, load_catalog
 from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, ConfigOpt, app
 from engine.cli.output import STATUS_STYLE, print_table, stderr, stdout
-from engine.errors import InputError, Problem, StorageError
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
 from engine.gate import GateVerdict, gate_verdict, write_junit

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from engine.errors import StorageError
+from core.errors import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from engine.errors import NotFoundError
+from core.errors import NotFoundError
 from engine.gate import GatedRule, GateVerdict
 from engine.storage.models import (
     CurrentResult,

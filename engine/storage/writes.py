@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, SQLModel, col
 
-from engine.catalog import Service
+from core.service import Service
 from engine.evaluation import ScorecardResult
 from engine.scorecard import Scorecard
 from engine.storage.models import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import AWS_ANNOTATION, GITHUB_ANNOTATION, PROMETHEUS_ANNOTATION, Service
+from core.service import AWS_ANNOTATION, GITHUB_ANNOTATION, PROMETHEUS_ANNOTATION, Service
 from tests.realparts.aws import AwsAccount, fake_credentials, running_moto
 from tests.realparts.github import FakeRepository, GitHubStandIn, days_ago
 from tests.realparts.prometheus import (

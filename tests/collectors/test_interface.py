@@ -13,9 +13,10 @@ import pytest
 import collectors
 from collectors import CollectionResult, Collector, CollectorConfig, build_collectors, collect_all
 from collectors.base import read_secret, registry, utcnow
-from collectors.schema import FactSchema, FactType, facts
-from engine.catalog import Service, load_catalog_texts
-from engine.errors import CollectorError, SettingsError
+from core.errors import CollectorError, SettingsError
+from core.schema import FactSchema, FactType, facts
+from core.service import Service
+from engine.catalog import load_catalog_texts
 from tests.collectors.conftest import service
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, func, select
 
-from engine.errors import NotFoundError
+from core.errors import NotFoundError
 from engine.jobs import (
     EvaluationFailed,
     prune_history,

@@ -20,9 +20,9 @@ from collectors import registry
 from collectors.base import CollectionResult as CollectorResult
 from collectors.base import Collector, CollectorConfig
 from collectors.github.schema import SCHEMA as GITHUB_SCHEMA
-from collectors.schema import FactSchema
-from engine.catalog import Service
-from engine.errors import NotFoundError, SettingsError
+from core.errors import NotFoundError, SettingsError
+from core.schema import FactSchema
+from core.service import Service
 from engine.jobs import (
     EvaluationFailed,
     run_collection,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import SettingsError
+from core.errors import SettingsError
 from engine.settings import get_settings, load_settings, use_config
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from collectors import build_collectors, collect_all
 from collectors.base import CollectionResult
 from core.errors import InputError, NotFoundError, Problem, SettingsError, StorageError
 from core.schema import FactSchema
@@ -390,8 +391,6 @@ _COLLECTORS: dict[tuple[str, str], Any] = {}
 
 def configured_collectors(settings: Settings, sources: Sequence[str] | None = None) -> list[Any]:
     """The collectors of the settings file (optionally only ``sources``), reused across runs."""
-    from collectors import build_collectors
-
     wanted = settings.collectors if sources is None else {
         name: section for name, section in settings.collectors.items() if name in sources
     }
@@ -424,8 +423,6 @@ def run_collection(
     Each source is stored as soon as it finishes; a source that breaks fails its services
     (their rules become unknown) and the others still run.
     """
-    from collectors import collect_all
-
     collectors = configured_collectors(settings, sources)
     catalog = load_catalog(settings.catalog)
     selected = list(catalog)

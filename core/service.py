@@ -1,14 +1,10 @@
-"""The service as the catalog describes it: what every source of facts is asked about."""
+"""The service as the catalog describes it, and how a source of facts finds its data."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-GITHUB_ANNOTATION = "github.com/project-slug"
-PROMETHEUS_ANNOTATION = "levelset.dev/prometheus-service"
-AWS_ANNOTATION = "levelset.dev/aws-service-tag"
+from typing import Any, overload
 
 
 @dataclass(frozen=True)
@@ -30,18 +26,6 @@ class Service:
     links: tuple[Mapping[str, str], ...] = ()
     source: str = ""  # file:line it was read from
 
-    @property
-    def github_repository(self) -> str | None:
-        return self.annotations.get(GITHUB_ANNOTATION)
-
-    @property
-    def prometheus_label_value(self) -> str:
-        return self.annotations.get(PROMETHEUS_ANNOTATION, self.name)
-
-    @property
-    def aws_tag_value(self) -> str:
-        return self.annotations.get(AWS_ANNOTATION, self.name)
-
     def facts(self) -> dict[str, Any]:
         """The ``service.*`` namespace (absent values left out, so ``has()`` works)."""
         values: dict[str, Any] = {
@@ -60,3 +44,32 @@ class Service:
             if value is not None:
                 values[key] = value
         return values
+
+
+@dataclass(frozen=True)
+class ServiceLink:
+    """The catalog annotation that tells a source where a service's data is.
+
+    ```yaml
+    metadata:
+      annotations:
+        levelset.dev/aws-service-tag: payments   # AWS resources tagged service=payments
+    ```
+
+    ``example`` and ``default`` (what the source reads without the annotation) are for the
+    facts reference; the collector applies the default.
+    """
+
+    annotation: str
+    example: str
+    default: str = "the service name"
+
+    @overload
+    def value(self, service: Service) -> str | None: ...
+
+    @overload
+    def value(self, service: Service, default: str) -> str: ...
+
+    def value(self, service: Service, default: str | None = None) -> str | None:
+        """The annotation's value on ``service``, else ``default``."""
+        return service.annotations.get(self.annotation, default)

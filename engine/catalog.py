@@ -6,14 +6,13 @@ Location, globs allowed); other kinds (Group, User, System, API, Resource, ...) 
 validated but are not services; an invalid entity is rejected with an error naming its file
 and line, and does not stop the others from loading.
 
-Annotations that link a service to its facts (all optional):
+Annotations are kept as they are: each collector reads its own to find a service's data
+(``github.com/project-slug: acme/payments``; the list is in docs/facts.md). The tier is
+read here:
 
 ```yaml
 metadata:
   annotations:
-    github.com/project-slug: acme/payments       # GitHub repository (the Backstage standard)
-    levelset.dev/prometheus-service: payments-api # value of the Prometheus service label
-    levelset.dev/aws-service-tag: payments        # value of the AWS tag that marks its resources
     levelset.dev/tier: "1"                        # or metadata.labels.tier
 ```
 """

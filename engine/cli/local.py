@@ -100,10 +100,9 @@ def validate(
     default = Path("scorecards")
     if config is not None:
         from engine.cli.server import load_settings_or_exit
-        from engine.jobs import schemas_for
 
         settings = load_settings_or_exit(config)
-        schemas, default = schemas_for(settings), settings.scorecards
+        schemas, default = vocabulary(collectors=settings.collectors), settings.scorecards
     roots = paths or [default]
     cards = load_scorecards(roots, schemas)
     problems = list(cards.problems)

@@ -277,7 +277,7 @@ def test_discovery_reads_catalog_info_of_every_repository_of_the_org(github):
     assert [origin for origin, _ in texts] == ["acme/checkout/catalog-info.yaml",
                                                "acme/payments/catalog-info.yaml"]
     assert sorted(catalog.services) == ["checkout", "payments"]
-    assert catalog.services["checkout"].github_repository == "acme/checkout"
+    assert GitHubCollector({}).repository_of(catalog.services["checkout"]) == "acme/checkout"
     assert catalog.problems == []
 
 

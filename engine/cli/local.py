@@ -102,7 +102,7 @@ def validate(
         from engine.cli.server import load_settings_or_exit
 
         settings = load_settings_or_exit(config)
-        schemas, default = vocabulary(collectors=settings.collectors), settings.scorecards
+        schemas, default = vocabulary(collectors=settings.collector_settings), settings.scorecards
     roots = paths or [default]
     cards = load_scorecards(roots, schemas)
     problems = list(cards.problems)

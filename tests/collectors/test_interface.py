@@ -45,6 +45,11 @@ def test_every_builtin_collector_registers_by_its_package_alone():
     assert run.stdout.splitlines() == ["['aws', 'github', 'prometheus']", "[]"]
 
 
+def test_each_registration_names_the_collector_class_that_declares_it():
+    for name, source in registry.items():
+        assert source.collector_class().source is source, name
+
+
 def test_unknown_collector_and_bad_settings_are_errors():
     with pytest.raises(KeyError, match="unknown collector 'gitlab'"):
         build_collectors({"gitlab": {}})

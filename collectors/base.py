@@ -75,7 +75,7 @@ class FactSource:
 
     Declared in the collector package's ``__init__``, which imports no client library, so
     that listing sources, checking settings and building the fact vocabulary stay fast
-    (boto3 alone takes a second to import); the collector class is imported when built.
+    (boto3 is slow to import); the collector class is imported only when one is built.
 
     ```python
     SOURCE = register(FactSource(

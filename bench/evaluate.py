@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.catalog import Service  # noqa: E402
+from core.service import Service  # noqa: E402
 from engine.evaluation import ServiceFacts, evaluate  # noqa: E402
 from engine.loading import load_scorecards  # noqa: E402
 from engine.vocabulary import vocabulary  # noqa: E402

@@ -28,8 +28,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
+from core.service import Service
 from engine.api.app import create_app
-from engine.catalog import Service
 from engine.evaluation import RuleResult, RuleStatus, ScorecardResult, achieved_level, score
 from engine.loading import parse_scorecard
 from engine.scorecard import Scorecard

@@ -4,46 +4,60 @@
 collectors = build_collectors(settings.collectors)   # {"github": {...}, "aws": {...}}
 results = collect_all(collectors, catalog.services.values())
 ```
+
+Each subpackage is a source and registers itself (:class:`FactSource`) when imported; every
+subpackage is imported with this package, so the registry always holds the built-in ones.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import pkgutil
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from collectors.base import CollectionResult, Collector, CollectorConfig, registry, utcnow
-from engine.catalog import Service
+from collectors.base import (
+    CollectionResult,
+    Collector,
+    CollectorConfig,
+    FactSource,
+    register,
+    registry,
+    utcnow,
+)
+from core.service import Service
 
 __all__ = [
     "CollectionResult",
     "Collector",
     "CollectorConfig",
+    "FactSource",
     "build_collectors",
     "collect_all",
     "load_builtin_collectors",
+    "register",
     "registry",
 ]
-
-BUILTIN = ("github", "prometheus", "aws")
 
 log = logging.getLogger(__name__)
 
 
 def load_builtin_collectors() -> None:
-    """Import the shipped collectors so they register (kept lazy: boto3 is slow to import)."""
-    for name in BUILTIN:
-        importlib.import_module(f"collectors.{name}.collector")
+    """Import each collector subpackage so that it registers (its ``__init__`` is light)."""
+    for module in pkgutil.iter_modules(__path__, prefix=f"{__name__}."):
+        if module.ispkg:
+            importlib.import_module(module.name)
 
 
-def build_collectors(config: Mapping[str, Mapping[str, Any] | None]) -> list[Collector]:
-    """One collector per configured section, in the order of the settings file.
+def build_collectors(
+    config: Mapping[str, Mapping[str, Any] | CollectorConfig | None],
+) -> list[Collector]:
+    """One collector per configured section (raw or parsed), in the order of the settings file.
 
     Raises ``KeyError`` for an unknown collector name and ``SettingsError`` for a bad section.
     """
-    load_builtin_collectors()
-    return [registry.get(name)(section or {}) for name, section in config.items()]
+    return [registry.get(name).build(section) for name, section in config.items()]
 
 
 def collect_all(
@@ -64,3 +78,6 @@ def collect_all(
             result.finished_at = utcnow()
         results.append(result)
     return results
+
+
+load_builtin_collectors()

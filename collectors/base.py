@@ -1,16 +1,18 @@
 """The one interface every collector implements, and what a collection run returns.
 
-A collector reads its own section of the settings file, declares the facts it provides
-(:meth:`Collector.fact_schema`) and collects them for many services in one run. It never
-raises for a single service: a service it could not read is listed in
-:attr:`CollectionResult.failures` with the reason, and the others still get their facts.
+A source of facts registers once (:class:`FactSource`): its name, the model of its section
+of the settings file, the facts it provides and the catalog annotation it reads. Its
+:class:`Collector` collects them for many services in one run. It never raises for a single
+service: a service it could not read is listed in :attr:`CollectionResult.failures` with the
+reason, and the others still get their facts.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +20,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from collectors.schema import FactSchema
-from engine.catalog import Service
-from engine.errors import CollectorError, Problem, SettingsError
-from engine.registry import Registry
+from core.errors import CollectorError, Problem, SettingsError
+from core.registry import Registry
+from core.schema import FactSchema
+from core.service import Service, ServiceLink
 
 
 def utcnow() -> datetime:
@@ -67,34 +69,84 @@ class CollectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Collector(ABC):
-    """A source of facts for one namespace (``github``, ``prometheus``, ``aws``)."""
+@dataclass(frozen=True)
+class FactSource:
+    """A source of facts: the one registration that adds a collector.
 
-    name: ClassVar[str]
-    # The pydantic model of its settings section (none by default: any key is an error).
-    config_model: ClassVar[type[CollectorConfig]] = CollectorConfig
+    Declared in the collector package's ``__init__``, which imports no client library, so
+    that listing sources, checking settings and building the fact vocabulary stay fast
+    (boto3 is slow to import); the collector class is imported only when one is built.
 
-    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
-        self.config = self.parse_config(config or {})
+    ```python
+    SOURCE = register(FactSource(
+        name="aws", title="AWS", settings=AwsConfig, schema=SCHEMA,
+        link=ServiceLink("levelset.dev/aws-service-tag", example="payments"),
+        collector="collectors.aws.collector:AwsCollector",
+    ))
+    ```
+    """
 
-    @classmethod
-    def parse_config(cls, config: Mapping[str, Any]) -> Any:
+    name: str  # the settings section (collectors.<name>) and the fact namespace
+    title: str  # for people: "GitHub"
+    settings: type[CollectorConfig]
+    schema: FactSchema  # the facts with default settings
+    collector: str  # "module:Class" of its Collector
+    link: ServiceLink | None = None  # the catalog annotation that says where a service's data is
+    # The facts as configured, when they depend on the settings (Prometheus: one per query).
+    configured_schema: Callable[[Any], FactSchema] | None = None
+
+    def __post_init__(self) -> None:
+        if self.schema.namespace != self.name:
+            raise ValueError(f"collector {self.name!r} declares facts of namespace "
+                             f"{self.schema.namespace!r}; they must be its own")
+
+    def parse_settings(self, section: Mapping[str, Any] | CollectorConfig | None) -> Any:
+        """The typed settings of a section (``None``: all defaults); SettingsError if invalid."""
+        if isinstance(section, self.settings):
+            return section
         try:
-            return cls.config_model.model_validate(dict(config))
+            return self.settings.model_validate(dict(section or {}))
         except ValidationError as error:
             raise SettingsError(
-                Problem("settings", None, f"collectors.{cls.name}.{_loc(e['loc'])}: {e['msg']}")
+                Problem("settings", None, f"collectors.{self.name}.{_loc(e['loc'])}: {e['msg']}")
                 for e in error.errors()
             ) from None
 
-    @classmethod
-    @abstractmethod
-    def default_fact_schema(cls) -> FactSchema:
-        """The facts it provides with default settings (for the reference documentation)."""
+    def fact_schema(self, settings: CollectorConfig | None = None) -> FactSchema:
+        """The facts it provides with ``settings`` (default settings when None)."""
+        if settings is None or self.configured_schema is None:
+            return self.schema
+        return self.configured_schema(settings)
+
+    def collector_class(self) -> type[Collector]:
+        module, _, attribute = self.collector.partition(":")
+        cls = getattr(importlib.import_module(module), attribute)
+        if not (isinstance(cls, type) and issubclass(cls, Collector) and cls.source is self):
+            raise TypeError(f"{self.collector} is not the Collector of source {self.name!r}")
+        return cls
+
+    def build(self, section: Mapping[str, Any] | CollectorConfig | None) -> Collector:
+        return self.collector_class()(section)
+
+
+class Collector(ABC):
+    """Collects the facts of one source (``github``, ``prometheus``, ``aws``) for many services.
+
+    ``source`` is its registration, which holds its name, settings model and schema.
+    """
+
+    source: ClassVar[FactSource]
+
+    def __init__(self, config: Mapping[str, Any] | CollectorConfig | None = None) -> None:
+        self.config = self.source.parse_settings(config)
+
+    @property
+    def name(self) -> str:
+        return self.source.name
 
     def fact_schema(self) -> FactSchema:
         """The facts this collector provides, as configured."""
-        return self.default_fact_schema()
+        return self.source.fact_schema(self.config)
 
     @abstractmethod
     def collect(self, services: Sequence[Service]) -> CollectionResult:
@@ -109,7 +161,12 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(section)"
 
 
-registry: Registry[type[Collector]] = Registry("collector")
+registry: Registry[FactSource] = Registry("collector")
+
+
+def register(source: FactSource) -> FactSource:
+    """Add a source to the registry under its name."""
+    return registry.register(source.name)(source)
 
 
 def read_secret(*, env: str | None, file: Path | None, what: str) -> str | None:

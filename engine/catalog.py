@@ -6,14 +6,13 @@ Location, globs allowed); other kinds (Group, User, System, API, Resource, ...) 
 validated but are not services; an invalid entity is rejected with an error naming its file
 and line, and does not stop the others from loading.
 
-Annotations that link a service to its facts (all optional):
+Annotations are kept as they are: each collector reads its own to find a service's data
+(``github.com/project-slug: acme/payments``; the list is in docs/facts.md). The tier is
+read here:
 
 ```yaml
 metadata:
   annotations:
-    github.com/project-slug: acme/payments       # GitHub repository (the Backstage standard)
-    levelset.dev/prometheus-service: payments-api # value of the Prometheus service label
-    levelset.dev/aws-service-tag: payments        # value of the AWS tag that marks its resources
     levelset.dev/tier: "1"                        # or metadata.labels.tier
 ```
 """
@@ -22,16 +21,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import CatalogError, InputError, Problem
+from core.errors import CatalogError, InputError, Problem
+from core.service import Service
 from engine.yamlsource import Node, load_documents, load_file, walk_files
 
-GITHUB_ANNOTATION = "github.com/project-slug"
-PROMETHEUS_ANNOTATION = "levelset.dev/prometheus-service"
-AWS_ANNOTATION = "levelset.dev/aws-service-tag"
 TIER_ANNOTATION = "levelset.dev/tier"
 
 API_VERSIONS = frozenset({"backstage.io/v1alpha1", "backstage.io/v1beta1"})
@@ -40,57 +37,6 @@ _NAME = re.compile(r"^[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*$")
 _NAMESPACE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _TAG = re.compile(r"^[a-z0-9:+#]+(?:-[a-z0-9:+#]+)*$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-@dataclass(frozen=True)
-class Service:
-    """A service from the catalog, with everything the ``service.*`` facts expose."""
-
-    name: str
-    owner: str
-    lifecycle: str
-    type: str = "service"
-    namespace: str = "default"
-    title: str | None = None
-    description: str | None = None
-    system: str | None = None
-    tier: str | None = None
-    tags: tuple[str, ...] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    links: tuple[Mapping[str, str], ...] = ()
-    source: str = ""  # file:line it was read from
-
-    @property
-    def github_repository(self) -> str | None:
-        return self.annotations.get(GITHUB_ANNOTATION)
-
-    @property
-    def prometheus_label_value(self) -> str:
-        return self.annotations.get(PROMETHEUS_ANNOTATION, self.name)
-
-    @property
-    def aws_tag_value(self) -> str:
-        return self.annotations.get(AWS_ANNOTATION, self.name)
-
-    def facts(self) -> dict[str, Any]:
-        """The ``service.*`` namespace (absent values left out, so ``has()`` works)."""
-        values: dict[str, Any] = {
-            "name": self.name,
-            "namespace": self.namespace,
-            "owner": self.owner,
-            "lifecycle": self.lifecycle,
-            "type": self.type,
-            "tags": list(self.tags),
-            "labels": dict(self.labels),
-            "annotations": dict(self.annotations),
-            "links": [dict(link) for link in self.links],
-        }
-        for key in ("title", "description", "system", "tier"):
-            value = getattr(self, key)
-            if value is not None:
-                values[key] = value
-        return values
 
 
 @dataclass

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 
 import cel
 
-from collectors.schema import FactSchema, select
-from engine.catalog import Service
+from core.schema import FactSchema, select
+from core.service import Service
 from engine.scorecard import Level, Rule, Scorecard
 from rules.expression import EVALUATION_ERRORS, FALSE, Expression, Outcome
 from rules.functions import bind

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.errors import FactsError, InputError, Problem
+from core.errors import FactsError, InputError, Problem
 from engine.evaluation import ServiceFacts
 from engine.yamlsource import Node, load_file
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from collectors.schema import FactSchema
-from engine.catalog import Service
-from engine.errors import InputError, Problem
+from core.errors import InputError, Problem
+from core.schema import FactSchema
+from core.service import Service
 from engine.evaluation import (
     SATISFIED,
     FactContext,

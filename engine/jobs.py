@@ -18,10 +18,12 @@ from typing import Any
 
 from sqlmodel import Session
 
+from collectors import build_collectors, collect_all
 from collectors.base import CollectionResult
-from collectors.schema import FactSchema
-from engine.catalog import Service, load_catalog
-from engine.errors import InputError, NotFoundError, Problem, SettingsError, StorageError
+from core.errors import InputError, NotFoundError, Problem, SettingsError, StorageError
+from core.schema import FactSchema
+from core.service import Service
+from engine.catalog import load_catalog
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
 from engine.loading import load_scorecards, parse_scorecard
@@ -55,8 +57,7 @@ class EvaluationFailed(StorageError):
 
 
 def schemas_for(settings: Settings) -> dict[str, FactSchema]:
-    queries = settings.collectors.get("prometheus", {}).get("queries")
-    return vocabulary(queries if isinstance(queries, Mapping) else None)
+    return vocabulary(settings.collector_settings)
 
 
 def prepare_database(settings: Settings) -> None:
@@ -420,8 +421,6 @@ _COLLECTORS: dict[tuple[str, str], Any] = {}
 
 def configured_collectors(settings: Settings, sources: Sequence[str] | None = None) -> list[Any]:
     """The collectors of the settings file (optionally only ``sources``), reused across runs."""
-    from collectors import build_collectors
-
     wanted = settings.collectors if sources is None else {
         name: section for name, section in settings.collectors.items() if name in sources
     }
@@ -454,8 +453,6 @@ def run_collection(
     Each source is stored as soon as it finishes; a source that breaks fails its services
     (their rules become unknown) and the others still run.
     """
-    from collectors import collect_all
-
     collectors = configured_collectors(settings, sources)
     catalog = load_catalog(settings.catalog)
     selected = list(catalog)

@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from collectors.schema import FactSchema
-from engine.errors import InputError, Problem, ScorecardError
+from core.errors import InputError, Problem, ScorecardError
+from core.schema import FactSchema
 from engine.scorecard import (
     Exemption,
     Level,

@@ -9,7 +9,7 @@ schedule: {evaluate: "0 */4 * * *", collect: "0 */4 * * *"}
 api: {read_token_required: false}
 retention_days: 400
 facts_max_age_hours: 48
-collectors: {github: {...}}
+collectors: {github: {...}}   # each section checked against its collector's settings model
 ```
 
 Precedence: environment (``LEVELSET_RETENTION_DAYS``, nested with ``__`` as in
@@ -20,6 +20,7 @@ file are relative to the file. Tokens never come from the file: ``LEVELSET_API_T
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import os
@@ -36,7 +37,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from engine.errors import InputError, Problem, SettingsError
+from collectors import CollectorConfig, registry
+from core.errors import InputError, Problem, SettingsError
 from engine.yamlsource import Node, line_for, load_file
 
 CONFIG_ENV = "LEVELSET_CONFIG"
@@ -115,6 +117,21 @@ class Settings(BaseSettings):
     def writes_enabled(self) -> bool:
         return self._api_token_sha256 is not None
 
+    @property
+    def collector_settings(self) -> dict[str, CollectorConfig]:
+        """Each ``collectors`` section parsed by its collector's model (``collectors`` is raw).
+
+        Raises SettingsError for a section ``load_settings`` did not check (a copy with
+        other collectors).
+        """
+        parsed = {}
+        for name, section in self.collectors.items():
+            try:
+                parsed[name] = registry.get(name).parse_settings(section)
+            except KeyError as error:
+                raise SettingsError([Problem("collectors", None, str(error.args[0]))]) from None
+        return parsed
+
 
 def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -159,6 +176,87 @@ def _env_name(loc: Sequence[str | int]) -> str:
     return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
 
 
+def _did_you_mean(name: str, known: Sequence[str], cutoff: float = 0.6) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
+    return f'did you mean "{close[0]}"?' if close else ""
+
+
+def _known_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys a settings model accepts at ``loc`` (a path of nested models), if known."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _unknown_setting(model: type[BaseModel], loc: Sequence[str | int]) -> str:
+    hint = _did_you_mean(str(loc[-1]), _known_keys(model, loc[:-1])) if loc else ""
+    return f"unknown setting ({hint})" if hint else "unknown setting"
+
+
+def _in_document(document: Any, loc: Sequence[str | int]) -> bool:
+    node = document
+    for part in loc:
+        if not isinstance(node, Node) or str(part) not in node:
+            return False
+        node = node[str(part)]
+    return True
+
+
+def _env_variable(loc: Sequence[str | int], document: Any, environ: Mapping[str, str]) -> str | None:
+    """The ``LEVELSET_*`` variable that set the value at ``loc``, or None when the file did."""
+    present = {key.upper(): key for key in environ if key.upper().startswith(ENV_PREFIX)}
+    for end in range(len(loc), 0, -1):  # the variable of loc or of a section holding it
+        if _env_name(loc[:end]) in present:
+            return present[_env_name(loc[:end])]
+    below = sorted(key for key in present if key.startswith(_env_name(loc) + "__"))
+    return present[below[0]] if below and not _in_document(document, loc) else None
+
+
+class _Origin:
+    """Where the settings came from: problems name the file and line, or the variable."""
+
+    def __init__(self, file: str, document: Any, environ: Mapping[str, str]) -> None:
+        self.file, self.document, self.environ = file, document, environ
+
+    def problem(self, loc: Sequence[str | int], message: str) -> Problem:
+        variable = _env_variable(loc, self.document, self.environ)
+        if variable is not None:
+            return Problem(variable, None, message)
+        return Problem(self.file, line_for(self.document, loc), f"{_format_loc(loc)}: {message}")
+
+    def validation_problems(self, model: type[BaseModel], error: ValidationError,
+                            prefix: Sequence[str | int] = ()) -> list[Problem]:
+        problems = []
+        for item in error.errors():
+            loc = [part for part in item["loc"] if isinstance(part, str | int)]
+            message = (_unknown_setting(model, loc) if item["type"] == "extra_forbidden"
+                       else item["msg"])
+            problems.append(self.problem([*prefix, *loc], message))
+        return problems
+
+
+def _collector_problems(sections: Mapping[str, Any], origin: _Origin) -> list[Problem]:
+    """Each ``collectors`` section against its collector's settings model."""
+    problems = []
+    known = registry.names()
+    for name, section in sections.items():
+        if name not in registry:
+            hint = _did_you_mean(name, known, cutoff=0.75)  # not "github" for "gitlab"
+            problems.append(origin.problem(["collectors", name], "unknown collector ("
+                                           f"{hint + ' ' if hint else ''}known: {', '.join(known)})"))
+            continue
+        model = registry.get(name).settings
+        try:
+            model.model_validate(section)
+        except ValidationError as error:
+            problems += origin.validation_problems(model, error, ["collectors", name])
+    return problems
+
+
 def _resolve_paths(document: dict[str, Any], base: Path) -> dict[str, Any]:
     resolved = dict(document)
     for key in ("catalog", "scorecards", "facts"):
@@ -191,25 +289,15 @@ def load_settings(config: Path | None = None) -> Settings:
                     f"{forbidden}: tokens are not read from the file; set "
                     f"LEVELSET_{forbidden.upper()} or LEVELSET_{forbidden.upper()}_FILE")
     init = _resolve_paths(dict(document), config.parent) if config is not None else {}
+    origin = _Origin(file, document, environ)
     try:
         settings = Settings(**init)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            loc = [p for p in item["loc"] if isinstance(p, str | int)]
-            top = str(loc[0]) if loc else ""
-            from_env = any(key.upper().startswith(_env_name(loc[:1])) for key in environ) and (
-                top not in document)
-            message = "unknown setting" if item["type"] == "extra_forbidden" else item["msg"]
-            if from_env:
-                problems.append(Problem(_env_name(loc), None, message))
-            else:
-                problems.append(Problem(file, line_for(document, loc),
-                                        f"{_format_loc(loc)}: {message}"))
-        raise SettingsError(problems) from None
+        raise SettingsError(origin.validation_problems(Settings, error)) from None
+    problems = _collector_problems(settings.collectors, origin)
     api_token, api_where = _read_token("LEVELSET_API_TOKEN", environ)
     read_token, read_where = _read_token("LEVELSET_READ_TOKEN", environ)
-    problems = _check_token(api_token, api_where, settings.environment)
+    problems += _check_token(api_token, api_where, settings.environment)
     problems += _check_token(read_token, read_where, settings.environment)
     if settings.api.read_token_required and read_token is None and api_token is None:
         problems.append(Problem(file, line_for(document, ["api", "read_token_required"]),

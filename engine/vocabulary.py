@@ -1,13 +1,16 @@
-"""Every fact namespace a rule may read, and its schema."""
+"""Every fact namespace a rule may read, and its schema.
+
+``service`` (the catalog) and ``custom`` (pushed facts) are the engine's own; each registered
+collector adds its namespace, as configured by its section of the settings file.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from collectors.aws.schema import SCHEMA as AWS_SCHEMA
-from collectors.github.schema import SCHEMA as GITHUB_SCHEMA
-from collectors.prometheus.schema import schema as prometheus_schema
-from collectors.schema import Fact, FactSchema, FactType, facts
+from collectors import registry
+from core.schema import Fact, FactSchema, FactType, facts
 
 T = FactType
 
@@ -38,8 +41,15 @@ CUSTOM_SCHEMA = FactSchema(
 )
 
 
-def vocabulary(prometheus_queries: Mapping[str, str] | None = None) -> dict[str, FactSchema]:
-    """The namespaces as configured (Prometheus facts are the configured queries)."""
-    schemas = (SERVICE_SCHEMA, GITHUB_SCHEMA, prometheus_schema(prometheus_queries), AWS_SCHEMA,
-               CUSTOM_SCHEMA)
+def vocabulary(collectors: Mapping[str, Any] | None = None) -> dict[str, FactSchema]:
+    """The namespaces as configured by ``collectors`` (the settings' sections, raw or parsed).
+
+    A registered collector without a section provides its default facts.
+    """
+    sections: dict[str, Any] = dict(collectors or {})
+    schemas = [SERVICE_SCHEMA]
+    for name, source in registry.items():
+        configured = source.parse_settings(sections[name]) if name in sections else None
+        schemas.append(source.fact_schema(configured))
+    schemas.append(CUSTOM_SCHEMA)
     return {schema.namespace: schema for schema in schemas}

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from engine.errors import InputError, Problem
+from core.errors import InputError, Problem
 
 
 class Node(dict[str, Any]):

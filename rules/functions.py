@@ -13,7 +13,7 @@ from typing import Any
 
 import semver
 
-from engine.registry import Registry
+from core.registry import Registry
 
 
 @dataclass(frozen=True)

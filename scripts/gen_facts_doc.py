@@ -13,23 +13,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from collectors import FactSource, registry  # noqa: E402
 from collectors.base import CollectorConfig  # noqa: E402
-from collectors.schema import Fact, FactSchema  # noqa: E402
+from core.schema import Fact, FactSchema  # noqa: E402
 
 TARGET = ROOT / "docs" / "facts.md"
 
-MAPPING = """\
+MAPPING_INTRO = """\
 ## How a service is linked to its sources
 
 Services come from the Backstage catalog (`Component` entities). Annotations on the entity
 say where each collector looks; without them the defaults apply.
+"""
 
-| Source | Annotation | Default |
-|---|---|---|
-| GitHub | `github.com/project-slug: acme/payments` | `<org>/<service name>` |
-| Prometheus | `levelset.dev/prometheus-service: payments-api` | the service name |
-| AWS | `levelset.dev/aws-service-tag: payments` | the service name |
-
+MAPPING_NOTES = """\
 The Prometheus value is matched against the `service_label` label of each query's result
 and of alerting rules; the AWS value against the tag `tag_key` of each resource.
 
@@ -37,6 +34,15 @@ An absent value is unknown, never false or zero: a rule that reads it is reporte
 unknown, not as failed. A collector that cannot read a service lists it with the reason in
 the run's failures, and the other services are still collected.
 """
+
+
+def mapping_rows(sources: list[FactSource]) -> list[str]:
+    rows = ["| Source | Annotation | Default |", "|---|---|---|"]
+    for source in sources:
+        if source.link is not None:
+            link = source.link
+            rows.append(f"| {source.title} | `{link.annotation}: {link.example}` | {link.default} |")
+    return rows
 
 
 def fact_rows(schema: FactSchema) -> list[str]:
@@ -80,9 +86,7 @@ def _cell(text: str) -> str:
 
 
 def render() -> str:
-    import collectors
-
-    collectors.load_builtin_collectors()
+    sources = [source for _, source in registry.items()]
     parts = [
         "# Facts reference",
         "",
@@ -90,15 +94,20 @@ def render() -> str:
         "Rules read facts as `<namespace>.<path>` (`github.branch_protection.enabled`);",
         "`x[].y` is the field `y` of each item of the list `x`.",
         "",
-        MAPPING,
+        MAPPING_INTRO,
+        *mapping_rows(sources),
+        "",
+        MAPPING_NOTES,
     ]
-    for name, cls in collectors.registry.items():
-        collector_doc = (sys.modules[cls.__module__].__doc__ or "").strip()
-        schema = cls.default_fact_schema()
+    for source in sources:
+        collector = source.collector_class()
+        collector_doc = (sys.modules[collector.__module__].__doc__ or "").strip()
+        schema = source.schema
         parts += [f"## `{schema.namespace}`: {schema.description}", ""]
         if collector_doc:
             parts += [collector_doc, ""]
-        parts += [f"### Settings (`collectors.{name}`)", "", *settings_rows(cls.config_model), ""]
+        parts += [f"### Settings (`collectors.{source.name}`)", "",
+                  *settings_rows(source.settings), ""]
         parts += ["### Facts", "", *fact_rows(schema), ""]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from collectors import FactSource, register, registry
 from engine.settings import Settings, get_settings, load_settings
 from engine.storage.database import engine_for, migrate
+from tests.fakes import FIXED
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_BACKSTAGE = ROOT / "tests" / "fixtures" / "backstage-examples"
@@ -109,3 +111,11 @@ def _isolated_settings() -> Iterator[None]:
     else:
         os.environ["LEVELSET_CONFIG"] = saved
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def fixed_source() -> Iterator[FactSource]:
+    """The fake collector "fixed" (tests/fakes.py), registered for one test only."""
+    register(FIXED)
+    yield FIXED
+    registry.unregister(FIXED.name)

@@ -4,7 +4,7 @@
 collectors:
   aws:
     regions: [eu-west-1, us-east-1]
-    tag_key: service                  # resources tagged service=<aws_tag_value> belong to it
+    tag_key: service                  # resources tagged service=<tag value> belong to it
     assume_role_arn: null             # e.g. arn:aws:iam::123456789012:role/levelset-read
     endpoint_url: null                # for an AWS-compatible endpoint
 ```
@@ -25,29 +25,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import Field
 
+from collectors.aws import SOURCE, TAG_VALUE
 from collectors.aws.runtimes import is_deprecated
-from collectors.aws.schema import SCHEMA
-from collectors.base import CollectionResult, Collector, CollectorConfig, registry, utcnow
+from collectors.aws.settings import AwsConfig
+from collectors.base import CollectionResult, Collector, utcnow
 from collectors.http import RequestCounter
-from collectors.schema import FactSchema
-from engine.catalog import Service
-
-
-class AwsConfig(CollectorConfig):
-    regions: list[str] = Field(min_length=1, description="Regions to sweep")
-    tag_key: str = Field(default="service", description="Tag whose value names the service")
-    endpoint_url: str | None = Field(default=None, description="Endpoint of an "
-                                     "AWS-compatible API (none: AWS)")
-    assume_role_arn: str | None = Field(default=None, description="Role to assume with STS "
-                                        "before reading (read-only role in the account)")
-    role_session_name: str = Field(default="levelset", description="STS session name")
-    timeout_seconds: float = Field(default=30.0, gt=0, description="Connect and read timeout")
-    max_attempts: int = Field(default=3, ge=1, le=10, description="botocore attempts per call")
-    page_size: int = Field(default=100, ge=1, le=100, description="Tagging API page size")
-    deprecated_runtimes: list[str] = Field(default_factory=list, description="Lambda runtimes "
-                                           "to treat as deprecated beyond the built-in dates")
+from core.service import Service
 
 
 @dataclass(frozen=True)
@@ -137,17 +121,14 @@ class _Run:
         return None
 
 
-@registry.register("aws")
 class AwsCollector(Collector):
-    name = "aws"
-
-    config_model = AwsConfig
+    source = SOURCE
 
     config: AwsConfig
 
-    @classmethod
-    def default_fact_schema(cls) -> FactSchema:
-        return SCHEMA
+    def tag_value_of(self, service: Service) -> str:
+        """The value of the ``tag_key`` tag that marks the resources of ``service``."""
+        return TAG_VALUE.value(service, service.name)
 
     def collect(self, services: Sequence[Service]) -> CollectionResult:
         result = CollectionResult(source=self.name, started_at=utcnow())
@@ -157,12 +138,12 @@ class AwsCollector(Collector):
             run.session = self._session(run)
             tagged = self._sweep(run)
             # Only the resources of the services asked for are read in detail.
-            wanted = {s.aws_tag_value for s in services}
+            wanted = {self.tag_value_of(s) for s in services}
             details = _Details(run, {v: r for v, r in tagged.items() if v in wanted})
             today = result.started_at.date()
             extra = frozenset(self.config.deprecated_runtimes)
             for service in services:
-                mine = tagged.get(service.aws_tag_value, [])
+                mine = tagged.get(self.tag_value_of(service), [])
                 result.facts[service.name] = details.facts_for(mine, today, extra)
         except _SourceFailed as error:
             result.fail_all(services, str(error))

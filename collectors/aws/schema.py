@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collectors.schema import Fact, FactSchema, FactType, facts
+from core.schema import Fact, FactSchema, FactType, facts
 
 T = FactType
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -46,27 +45,20 @@ from github import (
 )
 from github.GithubException import RateLimitExceededExceedsMaxWait
 from github.Requester import Requester
-from pydantic import Field
 
-from collectors.base import (
-    CollectionResult,
-    Collector,
-    CollectorConfig,
-    read_secret,
-    registry,
-    utcnow,
-)
+from collectors.base import CollectionResult, Collector, read_secret, utcnow
+from collectors.github import REPOSITORY, SOURCE
 from collectors.github.cache import (
     ConditionalAdapter,
     ETagCache,
     JsonFileETagCache,
     MemoryETagCache,
 )
-from collectors.github.schema import KEY_FILES, SCHEMA
+from collectors.github.schema import KEY_FILES
+from collectors.github.settings import GitHubConfig
 from collectors.http import RequestCounter, connection_reason, is_timeout
-from collectors.schema import FactSchema
-from engine.catalog import Service
-from engine.errors import CollectorError
+from core.errors import CollectorError
+from core.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -80,27 +72,6 @@ UNPROTECTED: dict[str, Any] = {
 }
 
 
-class GitHubConfig(CollectorConfig):
-    base_url: str = Field(default="https://api.github.com",
-                          description="REST API root; GitHub Enterprise: https://HOST/api/v3")
-    org: str | None = Field(default=None, description="Owner of `<org>/<service>` repositories "
-                            "(services without github.com/project-slug); needed for discovery")
-    token_env: str | None = Field(default=None, description="Environment variable holding "
-                                  "the token (none: anonymous, 60 requests an hour)")
-    token_file: Path | None = Field(default=None, description="File holding the token "
-                                    "(a mounted secret); wins over token_env")
-    cache_path: Path | None = Field(default=None, description="JSON file keeping ETags and "
-                                    "bodies between runs (none: in memory)")
-    timeout_seconds: int = Field(default=15, ge=1, description="Per-request timeout")
-    max_wait_seconds: float = Field(default=60.0, ge=0, description="Longest sleep for a rate "
-                                    "limit; beyond it the rest fails as rate limited")
-    retries: int = Field(default=2, ge=0, le=10, description="Retries of 5xx answers and of "
-                         "secondary rate limits")
-    seconds_between_requests: float = Field(default=0.0, ge=0,
-                                            description="Pause between requests")
-    per_page: int = Field(default=100, ge=1, le=100, description="Page size of list endpoints")
-
-
 class _RepositoryFailed(Exception):
     """This repository could not be read; the others can."""
 
@@ -109,11 +80,8 @@ class _SourceFailed(Exception):
     """Nothing more can be read from GitHub in this run (rate limit, server unreachable)."""
 
 
-@registry.register("github")
 class GitHubCollector(Collector):
-    name = "github"
-
-    config_model = GitHubConfig
+    source = SOURCE
 
     config: GitHubConfig
 
@@ -124,13 +92,10 @@ class GitHubCollector(Collector):
             cache = JsonFileETagCache(path) if path is not None else MemoryETagCache()
         self.cache = cache
 
-    @classmethod
-    def default_fact_schema(cls) -> FactSchema:
-        return SCHEMA
-
     def repository_of(self, service: Service) -> str | None:
-        if service.github_repository:
-            return service.github_repository
+        annotated = REPOSITORY.value(service)
+        if annotated:
+            return annotated
         if self.config.org:
             return f"{self.config.org}/{service.name.rpartition('/')[2]}"
         return None

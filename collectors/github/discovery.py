@@ -1,11 +1,12 @@
 """Find services by reading ``catalog-info.yaml`` from every repository of an organization.
 
 ```python
-catalog = discover_services(settings.collectors["github"])   # needs ``org``
+found = discover_catalog(settings.collectors["github"])   # needs ``org``
+catalog = load_catalog_texts(found)                       # engine.catalog: the Backstage rules
 ```
 
-The files are parsed by :func:`engine.catalog.load_catalog_texts`, with the same Backstage
-rules as files on disk; a repository without the file is skipped.
+Discovery only fetches the files; the engine parses them with the same Backstage rules as
+files on disk. A repository without the file is skipped.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from github import GithubException, RateLimitExceededException
 
 from collectors.github.collector import GitHubCollector, next_link, reset_time
 from collectors.http import RequestCounter
-from engine.catalog import Catalog, load_catalog_texts
-from engine.errors import CollectorError
+from core.errors import CollectorError
 
 CATALOG_FILE = "catalog-info.yaml"
 
@@ -68,10 +68,6 @@ def discover_catalog(config: Mapping[str, Any], *, include_archived: bool = Fals
     finally:
         client.close()
     return found
-
-
-def discover_services(config: Mapping[str, Any]) -> Catalog:
-    return load_catalog_texts(discover_catalog(config))
 
 
 def _decode(content: Any) -> str | None:

@@ -21,22 +21,13 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
-from pydantic import Field
 from urllib3.util.retry import Retry
 
-from collectors.base import (
-    CollectionResult,
-    Collector,
-    CollectorConfig,
-    read_secret,
-    registry,
-    utcnow,
-)
+from collectors.base import CollectionResult, Collector, read_secret, utcnow
 from collectors.http import (
     CountingAdapter,
     RequestCounter,
@@ -44,44 +35,24 @@ from collectors.http import (
     counting_session,
     is_timeout,
 )
-from collectors.prometheus.schema import DEFAULT_QUERIES, schema
-from collectors.schema import FactSchema
-from engine.catalog import Service
-from engine.errors import CollectorError
-
-
-class PrometheusConfig(CollectorConfig):
-    url: str = Field(default="http://localhost:9090", description="Prometheus base URL")
-    service_label: str = Field(default="service", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
-                               description="Label naming the service in every query's result")
-    queries: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_QUERIES),
-                                    description="Fact name -> PromQL grouped by service_label "
-                                    "(default: the queries of the facts below)")
-    timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout")
-    retries: int = Field(default=1, ge=0, le=5, description="Retries of 502/503/504 answers")
-    token_env: str | None = Field(default=None, description="Environment variable holding a "
-                                  "bearer token")
-    token_file: Path | None = Field(default=None, description="File holding a bearer token")
+from collectors.prometheus import LABEL_VALUE, SOURCE
+from collectors.prometheus.settings import PrometheusConfig
+from core.errors import CollectorError
+from core.service import Service
 
 
 class _SourceDown(Exception):
     """Prometheus cannot be reached at all."""
 
 
-@registry.register("prometheus")
 class PrometheusCollector(Collector):
-    name = "prometheus"
-
-    config_model = PrometheusConfig
+    source = SOURCE
 
     config: PrometheusConfig
 
-    @classmethod
-    def default_fact_schema(cls) -> FactSchema:
-        return schema()
-
-    def fact_schema(self) -> FactSchema:
-        return schema(self.config.queries)
+    def label_value_of(self, service: Service) -> str:
+        """The value of ``service_label`` that names ``service`` in every query's result."""
+        return LABEL_VALUE.value(service, service.name)
 
     def collect(self, services: Sequence[Service]) -> CollectionResult:
         config = self.config
@@ -96,7 +67,7 @@ class PrometheusCollector(Collector):
             return result
         by_value: dict[str, list[Service]] = defaultdict(list)
         for service in services:
-            by_value[service.prometheus_label_value].append(service)
+            by_value[self.label_value_of(service)].append(service)
         values: dict[str, dict[str, Any]] = {s.name: {} for s in services}
 
         session = counting_session(counter)
@@ -130,7 +101,7 @@ class PrometheusCollector(Collector):
             else:
                 for service in services:
                     values[service.name]["alert_rules"] = _count_rules_naming(
-                        rules, config.service_label, service.prometheus_label_value)
+                        rules, config.service_label, self.label_value_of(service))
         except _SourceDown as error:
             result.fail_all(services, f"Prometheus at {config.url} is unreachable: {error}")
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from collectors.schema import Fact, FactSchema, FactType
+from core.schema import Fact, FactSchema, FactType
 
 # Shipped defaults; `collectors.prometheus.queries` in the settings file replaces or extends them.
 # Each query is grouped by the service label, so one query answers for every service.

@@ -15,10 +15,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import Session
 
+from core.errors import NotFoundError, StorageError
 from engine import __version__
 from engine.api.deps import ReadAccess, RunDispatcher, SessionDep
 from engine.api.routes import reads_router, writes_router
-from engine.errors import NotFoundError, StorageError
 from engine.jobs import run_evaluation
 from engine.settings import Settings, get_settings
 from engine.storage import runs, standings

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import httpx
 
-from engine.errors import InputError, Problem
+from core.errors import InputError, Problem
 from engine.evaluation import RuleStatus
 from engine.gate import GatedRule, GateVerdict
 

@@ -11,13 +11,12 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from collectors import registry
+from core.errors import InputError, NotFoundError, Problem, StorageError
 from engine.cli.app import EXIT_INPUT, EXIT_OK, ConfigOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.cli.server import load_settings_or_exit
-from engine.errors import InputError, NotFoundError, Problem, StorageError
-
-SOURCES = ("github", "prometheus", "aws")
 
 
 def _age(seconds: float) -> str:
@@ -35,7 +34,7 @@ def collect(
     config: ConfigOpt = None,
     service: Annotated[list[str] | None, typer.Option(help="Only these services.")] = None,
     source: Annotated[list[str] | None, typer.Option(
-        help="Only these sources: github, prometheus, aws.")] = None,
+        help=f"Only these sources: {', '.join(registry.names())}.")] = None,
 ) -> None:
     """Collect facts from the configured sources and store them.
 
@@ -45,8 +44,8 @@ def collect(
     from engine.jobs import prepare_database, run_collection
 
     for name in source or ():
-        if name not in SOURCES:
-            raise fail_input([Problem("--source", None, f"{name!r}: use {', '.join(SOURCES)}")])
+        if name not in registry:
+            raise fail_input([Problem("--source", None, f"{name!r}: use {', '.join(registry.names())}")])
     settings = load_settings_or_exit(config)
     if not settings.collectors:
         raise fail_input([Problem(str(config or "settings"), None,
@@ -142,8 +141,8 @@ def discover(
     discovery; point `catalog:` at a directory that holds OUTPUT to grade them.
     """
     from collectors.github.discovery import discover_catalog
+    from core.errors import CollectorError
     from engine.catalog import load_catalog_texts
-    from engine.errors import CollectorError
 
     settings = load_settings_or_exit(config)
     section = settings.collectors.get("github")

@@ -11,11 +11,11 @@ from typing import Annotated
 
 import typer
 
-from collectors.schema import FactSchema
+from core.errors import InputError, Problem, StorageError
+from core.schema import FactSchema
 from engine.catalog import Catalog, load_catalog
 from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, ConfigOpt, app
 from engine.cli.output import print_table, stderr, stdout
-from engine.errors import InputError, Problem, StorageError
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
 from engine.gate import GateVerdict, gate_verdict, write_junit
@@ -100,10 +100,9 @@ def validate(
     default = Path("scorecards")
     if config is not None:
         from engine.cli.server import load_settings_or_exit
-        from engine.jobs import schemas_for
 
         settings = load_settings_or_exit(config)
-        schemas, default = schemas_for(settings), settings.scorecards
+        schemas, default = vocabulary(settings.collector_settings), settings.scorecards
     roots = paths or [default]
     cards = load_scorecards(roots, schemas)
     problems = list(cards.problems)

@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 
+from core.errors import InputError, Problem, StorageError
 from engine.cli.app import EXIT_INPUT, ConfigOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
-from engine.errors import InputError, Problem, StorageError
 from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
-from engine.errors import StorageError
+from core.errors import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 CHUNK = 500

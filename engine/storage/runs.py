@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlmodel import Session, col
 
-from engine.errors import NotFoundError
+from core.errors import NotFoundError
 from engine.storage.database import table_of
 from engine.storage.models import EvaluationRun, RunStatus
 from engine.storage.public import EvaluationRunPublic

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
-from engine.errors import NotFoundError
+from core.errors import NotFoundError
 from engine.scorecard import Scorecard
 from engine.storage.database import insert_missing, table_of
 from engine.storage.history.diff import ScorecardIds

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session, col
 
-from engine.catalog import Service
-from engine.errors import NotFoundError
+from core.errors import NotFoundError
+from core.service import Service
 from engine.storage.database import chunks, insert_missing, table_of
 from engine.storage.models import ServiceRecord
 from engine.storage.public import ServicePublic

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from engine.errors import NotFoundError
+from core.errors import NotFoundError
 from engine.storage import runs
 from engine.storage.models import (
     CurrentResult,

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import AWS_ANNOTATION, GITHUB_ANNOTATION, PROMETHEUS_ANNOTATION, Service
+from collectors.aws import TAG_VALUE
+from collectors.github import REPOSITORY
+from collectors.prometheus import LABEL_VALUE
+from core.service import Service
 from tests.realparts.aws import AwsAccount, fake_credentials, running_moto
 from tests.realparts.github import FakeRepository, GitHubStandIn, days_ago
 from tests.realparts.prometheus import (
@@ -18,6 +21,10 @@ from tests.realparts.prometheus import (
     openmetrics,
     running_prometheus,
 )
+
+GITHUB_ANNOTATION = REPOSITORY.annotation
+PROMETHEUS_ANNOTATION = LABEL_VALUE.annotation
+AWS_ANNOTATION = TAG_VALUE.annotation
 
 
 def service(name: str, **annotations: str) -> Service:

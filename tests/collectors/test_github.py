@@ -10,7 +10,8 @@ import pytest
 
 from collectors.github.cache import JsonFileETagCache
 from collectors.github.collector import GitHubCollector
-from collectors.github.discovery import discover_catalog, discover_services
+from collectors.github.discovery import discover_catalog
+from engine.catalog import load_catalog_texts
 from tests.collectors.conftest import GITHUB_ANNOTATION, service
 from tests.realparts.github import GitHubStandIn, days_ago
 from tests.realparts.httpserver import Reply
@@ -271,12 +272,12 @@ def test_a_service_without_repository_or_org_fails_with_the_reason(github):
 def test_discovery_reads_catalog_info_of_every_repository_of_the_org(github):
     texts = discover_catalog({"base_url": github.base_url, "org": "acme",
                               "token_env": "LEVELSET_TEST_GITHUB_TOKEN"})
-    catalog = discover_services({"base_url": github.base_url, "org": "acme"})
+    catalog = load_catalog_texts(discover_catalog({"base_url": github.base_url, "org": "acme"}))
 
     assert [origin for origin, _ in texts] == ["acme/checkout/catalog-info.yaml",
                                                "acme/payments/catalog-info.yaml"]
     assert sorted(catalog.services) == ["checkout", "payments"]
-    assert catalog.services["checkout"].github_repository == "acme/checkout"
+    assert GitHubCollector({}).repository_of(catalog.services["checkout"]) == "acme/checkout"
     assert catalog.problems == []
 
 

@@ -4,59 +4,50 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 import collectors
-from collectors import CollectionResult, Collector, CollectorConfig, build_collectors, collect_all
-from collectors.base import read_secret, registry, utcnow
-from collectors.schema import FactSchema, FactType, facts
-from engine.catalog import Service, load_catalog_texts
-from engine.errors import CollectorError, SettingsError
+from collectors import build_collectors, collect_all
+from collectors.base import read_secret, registry
+from core.errors import CollectorError, SettingsError
+from engine.catalog import load_catalog_texts
 from tests.collectors.conftest import service
+from tests.fakes import FixedCollector, FixedConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class FixedConfig(CollectorConfig):
-    value: int = 1
-
-
-class FixedCollector(Collector):
-    """A collector of our own interface that returns given facts (or breaks)."""
-
-    name: ClassVar[str] = "fixed"
-
-    config_model = FixedConfig
-
-    @classmethod
-    def default_fact_schema(cls) -> FactSchema:
-        return FactSchema("fixed", "test facts", facts(("value", FactType.INT, "a number", "")))
-
-    def collect(self, services: Sequence[Service]) -> CollectionResult:
-        if self.config.value < 0:
-            raise RuntimeError("broken on purpose")
-        result = CollectionResult(source=self.name, started_at=utcnow())
-        result.facts = {s.name: {"value": self.config.value} for s in services}
-        return result
-
-
-@pytest.fixture
-def fixed_registered() -> Iterator[None]:
-    registry.register("fixed")(FixedCollector)
-    yield
-    registry.unregister("fixed")
-
-
-def test_build_collectors_makes_one_per_configured_section_in_order(fixed_registered):
+def test_build_collectors_makes_one_per_configured_section_in_order(fixed_source):
     built = build_collectors({"fixed": {"value": 3}, "github": {"org": "acme"},
                               "aws": {"regions": ["eu-west-1"]}})
 
     assert [c.name for c in built] == ["fixed", "github", "aws"]
     assert set(registry.names()) >= {"github", "prometheus", "aws"}
+
+
+def test_build_collectors_takes_parsed_settings_too(fixed_source):
+    [built] = build_collectors({"fixed": FixedConfig(value=5)})
+
+    assert isinstance(built, FixedCollector) and built.config.value == 5
+
+
+def test_every_builtin_collector_registers_by_its_package_alone():
+    """Listing sources, their settings and facts imports no client library (boto3 is slow)."""
+    code = ("import sys, collectors, engine.settings, engine.vocabulary\n"
+            "engine.vocabulary.vocabulary()\n"
+            "print(sorted(collectors.registry.names()))\n"
+            "print(sorted({'boto3', 'github', 'prometheus_api_client'} & set(sys.modules)))\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["['aws', 'github', 'prometheus']", "[]"]
+
+
+def test_each_registration_names_the_collector_class_that_declares_it():
+    for name, source in registry.items():
+        assert source.collector_class().source is source, name
 
 
 def test_unknown_collector_and_bad_settings_are_errors():
@@ -66,7 +57,7 @@ def test_unknown_collector_and_bad_settings_are_errors():
         build_collectors({"aws": {}})
 
 
-def test_collect_all_keeps_going_when_one_collector_breaks(fixed_registered):
+def test_collect_all_keeps_going_when_one_collector_breaks(fixed_source):
     good, broken = FixedCollector({"value": 7}), FixedCollector({"value": -1})
     services = [service("a"), service("b")]
 
@@ -114,7 +105,7 @@ def test_facts_reference_is_up_to_date():
 def test_every_builtin_fact_is_in_the_reference():
     collectors.load_builtin_collectors()
     text = (ROOT / "docs" / "facts.md").read_text()
-    for _, cls in registry.items():
-        schema = cls.default_fact_schema()
+    for _, source in registry.items():
+        schema = source.schema
         for fact in schema.facts:
             assert f"`{schema.namespace}.{fact.path}`" in text

@@ -8,7 +8,7 @@ import pytest
 
 from collectors.prometheus.collector import PrometheusCollector
 from collectors.prometheus.schema import DEFAULT_QUERIES
-from engine.errors import SettingsError
+from core.errors import SettingsError
 from tests.collectors.conftest import service
 from tests.realparts.httpserver import LocalHTTPServer, Reply, Request, forward
 from tests.realparts.prometheus import PrometheusServer

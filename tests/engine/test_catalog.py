@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from collectors.aws.collector import AwsCollector
+from collectors.github.collector import GitHubCollector
+from collectors.prometheus.collector import PrometheusCollector
 from engine.catalog import load_catalog, short_ref
 from tests.conftest import SHARED_BACKSTAGE
 
@@ -62,10 +65,11 @@ def test_mapping_annotations_link_a_service_to_its_sources(root: Path):
     catalog = load_catalog(root / "catalog")
     assert catalog.problems == []
     payments = catalog.services["payments-api"]
-    assert payments.github_repository == "acme/payments-api"
-    assert payments.prometheus_label_value == "payments"
-    assert payments.aws_tag_value == "payments-api"
-    assert catalog.services["identity"].aws_tag_value == "identity-svc"
+    aws = AwsCollector({"regions": ["eu-west-1"]})
+    assert GitHubCollector({}).repository_of(payments) == "acme/payments-api"
+    assert PrometheusCollector({}).label_value_of(payments) == "payments"
+    assert aws.tag_value_of(payments) == "payments-api"
+    assert aws.tag_value_of(catalog.services["identity"]) == "identity-svc"
     assert payments.tier == "1"
 
 

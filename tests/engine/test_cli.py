@@ -176,3 +176,17 @@ def test_validate_with_settings_knows_the_configured_prometheus_facts(run, tmp_p
                       "      saturation: max by (service) (cpu)\n")
     result = run("validate", "--config", str(config))
     assert result.exit_code == 0, result.output
+
+
+def test_validate_and_serve_reject_collector_settings_typos_with_file_and_line(run, tmp_path: Path):
+    config = tmp_path / "levelset.yaml"
+    config.write_text("environment: development\ncollectors:\n  github:\n    tokn_env: X\n"
+                      "  gitlab: {}\n")
+    for command in ("validate", "serve"):
+        result = run(command, "--config", str(config))
+        assert result.exit_code == 2, command
+        assert (f'{config}:4: collectors.github.tokn_env: unknown setting '
+                '(did you mean "token_env"?)') in result.stderr
+        assert (f"{config}:5: collectors.gitlab: unknown collector "
+                "(known: aws, github, prometheus)") in result.stderr
+        assert "Traceback" not in result.output

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.catalog import Service
+from core.service import Service
 from engine.evaluation import RuleStatus, ServiceFacts, evaluate
 from engine.scorecard import Exemption, Level, Rule, Scorecard
 from engine.vocabulary import vocabulary

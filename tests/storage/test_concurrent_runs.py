@@ -13,8 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from core.service import Service
 from engine import gate
-from engine.catalog import Service, load_catalog
+from engine.catalog import load_catalog
 from engine.jobs import create_run, evaluate_run, run_evaluation, store_run
 from engine.settings import Settings
 from engine.storage import runs as run_store

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, func, select
 
+from core.errors import NotFoundError
 from engine import gate
-from engine.errors import NotFoundError
 from engine.jobs import (
     EvaluationFailed,
     prune_history,

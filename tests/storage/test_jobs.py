@@ -16,14 +16,13 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import event
 
-from collectors import registry
+from collectors import FactSource, register, registry
 from collectors.base import CollectionResult as CollectorResult
 from collectors.base import Collector, CollectorConfig
-from collectors.github.schema import SCHEMA as GITHUB_SCHEMA
-from collectors.schema import FactSchema
+from core.errors import NotFoundError, SettingsError
+from core.schema import FactSchema
+from core.service import Service
 from engine import gate
-from engine.catalog import Service
-from engine.errors import NotFoundError, SettingsError
 from engine.jobs import (
     EvaluationFailed,
     run_collection,
@@ -51,16 +50,17 @@ class CollectionResult:
     requests: int = 0
 
 
+RECORDED = FactSource(
+    name="recorded", title="Recorded", settings=CollectorConfig,
+    schema=FactSchema("recorded", "what a test recorded", free_form=True),
+    collector=f"{__name__}:RecordedCollector",
+)
+
+
 class RecordedCollector(Collector):
     """A collector of our own interface that returns given facts (a test fake)."""
 
-    name = "recorded"
-
-    config_model = CollectorConfig
-
-    @classmethod
-    def default_fact_schema(cls) -> FactSchema:
-        return GITHUB_SCHEMA
+    source = RECORDED
 
     def collect(self, services: Sequence[Service]) -> CollectorResult:
         result = CollectorResult(source="github", started_at=T0, finished_at=T0, requests=7)
@@ -74,9 +74,9 @@ class RecordedCollector(Collector):
 
 @pytest.fixture
 def recorded_collector() -> Iterator[None]:
-    registry.register("recorded")(RecordedCollector)
+    register(RECORDED)
     yield
-    registry.unregister("recorded")
+    registry.unregister(RECORDED.name)
 
 
 def test_collection_results_are_stored_and_evaluated(settings: Settings, recorded_collector: None) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import SettingsError
+from core.errors import SettingsError
 from engine.settings import get_settings, load_settings, use_config
 
 
@@ -108,3 +108,68 @@ def test_get_settings_is_cached_and_follows_the_config(
     use_config(None)
     assert get_settings() is get_settings()
     assert get_settings().retention_days == 7
+
+
+def test_a_misspelt_collector_setting_names_file_line_and_the_closest_key(tmp_path: Path) -> None:
+    config = write(tmp_path, "collectors:\n  github:\n    org: acme\n    tokn_env: X\n")
+    with pytest.raises(SettingsError) as error:
+        load_settings(config)
+    assert str(error.value) == (
+        f'{config}:4: collectors.github.tokn_env: unknown setting (did you mean "token_env"?)')
+
+
+def test_an_unknown_collector_names_file_line_and_the_known_ones(tmp_path: Path) -> None:
+    config = write(tmp_path, "retention_days: 7\ncollectors:\n  gitlab: {}\n  githb: {}\n")
+    with pytest.raises(SettingsError) as error:
+        load_settings(config)
+    assert [str(p) for p in error.value.problems] == [
+        f"{config}:3: collectors.gitlab: unknown collector (known: aws, github, prometheus)",
+        f'{config}:4: collectors.githb: unknown collector (did you mean "github"? '
+        "known: aws, github, prometheus)",
+    ]
+
+
+def test_bad_collector_values_are_checked_when_the_file_loads(tmp_path: Path) -> None:
+    config = write(tmp_path, "collectors:\n  aws:\n    tag_key: svc\n"
+                   "  prometheus:\n    timeout_seconds: -1\n")
+    with pytest.raises(SettingsError) as error:
+        load_settings(config)
+    assert [str(p) for p in error.value.problems] == [
+        f"{config}:2: collectors.aws.regions: Field required",
+        f"{config}:5: collectors.prometheus.timeout_seconds: Input should be greater than 0",
+    ]
+
+
+def test_a_collector_setting_from_the_environment_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEVELSET_COLLECTORS__GITHUB__TOKN_ENV", "X")
+    monkeypatch.setenv("LEVELSET_COLLECTORS__GITLAB__URL", "http://gitlab")
+    with pytest.raises(SettingsError) as error:
+        load_settings(write(tmp_path, "collectors:\n  github: {org: acme}\n"))
+    assert [str(p) for p in error.value.problems] == [
+        "LEVELSET_COLLECTORS__GITHUB__TOKN_ENV: unknown setting (did you mean \"token_env\"?)",
+        "LEVELSET_COLLECTORS__GITLAB__URL: unknown collector (known: aws, github, prometheus)",
+    ]
+    monkeypatch.delenv("LEVELSET_COLLECTORS__GITHUB__TOKN_ENV")
+    monkeypatch.delenv("LEVELSET_COLLECTORS__GITLAB__URL")
+    monkeypatch.setenv("LEVELSET_COLLECTORS__GITHUB__TOKEN_ENV", "GITHUB_TOKEN")
+    settings = load_settings(write(tmp_path, "collectors:\n  github: {org: acme}\n"))
+    assert settings.collector_settings["github"].token_env == "GITHUB_TOKEN"  # type: ignore[attr-defined]
+
+
+def test_a_misspelt_top_level_setting_gets_a_suggestion(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r':1: retention_day: unknown setting '
+                       r'\(did you mean "retention_days"\?\)'):
+        load_settings(write(tmp_path, "retention_day: 7\n"))
+
+
+def test_settings_of_a_collector_registered_by_a_fixture_are_checked(
+    tmp_path: Path, fixed_source: object
+) -> None:
+    with pytest.raises(SettingsError, match=r':3: collectors\.fixed\.valu: unknown setting '
+                       r'\(did you mean "value"\?\)'):
+        load_settings(write(tmp_path, "collectors:\n  fixed:\n    valu: 2\n"))
+    settings = load_settings(write(tmp_path, "collectors:\n  fixed: {value: 2}\n"))
+    assert settings.collectors == {"fixed": {"value": 2}}
+    assert settings.collector_settings["fixed"].value == 2  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
@@ -22,6 +22,7 @@ from engine.api.deps import (
     as_utc,
 )
 from engine.jobs import create_run, push_custom_facts
+from engine.scheduling.schedule import next_fire_times, schedule_table
 from engine.storage import reads
 from engine.storage.public import (
     CustomFactsIn,
@@ -33,6 +34,7 @@ from engine.storage.public import (
     LevelChange,
     Page,
     RunAccepted,
+    ScheduledJobPublic,
     ScorecardDetail,
     ScorecardSummary,
     ServiceDetail,
@@ -253,3 +255,12 @@ def list_runs(
 def get_run(session: SessionDep, run_id: RunId) -> EvaluationRunPublic:
     """A run's status, timing, counts and problems."""
     return reads.get_run(session, run_id=run_id)
+
+
+@reads_router.get("/schedule", response_model=list[ScheduledJobPublic], tags=["runs"])
+def get_schedule(settings: SettingsDep) -> list[ScheduledJobPublic]:
+    """The scheduled jobs: cron, time zone and the next three times each runs."""
+    now = datetime.now(UTC)
+    return [ScheduledJobPublic(name=job.name, cron=job.cron, timezone=job.timezone,
+                               next=[moment.isoformat() for moment in next_fire_times(job, now)])
+            for job in schedule_table(settings.schedule)]

@@ -1,9 +1,11 @@
-"""Commands that run the server side: serve, migrate, runs, prune."""
+"""Commands that run the server side: serve, migrate, schedule, runs, prune."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ from engine.cli.app import EXIT_INPUT, ConfigOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.errors import InputError, Problem, StorageError
-from engine.scheduling.schedule import Job, schedule_table
+from engine.scheduling.schedule import Job, next_fire_times, schedule_table
 from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")
@@ -155,6 +157,28 @@ def serve(
         if background is not None:
             background.shutdown(wait=False)  # type: ignore[attr-defined]
         dispatcher.shutdown()
+
+
+@app.command()
+def schedule(
+    config: ConfigOpt = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """List the scheduled jobs: cron, time zone and the next three times each runs."""
+    if output_format not in ("table", "json"):
+        raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
+    from engine.storage.public import ScheduledJobPublic
+
+    settings = load_settings_or_exit(config)
+    now = datetime.now(UTC)
+    jobs = [ScheduledJobPublic(name=job.name, cron=job.cron, timezone=job.timezone,
+                               next=[moment.isoformat() for moment in next_fire_times(job, now)])
+            for job in schedule_table(settings.schedule)]
+    if output_format == "json":
+        sys.stdout.write(json.dumps([job.model_dump() for job in jobs], indent=2) + "\n")
+        return
+    print_table(["job", "cron", "timezone", "next"],
+                [[job.name, job.cron, job.timezone, ", ".join(job.next)] for job in jobs])
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from engine.cli import app
 from engine.cli.server import build_scheduler
 from engine.errors import SettingsError
 from engine.scheduling.celery_app import ZonedCrontab, beat_schedule, cron
@@ -198,3 +201,39 @@ def test_schedule_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEVELSET_SCHEDULE__TIMEZONE", "Berlin")
     with pytest.raises(SettingsError, match=r"LEVELSET_SCHEDULE__TIMEZONE: .*'Berlin' is not an IANA"):
         load_settings(None)
+
+
+# --- levelset schedule ---------------------------------------------------------------------
+
+def test_schedule_command_lists_jobs_as_a_table_and_as_json(
+    configure: Callable[[dict[str, Any]], Settings], tmp_path: Path,
+) -> None:
+    settings = configure({"evaluate": {"cron": "0 9 * * 1", "timezone": "Europe/Berlin"}})
+    config = str(tmp_path / "levelset.yaml")
+    before = datetime.now(UTC)
+    table = CliRunner().invoke(app, ["schedule", "--config", config])
+    as_json = CliRunner().invoke(app, ["schedule", "--config", config, "--format", "json"])
+    after = datetime.now(UTC)
+    assert table.exit_code == 0 and as_json.exit_code == 0, table.output + as_json.output
+    jobs = json.loads(as_json.stdout)
+    assert [(job["name"], job["cron"], job["timezone"]) for job in jobs] == [
+        ("evaluate", "0 9 * * 1", "Europe/Berlin"), ("collect", "0 */4 * * *", "UTC"),
+        ("prune", "17 3 * * *", "UTC")]
+    evaluate = schedule_table(settings.schedule)[0]
+    assert jobs[0]["next"] in ([t.isoformat() for t in next_fire_times(evaluate, moment)]
+                               for moment in (before, after))
+    for moment in map(datetime.fromisoformat, jobs[0]["next"]):
+        assert (moment.weekday(), moment.hour, moment.minute) == (0, 9, 0)  # Monday 09:00
+        assert moment.utcoffset() in (timedelta(hours=1), timedelta(hours=2))
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["job", "cron", "timezone", "next"]
+    assert lines[1].startswith("evaluate  0 9 * * 1    Europe/Berlin  ")
+    assert ", ".join(jobs[0]["next"]) in lines[1]
+
+
+def test_schedule_command_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
+    config = write(tmp_path, "schedule: {evaluate: '0 9 * * 1', timezone: Mars}\n")
+    result = CliRunner().invoke(app, ["schedule", "--config", str(config)])
+    assert result.exit_code == 2 and f"{config}:1: schedule.timezone" in result.output
+    result = CliRunner().invoke(app, ["schedule", "--config", str(config), "--format", "yaml"])
+    assert result.exit_code == 2 and "'yaml': use table or json" in result.output

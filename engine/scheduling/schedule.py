@@ -9,7 +9,7 @@ entry in the table (with its setting in ``ScheduleSettings``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -84,12 +84,13 @@ class OnceAtRepeatedTimesTrigger(CronTrigger):
     def get_next_fire_time(self, previous_fire_time: datetime | None,
                            now: datetime) -> datetime | None:
         fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
-        while fire is not None and _second_occurrence(fire.astimezone(self.timezone)):
+        while fire is not None and _second_occurrence(fire, self.timezone):
             fire = super().get_next_fire_time(fire, fire)
         return fire
 
 
-def _second_occurrence(local: datetime) -> bool:
+def _second_occurrence(moment: datetime, zone: tzinfo) -> bool:
+    local = moment.astimezone(UTC).astimezone(zone)  # through UTC, so that fold is set
     return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
 

@@ -5,7 +5,7 @@ database_url: sqlite:///levelset.db
 catalog: catalog/
 scorecards: scorecards/
 facts: samples/facts.json
-schedule: {evaluate: "0 */4 * * *", collect: "0 */4 * * *"}
+schedule: {timezone: UTC, evaluate: "0 */4 * * *", collect: "0 */4 * * *", prune: "17 3 * * *"}
 api: {read_token_required: false}
 retention_days: 400
 facts_max_age_hours: 48
@@ -27,10 +27,10 @@ import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +39,7 @@ from pydantic_settings import (
 
 from collectors import CollectorConfig, registry
 from core.errors import InputError, Problem, SettingsError
+from engine.scheduling.cron import CronExpression
 from engine.yamlsource import Node, line_for, load_file
 
 CONFIG_ENV = "LEVELSET_CONFIG"
@@ -52,20 +53,62 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _check_cron(value: str) -> str:
+    try:
+        CronExpression.parse(value)
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a cron expression: {error}") from None
+    return value
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"{value!r} is not an IANA time zone name (such as UTC, Europe/Berlin, "
+                         "America/New_York)") from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_check_cron)]
+TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
+
+
+class JobSchedule(_Section):
+    """A job's cron expression in a zone of its own: ``{cron: "0 9 * * 1", timezone: Europe/Berlin}``."""
+
+    cron: Cron
+    timezone: TimeZoneName | None = None  # None: schedule.timezone
+
+
 class ScheduleSettings(_Section):
-    """Cron expressions (minute hour day month weekday), in UTC."""
+    """When each job runs: a cron expression read in ``timezone``, or ``{cron, timezone}``.
 
-    evaluate: str = "0 */4 * * *"
-    collect: str = "0 */4 * * *"
+    ```yaml
+    schedule:
+      timezone: UTC                         # the default zone (IANA name)
+      evaluate: "0 */4 * * *"               # minute hour day-of-month month day-of-week
+      prune: {cron: "17 3 * * *", timezone: Europe/Berlin}
+    ```
 
-    @field_validator("evaluate", "collect")
+    Cron has standard semantics (Vixie cron, Celery): day of week 0 and 7 are Sunday, 1 is
+    Monday, names sun..sat; ranges, lists and steps.
+    """
+
+    timezone: TimeZoneName = "UTC"
+    evaluate: str | JobSchedule = "0 */4 * * *"
+    collect: str | JobSchedule = "0 */4 * * *"
+    prune: str | JobSchedule = "17 3 * * *"
+
+    @field_validator("evaluate", "collect", "prune", mode="before")
     @classmethod
-    def _cron(cls, value: str) -> str:
-        try:
-            CronTrigger.from_crontab(value, timezone="UTC")
-        except ValueError as error:
-            raise ValueError(f"{value!r} is not a cron expression: {error}") from None
-        return value
+    def _job(cls, value: Any) -> Any:
+        # Decided here rather than by the union, so that a problem is reported once, at its key.
+        if isinstance(value, str):
+            return _check_cron(value)
+        if isinstance(value, Mapping):
+            return JobSchedule.model_validate(value)  # its errors keep their keys: evaluate.cron
+        raise ValueError('expected a cron expression or {cron: "...", timezone: "..."}')
 
 
 class ApiSettings(_Section):
@@ -324,5 +367,5 @@ def use_config(config: Path | None) -> None:
     get_settings.cache_clear()
 
 
-__all__ = ["ApiSettings", "ScheduleSettings", "Settings", "get_settings", "load_settings",
-           "use_config"]
+__all__ = ["ApiSettings", "JobSchedule", "ScheduleSettings", "Settings", "get_settings",
+           "load_settings", "use_config"]

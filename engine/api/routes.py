@@ -23,6 +23,7 @@ from engine.api.deps import (
 )
 from engine.gate import service_scorecard
 from engine.jobs import create_run, push_custom_facts
+from engine.scheduling.schedule import listing
 from engine.storage import facts as fact_store
 from engine.storage import runs as run_store
 from engine.storage import scorecards as scorecard_store
@@ -40,6 +41,7 @@ from engine.storage.public import (
     LevelChange,
     Page,
     RunAccepted,
+    ScheduledJobPublic,
     ScorecardDetail,
     ScorecardSummary,
     ServiceDetail,
@@ -259,3 +261,10 @@ def list_runs(
 def get_run(session: SessionDep, run_id: RunId) -> EvaluationRunPublic:
     """A run's status, timing, counts and problems."""
     return run_store.get_run(session, run_id=run_id)
+
+
+@reads_router.get("/schedule", response_model=list[ScheduledJobPublic], tags=["runs"])
+def get_schedule(settings: SettingsDep) -> list[ScheduledJobPublic]:
+    """The scheduled jobs: cron, time zone and the next three times each runs."""
+    now = datetime.now(UTC)
+    return listing(settings.schedule, now)

@@ -1,10 +1,13 @@
-"""Commands that run the server side: serve, migrate, runs, prune."""
+"""Commands that run the server side: serve, migrate, schedule, runs, prune."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +18,7 @@ from core.errors import InputError, Problem, StorageError
 from engine.cli.app import EXIT_INPUT, ConfigOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
+from engine.scheduling.schedule import Job, listing, schedule_table
 from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")
@@ -101,19 +105,20 @@ def scheduled_prune(settings: Settings) -> None:
     log.info("pruned history: %s", prune_history(settings))
 
 
+# What each job of the schedule table runs in ``levelset serve``.
+SCHEDULED: dict[Job, Callable[[Settings], None]] = {
+    Job.evaluate: scheduled_evaluation, Job.collect: scheduled_collection, Job.prune: scheduled_prune,
+}
+
+
 def build_scheduler(settings: Settings) -> object:
-    """An APScheduler BackgroundScheduler re-evaluating (and collecting) on the cron settings."""
+    """An APScheduler BackgroundScheduler running the schedule table's jobs."""
     from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.cron import CronTrigger
 
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
-    scheduler.add_job(scheduled_evaluation, CronTrigger.from_crontab(
-        settings.schedule.evaluate, timezone="UTC"), args=[settings], id="evaluate")
-    scheduler.add_job(scheduled_collection, CronTrigger.from_crontab(
-        settings.schedule.collect, timezone="UTC"), args=[settings], id="collect")
-    scheduler.add_job(scheduled_prune, CronTrigger(hour=3, minute=17, timezone="UTC"),
-                      args=[settings], id="prune")
+    for job in schedule_table(settings.schedule):
+        scheduler.add_job(SCHEDULED[job.job], job.trigger(), args=[settings], id=job.name)
     return scheduler
 
 
@@ -152,6 +157,25 @@ def serve(
         if background is not None:
             background.shutdown(wait=False)  # type: ignore[attr-defined]
         dispatcher.shutdown()
+
+
+@app.command()
+def schedule(
+    config: ConfigOpt = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """List the scheduled jobs: cron, time zone and the next three times each runs."""
+    if output_format not in ("table", "json"):
+        raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
+
+    settings = load_settings_or_exit(config)
+    now = datetime.now(UTC)
+    jobs = listing(settings.schedule, now)
+    if output_format == "json":
+        sys.stdout.write(json.dumps([job.model_dump() for job in jobs], indent=2) + "\n")
+        return
+    print_table(["job", "cron", "timezone", "next"],
+                [[job.name, job.cron, job.timezone, ", ".join(job.next)] for job in jobs])
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Celery on Redis: tasks that call the job functions, and a beat schedule from the settings.
+"""Celery on Redis: tasks that call the job functions, and a beat schedule from the schedule table.
 
 ```
 LEVELSET_BROKER_URL=redis://redis:6379/0 celery -A engine.scheduling.celery_app worker
@@ -12,12 +12,17 @@ killed mid-run) stores its run once.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from celery import Celery, Task
 from celery.schedules import crontab
 
 from engine.jobs import prune_history, run_collection, run_evaluation
+from engine.scheduling.cron import CronExpression
+from engine.scheduling.schedule import Job, schedule_table
 from engine.settings import get_settings
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
@@ -37,19 +42,51 @@ app.conf.update(
 )
 
 
-def cron(expression: str) -> crontab:
-    minute, hour, day_of_month, month_of_year, day_of_week = expression.split()
-    return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
-                   month_of_year=month_of_year, day_of_week=day_of_week)
+class ZonedCrontab(crontab):
+    """A crontab read in its own time zone instead of the app's (UTC).
+
+    Celery 5.7 takes the zone of a crontab from ``tz``: ``remaining_delta`` converts the last
+    run and ``now`` into it, matches the fields there, and ``remaining`` measures the wait in
+    UTC, so DST changes are real hours. ``to_local`` and ``nowfun`` play no part (``nowfun``
+    only fixes the clock in tests). The zone is pickled with the entry, for beat's shelve.
+    """
+
+    def __init__(self, *args: Any, zone: str = "UTC", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = zone
+
+    @property
+    def tz(self) -> tzinfo:
+        return ZoneInfo(self.zone)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        cls, args, state = super().__reduce__()
+        return cls, args, {**state, "zone": self.zone}
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        rest = dict(state)
+        self.zone = rest.pop("zone")
+        super().__setstate__(rest)
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, crontab):
+            return super().__eq__(other) and getattr(other, "zone", None) == self.zone
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]} in {self.zone}>"
+
+
+def cron(expression: str, zone: str = "UTC") -> ZonedCrontab:
+    """Celery's schedule for a standard cron expression in ``zone``."""
+    return ZonedCrontab(zone=zone, **CronExpression.parse(expression).for_celery())
 
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
-    """The periodic tasks, from ``schedule.evaluate`` and ``schedule.collect``."""
-    settings = get_settings()
+    """The periodic tasks: one entry per row of the schedule table, in the row's time zone."""
     return {
-        "evaluate": {"task": "levelset.evaluate", "schedule": cron(settings.schedule.evaluate)},
-        "collect": {"task": "levelset.collect", "schedule": cron(settings.schedule.collect)},
-        "prune": {"task": "levelset.prune", "schedule": crontab(minute="17", hour="3")},
+        job.name: {"task": TASKS[job.job].name, "schedule": cron(job.cron, job.timezone)}
+        for job in schedule_table(get_settings().schedule)
     }
 
 
@@ -76,3 +113,7 @@ def collect() -> list[dict[str, Any]]:
 def prune() -> dict[str, int]:
     """Delete history older than retention_days."""
     return prune_history(get_settings())
+
+
+# What each job of the schedule table runs on a worker.
+TASKS: dict[Job, Task] = {Job.evaluate: evaluate, Job.collect: collect, Job.prune: prune}

@@ -15,7 +15,7 @@ history answers about changes:
   version's level of that rank.
 
 A result's level and score at any run are its latest scorecard row at or before the run, with
-the score of any later rule row of its scorecard up to the run (``reads._timeline``); level
+the score of any later rule row of its scorecard up to the run (``history.timeline``); level
 changes across services are consecutive scorecard rows of a key with different ranks.
 
 A result that stops being graded (the service left, the filter excludes it, the scorecard was

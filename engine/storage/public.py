@@ -159,6 +159,17 @@ class TriggerIn(BaseModel):
     service: str | None = Field(None, description="Evaluate only this service; null: all.")
 
 
+class ScheduledJobPublic(BaseModel):
+    """A scheduled job and the next times it runs."""
+
+    name: str
+    cron: str = Field(description="minute hour day-of-month month day-of-week; standard "
+                      "semantics (day of week 0 and 7: Sunday).")
+    timezone: str = Field(description="The IANA time zone the cron expression is read in.")
+    next: list[str] = Field(description="The next three times it runs: ISO-8601 in its time "
+                            "zone, with the offset.")
+
+
 class Health(BaseModel):
     status: str
     database: str

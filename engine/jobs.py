@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from core.service import Service
 from engine.catalog import load_catalog
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
+from engine.isolation import EvaluationTask, evaluate_isolated
 from engine.loading import load_scorecards, parse_scorecard
 from engine.scorecard import Scorecard
 from engine.settings import Settings
@@ -199,6 +201,7 @@ def create_run(
 ) -> tuple[int, bool]:
     """A run row to report progress on; (id, already complete) when ``run_key`` was seen."""
     with write_scope(engine_for(settings.database_url)) as session:
+        _reap(session, settings)
         return runs.open_run(session, trigger=trigger, service=service,
                              now=now or datetime.now(UTC), run_key=run_key)
 
@@ -226,7 +229,45 @@ def run_evaluation(
         )
         if done:
             return RunOutcome(run_id, RunStatus.COMPLETE)
-    return store_run(settings, evaluate_run(settings, run_id=run_id, service=service, now=now))
+    with _heartbeat(settings, run_id):
+        return store_run(settings, evaluate_run(settings, run_id=run_id, service=service, now=now))
+
+
+@contextmanager
+def _heartbeat(settings: Settings, run_id: int) -> Iterator[None]:
+    """Renew the run's lease while it runs, so only a run whose process died is reaped."""
+    stop = threading.Event()
+    interval = settings.evaluation.lease_seconds / 4
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                with session_scope(engine_for(settings.database_url)) as session:
+                    runs.beat(session, run_id=run_id, at=datetime.now(UTC))
+            except Exception as error:  # a missed beat is retried; the lease allows four
+                log.warning("run %s: heartbeat not stored: %s", run_id, error)
+
+    thread = threading.Thread(target=beat, name=f"levelset-run-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def reap_runs(settings: Settings, *, now: datetime | None = None) -> list[int]:
+    """Mark failed the runs whose process died (their lease ran out); their ids."""
+    with write_scope(engine_for(settings.database_url)) as session:
+        return _reap(session, settings, now=now)
+
+
+def _reap(session: Session, settings: Settings, *, now: datetime | None = None) -> list[int]:
+    reaped = runs.reap(session, now=now or datetime.now(UTC),
+                       lease=timedelta(seconds=settings.evaluation.lease_seconds))
+    if reaped:
+        log.warning("runs %s were running in a process that stopped: marked failed", reaped)
+    return reaped
 
 
 @dataclass
@@ -253,13 +294,29 @@ def evaluate_run(
         with session_scope(engine_for(settings.database_url)) as session:
             facts, notes = latest_facts(session, now=now, service=service,
                                         max_age=timedelta(hours=settings.facts_max_age_hours))
-        evaluation = evaluate(inputs.selected, facts, inputs.scorecards.scorecards.values(),
-                              schemas_for(settings), now)
+        evaluation = _evaluate(settings, inputs, facts, now)
     problems = inputs.problems + notes + [
         f'scorecard "{card}" filter on "{svc}": {why}'
         for (svc, card), why in sorted(evaluation.filter_errors.items())
     ]
     return EvaluatedRun(run_id, service, now, started, inputs, evaluation, problems)
+
+
+def _evaluate(
+    settings: Settings, inputs: _Inputs, facts: Mapping[str, ServiceFacts], now: datetime
+) -> Evaluation:
+    """Grade in the evaluation process (a crashing or runaway rule costs its own result), or
+    in this one when ``evaluation.isolated`` is off."""
+    cards = inputs.scorecards.scorecards.values()
+    if not settings.evaluation.isolated:
+        return evaluate(inputs.selected, facts, cards, schemas_for(settings), now)
+    task = EvaluationTask(
+        services=inputs.selected, facts={s.name: facts[s.name] for s in inputs.selected
+                                         if s.name in facts},
+        scorecards=[(card.path, card.source_text) for card in cards],
+        schemas=schemas_for(settings), now=now,
+    )
+    return evaluate_isolated(task, budget=settings.evaluation.timeout_seconds)
 
 
 def store_run(settings: Settings, run: EvaluatedRun) -> RunOutcome:

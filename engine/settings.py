@@ -115,6 +115,16 @@ class ApiSettings(_Section):
     read_token_required: bool = False
 
 
+class EvaluationSettings(_Section):
+    """Where and how long rules run (see engine/isolation.py)."""
+
+    # Evaluate in a child process, so a crashing or runaway rule costs its own result only.
+    isolated: bool = True
+    timeout_seconds: float = Field(default=300, gt=0, le=86400)
+    # A running run whose process gave no sign of life for this long is marked failed.
+    lease_seconds: float = Field(default=60, ge=1, le=86400)
+
+
 class Settings(BaseSettings):
     """Everything a Levelset process needs to know."""
 
@@ -129,6 +139,7 @@ class Settings(BaseSettings):
     facts: Path | None = None
     schedule: ScheduleSettings = ScheduleSettings()
     api: ApiSettings = ApiSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     retention_days: int = Field(400, ge=1)
     facts_max_age_hours: float = Field(48, gt=0)
     collectors: dict[str, dict[str, Any]] = {}
@@ -367,5 +378,5 @@ def use_config(config: Path | None) -> None:
     get_settings.cache_clear()
 
 
-__all__ = ["ApiSettings", "JobSchedule", "ScheduleSettings", "Settings", "get_settings",
+__all__ = ["ApiSettings", "EvaluationSettings", "JobSchedule", "ScheduleSettings", "Settings", "get_settings",
            "load_settings", "use_config"]

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 from celery import Celery, Task
 from celery.schedules import crontab
+from celery.signals import worker_ready
 
-from engine.jobs import prune_history, run_collection, run_evaluation
+from engine.jobs import prune_history, reap_runs, run_collection, run_evaluation
 from engine.scheduling.cron import CronExpression
 from engine.scheduling.schedule import Job, schedule_table
 from engine.settings import get_settings
@@ -117,3 +118,9 @@ def prune() -> dict[str, int]:
 
 # What each job of the schedule table runs on a worker.
 TASKS: dict[Job, Task] = {Job.evaluate: evaluate, Job.collect: collect, Job.prune: prune}
+
+
+@worker_ready.connect
+def _reap_on_start(**_kwargs: Any) -> None:
+    """Runs of a worker that died before this one started are marked failed (by their lease)."""
+    reap_runs(get_settings())

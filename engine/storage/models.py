@@ -155,6 +155,8 @@ class EvaluationRun(EvaluationRunBase, table=True):
     requested_at: datetime = _ts()
     evaluated_at: datetime | None = _ts(nullable=True, index=True)  # the evaluation's clock
     finished_at: datetime | None = _ts(nullable=True)
+    # The process running it says it is alive; a running run whose lease ran out is reaped.
+    heartbeat_at: datetime | None = _ts(nullable=True)
 
 
 class ScorecardState(SQLModel, table=True):

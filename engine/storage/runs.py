@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.sql.functions import coalesce
 from sqlmodel import Session, col
 
 from core.errors import NotFoundError
@@ -35,9 +36,10 @@ def open_run(
                 return existing.id, True
             existing.status = RunStatus.RUNNING
             existing.error = None
+            existing.heartbeat_at = datetime.now(UTC)
             return existing.id, False
     run = EvaluationRun(trigger=trigger, service=service, run_key=run_key, requested_at=now,
-                        status=RunStatus.RUNNING)
+                        status=RunStatus.RUNNING, heartbeat_at=datetime.now(UTC))
     session.add(run)
     session.flush()
     assert run.id is not None
@@ -48,6 +50,29 @@ def finish_run(session: Session, *, run_id: int, status: RunStatus, **summary: A
     """Record how a run ended (``summary``: evaluated_at, counts, problems, error...)."""
     table = table_of(EvaluationRun)
     session.execute(update(table).where(table.c.id == run_id).values(status=status, **summary))
+
+
+def beat(session: Session, *, run_id: int, at: datetime) -> None:
+    """The process running ``run_id`` is alive at ``at`` (its lease is renewed)."""
+    table = table_of(EvaluationRun)
+    session.execute(update(table).where(table.c.id == run_id,
+                                        table.c.status == RunStatus.RUNNING)
+                    .values(heartbeat_at=at))
+
+
+def reap(session: Session, *, now: datetime, lease: timedelta) -> list[int]:
+    """Mark failed every running run whose process has not renewed its lease; their ids."""
+    table = table_of(EvaluationRun)
+    stale = coalesce(table.c.heartbeat_at, table.c.requested_at) < now - lease
+    ids = list(session.execute(
+        select(table.c.id).where(table.c.status == RunStatus.RUNNING, stale)
+    ).scalars())
+    if ids:
+        session.execute(update(table).where(table.c.id.in_(ids)).values(
+            status=RunStatus.FAILED, finished_at=now,
+            error=f"the process running it stopped (no sign of life for {lease})",
+        ))
+    return ids
 
 
 @dataclass(frozen=True)

@@ -334,20 +334,23 @@ def store_run(settings: Settings, run: EvaluatedRun) -> RunOutcome:
 @contextmanager
 def _failing_run(settings: Settings, run_id: int, started: float) -> Iterator[None]:
     """Whatever fails inside marks the run failed (history is as it was) and is raised as
-    EvaluationFailed."""
+    EvaluationFailed; that includes BaseExceptions from native code (a Rust panic), while an
+    interrupt or exit is re-raised as itself once the run is marked."""
     try:
         yield
-    except Exception as error:
+    except BaseException as error:
         message = (
             str(error)
             if isinstance(error, InputError | NotFoundError)
-            else (f"{type(error).__name__}: {error}")
+            else (f"{type(error).__name__}: {str(error)[:500]}")
         )
         with session_scope(engine_for(settings.database_url)) as session:
             runs.finish_run(session, run_id=run_id, status=RunStatus.FAILED, error=message,
                             finished_at=datetime.now(UTC),
                             duration_ms=int((time.monotonic() - started) * 1000))
         log.warning("evaluation run %s failed: %s", run_id, message)
+        if isinstance(error, KeyboardInterrupt | SystemExit):
+            raise
         raise EvaluationFailed(run_id, message) from error
 
 

@@ -12,9 +12,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from engine.jobs import reap_runs, run_evaluation
+from engine.jobs import EvaluationFailed, reap_runs, run_evaluation
 from engine.settings import Settings, load_settings
 from engine.storage.database import engine_for, session_scope
 from engine.storage.models import EvaluationRun, RunStatus
@@ -98,3 +99,22 @@ def test_a_live_run_renews_its_lease_and_is_never_reaped(
     assert ledger.rules[0].message == "evaluation exceeded its budget of 1.5 s"
     assert {r.service for r in outcome.evaluation.results  # type: ignore[union-attr]
             if r.scorecard == "readiness"} == {"payments", "search", "ledger"}
+
+
+class NativePanic(BaseException):
+    """What a panic in native code raises: not an Exception (pyo3's PanicException)."""
+
+
+def test_a_native_panic_fails_the_run_instead_of_leaving_it_running(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.jobs
+
+    def panic(*_args: object, **_kwargs: object) -> None:
+        raise NativePanic("Formatting argument out of range")
+
+    monkeypatch.setattr(engine.jobs, "_load_inputs", panic)
+    with pytest.raises(EvaluationFailed, match="NativePanic: Formatting argument out of range"):
+        run_evaluation(settings, trigger="test")
+    [run] = runs(settings.database_url)
+    assert run.status == RunStatus.FAILED and "NativePanic" in (run.error or "")

@@ -27,7 +27,8 @@ from typing import Any
 
 from core.errors import CatalogError, InputError, Problem
 from core.service import Service
-from engine.yamlsource import Node, load_documents, load_file, walk_files
+from engine.inputfiles import CATALOG_FILE, walk_files
+from engine.yamlsource import Node, load_documents, load_file
 
 TIER_ANNOTATION = "levelset.dev/tier"
 
@@ -227,7 +228,9 @@ def load_catalog(paths: Sequence[Path] | Path) -> Catalog:
         if not root.exists():
             problems.append(Problem(str(root), None, "catalog path does not exist"))
             continue
-        queue.extend(walk_files([root]))
+        walk = walk_files([root])
+        queue.extend(walk.files)
+        problems.extend(walk.problems)
     while queue:
         file = queue.pop(0)
         resolved = file.resolve()
@@ -235,7 +238,7 @@ def load_catalog(paths: Sequence[Path] | Path) -> Catalog:
             continue
         visited.add(resolved)
         try:
-            documents = load_file(file)
+            documents = load_file(file, CATALOG_FILE)
         except InputError as error:
             problems.extend(error.problems)
             continue
@@ -258,7 +261,7 @@ def load_catalog_texts(texts: Iterable[tuple[str, str]]) -> Catalog:
     problems: list[Problem] = []
     for origin, text in texts:
         try:
-            documents = load_documents(text, origin)
+            documents = load_documents(text, origin, CATALOG_FILE)
         except InputError as error:
             problems.extend(error.problems)
             continue

@@ -39,6 +39,7 @@ from pydantic_settings import (
 
 from collectors import CollectorConfig, registry
 from core.errors import InputError, Problem, SettingsError
+from engine.inputfiles import SECRET_FILE, SETTINGS_FILE, read_text
 from engine.yamlsource import Node, line_for, load_file
 
 CONFIG_ENV = "LEVELSET_CONFIG"
@@ -151,10 +152,10 @@ def _read_token(name: str, environ: Mapping[str, str]) -> tuple[str | None, str]
         raise SettingsError([Problem(name, None, f"set {name} or {name}_FILE, not both")])
     if file:
         try:
-            return Path(file).read_text(encoding="utf-8").strip() or None, f"{name}_FILE ({file})"
-        except OSError as error:
-            raise SettingsError([Problem(f"{name}_FILE", None,
-                                         f"cannot read secret file {file}: {error}")]) from None
+            return read_text(Path(file), SECRET_FILE).strip() or None, f"{name}_FILE ({file})"
+        except InputError as error:
+            raise SettingsError([Problem(f"{name}_FILE", None, str(p))
+                                 for p in error.problems]) from None
     return (direct.strip() or None) if direct else None, name
 
 
@@ -273,7 +274,7 @@ def load_settings(config: Path | None = None) -> Settings:
     file = str(config) if config is not None else "<environment>"
     if config is not None:
         try:
-            documents = load_file(config)
+            documents = load_file(config, SETTINGS_FILE)
         except InputError as error:
             raise SettingsError(error.problems) from None
         if len(documents) > 1:

@@ -9,6 +9,7 @@ from collectors.github.collector import GitHubCollector
 from collectors.prometheus.collector import PrometheusCollector
 from engine.catalog import load_catalog, short_ref
 from tests.conftest import SHARED_BACKSTAGE
+from tests.hostile.generators import alias_bomb
 
 
 def test_location_file_loads_its_targets_relative_to_itself():
@@ -87,3 +88,24 @@ def test_missing_required_component_fields_and_duplicates(tmp_path: Path):
     assert any(m.endswith("a.yaml:6: spec.lifecycle: required") for m in messages), messages
     assert any("a.yaml:15: Component \"b\" is already defined at" in m for m in messages), messages
     assert catalog.services["b"].owner == "x"
+
+
+# --- every catalog file is bounded ------------------------------------------------------------
+
+COMPONENT = ("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n"
+             "spec: {{type: service, lifecycle: production, owner: team-a}}\n")
+
+
+def test_a_catalog_file_past_a_limit_is_refused_and_the_others_load(tmp_path: Path):
+    (tmp_path / "good.yaml").write_text(COMPONENT.format(name="good"))
+    (tmp_path / "deep.yaml").write_text("spec: " + "[" * 1000 + "]" * 1000 + "\n")
+    (tmp_path / "bomb.yaml").write_text(alias_bomb())
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "missing.yaml")
+    catalog = load_catalog(tmp_path)
+    assert sorted(catalog.services) == ["good"]
+    assert [str(p) for p in catalog.problems] == [
+        f"{tmp_path}/bomb.yaml:5: aliases expand to more than 10,000 nodes",
+        f"{tmp_path}/deep.yaml:1: nesting deeper than 64 levels",
+        f"{tmp_path}/gone.yaml: dangling symbolic link (-> {tmp_path}/missing.yaml, which does "
+        "not exist); not read",
+    ]

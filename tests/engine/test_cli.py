@@ -210,3 +210,13 @@ def test_evaluate_with_a_deep_facts_file_exits_2_naming_it(run, tmp_path: Path):
     assert result.exit_code == 2
     assert f"{facts}:3: nesting deeper than 64 levels" in result.stderr
 
+
+def test_a_bad_variable_is_named_by_every_command_that_reads_settings(run, tmp_path: Path,
+                                                                       monkeypatch):
+    config = tmp_path / "levelset.yaml"
+    config.write_text("environment: development\napi:\n  read_token_required: false\n")
+    monkeypatch.setenv("LEVELSET_API", "{not json")
+    result = run("validate", "--config", str(config))
+    assert result.exit_code == 2
+    assert "LEVELSET_API: the api section is set as a JSON object" in result.stderr
+    assert f"{config}:" not in result.stderr

@@ -176,6 +176,30 @@ def test_settings_of_a_collector_registered_by_a_fixture_are_checked(
     assert settings.collector_settings["fixed"].value == 2  # type: ignore[attr-defined]
 
 
+def test_an_error_in_a_variable_names_the_variable_not_a_line_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path, "environment: development\napi:\n  read_token_required: false\n")
+    monkeypatch.setenv("LEVELSET_API__READ_TOKEN_REQUIRED", "true")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    assert [str(p) for p in caught.value.problems] == [
+        "LEVELSET_API__READ_TOKEN_REQUIRED: api.read_token_required is true but neither "
+        "LEVELSET_READ_TOKEN nor LEVELSET_API_TOKEN is set"]
+
+
+@pytest.mark.parametrize("value", ['{"read_token_required": tru', "yes"])
+def test_a_section_variable_that_is_not_json_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LEVELSET_API", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(write(tmp_path, "api: {read_token_required: false}\n"))
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line) == ("LEVELSET_API", None)
+    assert problem.message.startswith("the api section is set as a JSON object, and this is not JSON")
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("api: " + "{a: " * 1000 + "}" * 1000 + "\n", ":1: nesting deeper than 64 levels"),
     (alias_bomb(), ":5: aliases expand to more than 10,000 nodes"),

@@ -19,15 +19,18 @@ metadata:
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import stat
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.errors import CatalogError, InputError, Problem
 from core.service import Service
-from engine.yamlsource import Node, load_documents, load_file, walk_files
+from engine.inputfiles import CATALOG_FILE, check_regular, describe_os_error, walk_files
+from engine.yamlsource import Node, NodeList, load_documents, load_file
 
 TIER_ANNOTATION = "levelset.dev/tier"
 
@@ -189,30 +192,79 @@ def _service(entity: dict[str, Any], source: str) -> Service:
     )
 
 
-def _location_targets(file: Path, doc: Node, spec: Mapping[str, Any]) -> tuple[list[Path], list[Problem]]:
-    targets: list[Any] = []
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://")
+
+
+def _target_entries(doc: Node, spec: Mapping[str, Any]) -> list[tuple[Any, int]]:
+    """``spec.target`` and each of ``spec.targets``, with the line it is on."""
+    entries: list[tuple[Any, int]] = []
     if isinstance(spec.get("target"), str):
-        targets.append(spec["target"])
-    if isinstance(spec.get("targets"), list):
-        targets.extend(spec["targets"])
+        entries.append((spec["target"], spec.line_of("target") if isinstance(spec, Node) else doc.line))
+    targets = spec.get("targets")
+    if isinstance(targets, list):
+        entries.extend(
+            (target, targets.line_of(index) if isinstance(targets, NodeList) else doc.line)
+            for index, target in enumerate(targets)
+        )
+    return entries
+
+
+def _location_targets(file: Path, doc: Node, spec: Mapping[str, Any]) -> tuple[list[Path], list[Problem]]:
+    """The files a Location's targets name, confined to the Location file's folder.
+
+    As in Backstage, a ``file`` target is a path (or glob) relative to the Location file.
+    Here it must also stay inside that file's folder, symbolic links followed, so that a
+    catalog cannot make Levelset read any other file on the machine: absolute paths, ``..``
+    that leaves the folder, links that lead out of it, and anything but a regular file (a
+    device such as /dev/zero, a FIFO) are refused with the line of the target.
+    """
     paths: list[Path] = []
     problems: list[Problem] = []
-    for target in targets:
-        if not isinstance(target, str):
-            problems.append(Problem(str(file), doc.line, f"spec.targets: {target!r} is not a string"))
-        elif re.match(r"^[a-z][a-z0-9+.-]*://", target):
-            problems.append(Problem(str(file), doc.line, f'spec.targets: "{target}" is a URL; '
-                                    "only file targets are read (clone the repository and point at it)"))
+    base = Path(os.path.realpath(file.parent))
+    for target, line in _target_entries(doc, spec):
+
+        def refuse(message: str, line: int = line, target: Any = target) -> None:
+            problems.append(Problem(str(file), line, f'spec.targets: "{target}" {message}'))
+
+        if not isinstance(target, str) or not target:
+            problems.append(Problem(str(file), line, f"spec.targets: {target!r} is not a path"))
+        elif _URL.match(target):
+            refuse("is a URL; only file targets are read (clone the repository and point at it)")
+        elif Path(target).is_absolute():
+            refuse("is an absolute path; targets are relative to the Location file and stay in "
+                   "its folder")
+        elif (normal := os.path.normpath(target)) == ".." or normal.startswith("../"):
+            refuse(f"leaves the folder of the Location file ({base})")
         elif any(ch in target for ch in "*?["):
-            matches = sorted(file.parent.glob(target))
-            paths.extend(matches)
+            for match in sorted(file.parent.glob(normal)):
+                _confined_target(match, base, refuse, paths.append, glob=True)
+        elif not os.path.lexists(file.parent / normal):
+            refuse("does not exist")
         else:
-            path = (file.parent / target).resolve()
-            if not path.exists():
-                problems.append(Problem(str(file), doc.line, f'spec.targets: "{target}" does not exist'))
-            else:
-                paths.append(path)
+            _confined_target(file.parent / normal, base, refuse, paths.append, glob=False)
     return paths, problems
+
+
+def _confined_target(
+    candidate: Path, base: Path, refuse: Callable[[str], None], accept: Callable[[Path], None],
+    *, glob: bool,
+) -> None:
+    where = f"matches {candidate}, which " if glob else ""
+    real = Path(os.path.realpath(candidate))
+    try:
+        mode = candidate.stat().st_mode
+    except OSError as error:
+        refuse(f"{where}cannot be read: {describe_os_error(error)}")
+        return
+    if not real.is_relative_to(base):
+        refuse(f"{where}resolves to {real}, outside the folder of the Location file ({base})")
+    elif stat.S_ISDIR(mode):
+        if not glob:  # "components/*" matching folders is not worth a problem
+            refuse("is a folder; name its files, or a glob such as folder/*.yaml")
+    elif (problem := check_regular(candidate, mode)) is not None:
+        refuse(f"{where}is {problem.message}")
+    else:
+        accept(candidate if glob else real)
 
 
 def load_catalog(paths: Sequence[Path] | Path) -> Catalog:
@@ -227,7 +279,9 @@ def load_catalog(paths: Sequence[Path] | Path) -> Catalog:
         if not root.exists():
             problems.append(Problem(str(root), None, "catalog path does not exist"))
             continue
-        queue.extend(walk_files([root]))
+        walk = walk_files([root])
+        queue.extend(walk.files)
+        problems.extend(walk.problems)
     while queue:
         file = queue.pop(0)
         resolved = file.resolve()
@@ -235,7 +289,7 @@ def load_catalog(paths: Sequence[Path] | Path) -> Catalog:
             continue
         visited.add(resolved)
         try:
-            documents = load_file(file)
+            documents = load_file(file, CATALOG_FILE)
         except InputError as error:
             problems.extend(error.problems)
             continue
@@ -258,7 +312,7 @@ def load_catalog_texts(texts: Iterable[tuple[str, str]]) -> Catalog:
     problems: list[Problem] = []
     for origin, text in texts:
         try:
-            documents = load_documents(text, origin)
+            documents = load_documents(text, origin, CATALOG_FILE)
         except InputError as error:
             problems.extend(error.problems)
             continue

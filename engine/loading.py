@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from core.errors import InputError, Problem, ScorecardError
 from core.schema import FactSchema
+from engine.inputfiles import SCORECARD_FILE, read_text, walk_files
 from engine.scorecard import (
     Exemption,
     Level,
@@ -27,7 +28,7 @@ from engine.scorecard import (
     ScorecardDocument,
 )
 from engine.vocabulary import vocabulary as default_vocabulary
-from engine.yamlsource import Node, NodeList, line_for, load_documents, walk_files
+from engine.yamlsource import Node, NodeList, line_for, load_documents
 from rules.expression import Expression, ExpressionSyntaxError
 
 
@@ -104,7 +105,7 @@ def parse_scorecard(
     """One scorecard file's text to a Scorecard, or the problems that prevent it."""
     schemas = schemas if schemas is not None else default_vocabulary()
     try:
-        documents = load_documents(text, path)
+        documents = load_documents(text, path, SCORECARD_FILE)
     except InputError as error:
         return None, error.problems
     if len(documents) != 1:
@@ -198,12 +199,14 @@ def load_scorecards(
     for root in roots:
         if not root.exists():
             result.problems.append(Problem(str(root), None, "path does not exist"))
-    for file in walk_files([r for r in roots if r.exists()]):
+    walk = walk_files([r for r in roots if r.exists()])
+    result.problems.extend(walk.problems)
+    for file in walk.files:
         result.files += 1
         try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            result.problems.append(Problem(str(file), None, f"cannot read file: {error}"))
+            text = read_text(file, SCORECARD_FILE)
+        except InputError as error:
+            result.problems.extend(error.problems)
             continue
         scorecard, problems = parse_scorecard(text, str(file), schemas)
         result.problems.extend(problems)

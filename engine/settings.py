@@ -23,11 +23,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import hmac
+import json
 import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
@@ -36,9 +37,11 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from collectors import CollectorConfig, registry
 from core.errors import InputError, Problem, SettingsError
+from engine.inputfiles import SECRET_FILE, SETTINGS_FILE, read_text
 from engine.scheduling.cron import CronExpression
 from engine.yamlsource import Node, line_for, load_file
 
@@ -205,10 +208,10 @@ def _read_token(name: str, environ: Mapping[str, str]) -> tuple[str | None, str]
         raise SettingsError([Problem(name, None, f"set {name} or {name}_FILE, not both")])
     if file:
         try:
-            return Path(file).read_text(encoding="utf-8").strip() or None, f"{name}_FILE ({file})"
-        except OSError as error:
-            raise SettingsError([Problem(f"{name}_FILE", None,
-                                         f"cannot read secret file {file}: {error}")]) from None
+            return read_text(Path(file), SECRET_FILE).strip() or None, f"{name}_FILE ({file})"
+        except InputError as error:
+            raise SettingsError([Problem(f"{name}_FILE", None, str(p))
+                                 for p in error.problems]) from None
     return (direct.strip() or None) if direct else None, name
 
 
@@ -293,6 +296,23 @@ class _Origin:
         return problems
 
 
+def _unparsable_variables(environ: Mapping[str, str]) -> list[Problem]:
+    """Variables setting a whole section (``LEVELSET_API``) to something that is not JSON."""
+    problems = []
+    for name, field in Settings.model_fields.items():
+        annotation = get_origin(field.annotation) or field.annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel | dict | list)):
+            continue
+        for variable, value in environ.items():
+            if variable.upper() == _env_name([name]):
+                try:
+                    json.loads(value)
+                except ValueError as error:
+                    problems.append(Problem(variable, None, f"the {name} section is set as a JSON "
+                                            f"object, and this is not JSON: {error}"))
+    return problems
+
+
 def _collector_problems(sections: Mapping[str, Any], origin: _Origin) -> list[Problem]:
     """Each ``collectors`` section against its collector's settings model."""
     problems = []
@@ -327,7 +347,7 @@ def load_settings(config: Path | None = None) -> Settings:
     file = str(config) if config is not None else "<environment>"
     if config is not None:
         try:
-            documents = load_file(config)
+            documents = load_file(config, SETTINGS_FILE)
         except InputError as error:
             raise SettingsError(error.problems) from None
         if len(documents) > 1:
@@ -348,13 +368,18 @@ def load_settings(config: Path | None = None) -> Settings:
         settings = Settings(**init)
     except ValidationError as error:
         raise SettingsError(origin.validation_problems(Settings, error)) from None
+    except PydanticSettingsError as error:  # a variable holding a section that is not JSON
+        raise SettingsError(_unparsable_variables(environ) or [
+            Problem("<environment>", None, str(error))]) from None
     problems = _collector_problems(settings.collectors, origin)
     api_token, api_where = _read_token("LEVELSET_API_TOKEN", environ)
     read_token, read_where = _read_token("LEVELSET_READ_TOKEN", environ)
     problems += _check_token(api_token, api_where, settings.environment)
     problems += _check_token(read_token, read_where, settings.environment)
     if settings.api.read_token_required and read_token is None and api_token is None:
-        problems.append(Problem(file, line_for(document, ["api", "read_token_required"]),
+        loc = ["api", "read_token_required"]
+        variable = _env_variable(loc, document, environ)  # set there, blamed there
+        problems.append(Problem(variable or file, None if variable else line_for(document, loc),
                                 "api.read_token_required is true but neither LEVELSET_READ_TOKEN "
                                 "nor LEVELSET_API_TOKEN is set"))
     if problems:

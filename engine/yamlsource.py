@@ -1,19 +1,26 @@
-"""YAML loading that keeps line numbers and rejects duplicate keys.
+"""YAML loading that keeps line numbers, rejects duplicate keys and stays within limits.
 
 Every mapping is loaded as a :class:`Node` (a ``dict``) that remembers the line of each key,
 so later validation stages can say ``file:line: field: message``. Timestamps are left as
 strings so that a bad date is reported by the schema stage with its line, not by the parser.
+
+The limits of the file's kind (:class:`engine.inputfiles.ReadLimits`) are checked while the
+document is composed, before anything recurses into it: the number of documents, the nesting
+depth (PyYAML composes and constructs recursively, so 1,000 levels would raise RecursionError),
+and how many nodes aliases add (a few hundred bytes of nested aliases expand to billions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from core.errors import InputError, Problem
+from engine.inputfiles import ReadLimits, check_size, read_text
 
 
 class Node(dict[str, Any]):
@@ -38,8 +45,84 @@ class NodeList(list[Any]):
         return self.line
 
 
+class LimitExceeded(yaml.MarkedYAMLError):
+    """The document goes past one of the limits of its file's kind."""
+
+
+def _limit(message: str, event: yaml.Event) -> LimitExceeded:
+    return LimitExceeded(None, None, message, cast(yaml.Mark, event.start_mark))
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader composing within ``limits``: depth, alias expansion (documents: the caller).
+
+    An alias counts as the node it names, expanded: its nodes count towards the alias limit
+    and its depth adds to the depth where it stands (a chain of aliases to deep nodes nests
+    as deep as the expanded document, which is what the code reading it walks).
+    """
+
+    def __init__(self, stream: str, limits: ReadLimits) -> None:
+        super().__init__(stream)
+        self.limits = limits
+        # For each collection being composed (innermost last): the expanded size and height
+        # of its children so far. The first entry collects the documents.
+        self.open: list[_Extent] = [_Extent()]
+        self.anchored: dict[str, _Extent] = {}
+        self.alias_nodes = 0  # nodes added by every alias of the file so far
+
+    def compose_document(self) -> yaml.Node | None:
+        self.anchored = {}
+        return super().compose_document()
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._count_alias(event)
+            return super().compose_node(parent, index)
+        collection = isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent)
+        depth = len(self.open) - 1  # collections holding this node
+        if collection and depth >= self.limits.max_depth:
+            raise _limit(f"nesting deeper than {self.limits.max_depth} levels", event)
+        self.open.append(_Extent())
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            children = self.open.pop()
+        extent = _Extent(1 + children.size, children.height + collection)
+        self.open[-1].add(extent)
+        if event.anchor is not None:
+            self.anchored[event.anchor] = extent
+        return node
+
+    def _count_alias(self, event: yaml.AliasEvent) -> None:
+        anchor = event.anchor
+        if anchor is None or anchor not in self.anchors:
+            return  # the composer reports the undefined alias
+        extent = self.anchored.get(anchor)
+        if extent is None:
+            raise _limit(f'alias "*{anchor}" refers to a node that contains it (recursive '
+                         "structures are not read)", event)
+        depth = len(self.open) - 1
+        if depth + extent.height > self.limits.max_depth:
+            raise _limit(f"nesting deeper than {self.limits.max_depth} levels (with alias "
+                         f'"*{anchor}" expanded)', event)
+        self.alias_nodes += extent.size
+        if self.alias_nodes > self.limits.max_alias_nodes:
+            raise _limit(f"aliases expand to more than {self.limits.max_alias_nodes:,} nodes", event)
+        self.open[-1].add(extent)
+
+
+@dataclass
+class _Extent:
+    """A node's size (nodes, aliases expanded) and height (collections nested in it, itself
+    included)."""
+
+    size: int = 0
+    height: int = 0
+
+    def add(self, child: _Extent) -> None:
+        self.size += child.size
+        self.height = max(self.height, child.height)
 
 
 # Dates stay strings: the schema stage parses them and reports bad ones with their line.
@@ -91,25 +174,44 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 def _problem_from_yaml(path: str, error: yaml.YAMLError) -> Problem:
     mark = getattr(error, "problem_mark", None)
     line = mark.line + 1 if mark is not None else None
+    if isinstance(error, LimitExceeded):
+        return Problem(path, line, str(error.problem))
     parts = [getattr(error, "context", None), getattr(error, "problem", None)]
     message = "; ".join(p for p in parts if p) or str(error)
     return Problem(path, line, f"invalid YAML: {message}")
 
 
-def load_documents(text: str, path: str | Path) -> list[Any]:
-    """Parse every document of a YAML stream; raise InputError naming file and line."""
+def parse_documents(text: str, path: str | Path, limits: ReadLimits) -> list[Any]:
+    """Parse every document of a YAML stream within ``limits`` (but its size); raise
+    InputError naming file and line."""
+    loader = _Loader(text, limits)
+    documents: list[Any] = []
     try:
-        return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
+        count = 0
+        while loader.check_data():
+            count += 1
+            if count > limits.max_documents:
+                raise _limit(f"more than {limits.max_documents:,} documents in one "
+                             f"{limits.kind} file", loader.peek_event())
+            document = loader.get_data()
+            if document is not None:
+                documents.append(document)
     except yaml.YAMLError as error:
         raise InputError([_problem_from_yaml(str(path), error)]) from None
+    finally:
+        loader.dispose()
+    return documents
 
 
-def load_file(path: Path) -> list[Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError.single(path, None, f"cannot read file: {error}") from None
-    return load_documents(text, path)
+def load_documents(text: str, path: str | Path, limits: ReadLimits) -> list[Any]:
+    """Parse text read elsewhere (a stored or fetched file): its size, then its documents."""
+    check_size(text, str(path), limits)
+    return parse_documents(text, path, limits)
+
+
+def load_file(path: Path, limits: ReadLimits) -> list[Any]:
+    """Read a file within ``limits`` and parse its documents; InputError names file and line."""
+    return parse_documents(read_text(path, limits), path, limits)
 
 
 def line_for(document: Any, loc: Sequence[str | int]) -> int | None:
@@ -126,12 +228,3 @@ def line_for(document: Any, loc: Sequence[str | int]) -> int | None:
         else:
             break
     return line
-
-
-def walk_files(paths: Sequence[Path], suffixes: tuple[str, ...] = (".yaml", ".yml")) -> Iterator[Path]:
-    """Files named by ``paths``: files as given, directories searched recursively, sorted."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in suffixes and p.is_file())
-        else:
-            yield path

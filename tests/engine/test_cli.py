@@ -190,3 +190,33 @@ def test_validate_and_serve_reject_collector_settings_typos_with_file_and_line(r
         assert (f"{config}:5: collectors.gitlab: unknown collector "
                 "(known: aws, github, prometheus)") in result.stderr
         assert "Traceback" not in result.output
+
+
+def test_validate_refuses_a_50_mb_scorecard_and_broken_links_at_once(run, tmp_path: Path, root: Path):
+    (tmp_path / "security.yaml").write_text((root / "scorecards" / "security.yaml").read_text())
+    with (tmp_path / "big.yaml").open("wb") as handle:
+        handle.truncate(50 * 1024 * 1024)
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "missing.yaml")
+    result = run("validate", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"{tmp_path}/big.yaml: scorecard file is 50 MiB" in result.stderr
+    assert f"{tmp_path}/gone.yaml: dangling symbolic link" in result.stderr
+
+
+def test_evaluate_with_a_deep_facts_file_exits_2_naming_it(run, tmp_path: Path):
+    facts = tmp_path / "facts.yaml"
+    facts.write_text("payments-api:\n  github:\n    x: " + "[" * 1000 + "]" * 1000 + "\n")
+    result = run("evaluate", "--facts", str(facts))
+    assert result.exit_code == 2
+    assert f"{facts}:3: nesting deeper than 64 levels" in result.stderr
+
+
+def test_a_bad_variable_is_named_by_every_command_that_reads_settings(run, tmp_path: Path,
+                                                                       monkeypatch):
+    config = tmp_path / "levelset.yaml"
+    config.write_text("environment: development\napi:\n  read_token_required: false\n")
+    monkeypatch.setenv("LEVELSET_API", "{not json")
+    result = run("validate", "--config", str(config))
+    assert result.exit_code == 2
+    assert "LEVELSET_API: the api section is set as a JSON object" in result.stderr
+    assert f"{config}:" not in result.stderr

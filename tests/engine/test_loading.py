@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.loading import load_scorecards, parse_scorecard
+from tests.hostile.generators import alias_bomb
 
 GOOD = """\
 apiVersion: levelset.dev/v1
@@ -121,3 +122,28 @@ def test_shipped_scorecards_are_valid(root: Path):
     loaded = load_scorecards(root / "scorecards")
     assert loaded.problems == []
     assert sorted(loaded.scorecards) == ["ownership", "production-readiness", "security"]
+
+
+def test_scorecards_past_a_limit_are_refused_and_the_others_load(tmp_path: Path):
+    (tmp_path / "fine.yaml").write_text(GOOD)
+    (tmp_path / "deep.yaml").write_text(GOOD.replace("name: prod", "name: deep") + "  extra: "
+                                        + "[" * 1000 + "]" * 1000 + "\n")
+    with (tmp_path / "big.yaml").open("wb") as handle:
+        handle.truncate(50 * 1024 * 1024)
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "missing.yaml")
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "loop.yaml")
+    loaded = load_scorecards(tmp_path)
+    assert list(loaded.scorecards) == ["prod"]
+    assert [(Path(p.file).name, p.line, p.message.split(" (")[0]) for p in loaded.problems] == [
+        ("big.yaml", None, "scorecard file is 50 MiB"),
+        ("deep.yaml", 14, "nesting deeper than 64 levels"),
+        ("gone.yaml", None, "dangling symbolic link"),
+        ("loop.yaml", None, "symbolic link loop"),
+    ]
+
+
+def test_a_stored_or_posted_scorecard_text_has_the_same_limits():
+    assert problems_of(GOOD + "#" * (1024 * 1024)) == [
+        "prod.yaml: scorecard file is 1 MiB (1,048,870 bytes), larger than the limit of 1 MiB "
+        "(1,048,576 bytes) (set LEVELSET_MAX_SCORECARD_FILE_BYTES to raise it)"]
+    assert problems_of(alias_bomb()) == ["prod.yaml:5: aliases expand to more than 10,000 nodes"]

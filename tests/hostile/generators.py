@@ -1,5 +1,5 @@
-"""Generators of hostile inputs too big or too odd to commit: each takes keyword arguments
-and returns the file's content (str or bytes). A case names one in its ``generate`` list."""
+"""Generators of hostile inputs too big or too odd to commit: keyword arguments in, file
+content (str or bytes) out. A case names one under ``generate:``; the runner writes it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,35 @@ import json
 from pathlib import Path
 
 SAMPLE_FACTS = Path(__file__).resolve().parent.parent / "fixtures" / "sample" / "facts.json"
+
+# --- input files: size, depth, aliases ----------------------------------------------------------
+
+
+def deep_yaml(depth: int, head: str = "", tail: str = "") -> str:
+    """``head`` + a flow sequence nested ``depth`` deep + ``tail``."""
+    return head + "[" * depth + "]" * depth + tail + "\n"
+
+
+def deep_json(depth: int, service: str = "payments", namespace: str = "github") -> str:
+    """A facts file whose one fact is a list nested ``depth`` deep."""
+    return (f'{{"{service}": {{"{namespace}": {{"nested": ' + "[" * depth + "]" * depth
+            + "}}}\n")
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """Nested YAML aliases: a few hundred bytes that expand to ``width ** levels`` nodes."""
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def large_file(mib: int) -> bytes:
+    """A YAML comment ``mib`` MiB long (valid YAML; only its size is hostile)."""
+    return b"#" + b" " * (mib * 1024 * 1024 - 2) + b"\n"
+
+
+# --- facts for rules ------------------------------------------------------------------------
 
 
 def facts_with_custom(service: str, **custom: object) -> str:

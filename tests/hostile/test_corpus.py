@@ -1,7 +1,9 @@
 """The hostile corpus: every case against the CLI and against a served instance.
 
 Each folder here holds ``case.yaml`` (what is hostile, what must happen) and optionally
-``files/``, laid over a fresh copy of the sample project. The CLI must answer with the
+``files/``, laid over a fresh copy of the sample project; ``generate`` writes big or odd
+files, ``links`` makes symbolic links, ``remove`` deletes files and ``env`` sets environment
+variables for the commands and the server. The CLI must answer with the
 documented exit code and message, never a traceback; a served instance must stay up, answer
 within its budget, finish its run, grade every other service and answer each request as
 documented (README "Reliability" explains the format).
@@ -60,22 +62,24 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Case:
             target.write_bytes(content)
         else:
             target.write_text(content, encoding="utf-8")
+    for link in spec.get("links", []):
+        (project / link["path"]).symlink_to(link["target"])
     for name in spec.get("remove", []):
         path = project / name
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     return Case(request.param, spec, project)
 
 
-def environment() -> dict[str, str]:
+def environment(case: Case) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LEVELSET_API_TOKEN": TOKEN,
-           "LEVELSET_READ_TOKEN": READ_TOKEN}
+           "LEVELSET_READ_TOKEN": READ_TOKEN, **case.spec.get("env", {})}
     env.pop("LEVELSET_CONFIG", None)
     return env
 
 
 def levelset(case: Case, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=case.project,
-                          env=environment(), capture_output=True, text=True, timeout=timeout)
+                          env=environment(case), capture_output=True, text=True, timeout=timeout)
 
 
 def check_output(text: str, expected: list[str], where: str) -> None:
@@ -117,7 +121,7 @@ def served(case: Case) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     log = (case.project / "serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "engine", "serve", "--config", "levelset.yaml", "--port",
-         str(port)], cwd=case.project, env=environment(), stdout=log,
+         str(port)], cwd=case.project, env=environment(case), stdout=log,
         stderr=subprocess.STDOUT, text=True)
     try:
         yield f"http://127.0.0.1:{port}", process

@@ -161,6 +161,25 @@ def test_broken_scorecard_keeps_last_good_version(settings: Settings, sample: Pa
     assert count(settings, ScorecardVersion) == 2
 
 
+@pytest.mark.parametrize("link", ["dangling", "loop"])
+def test_a_scorecard_replaced_by_a_broken_link_keeps_its_last_good_version(
+    settings: Settings, sample: Path, link: str
+) -> None:
+    run_evaluation(settings, trigger="test", now=T0)
+    path = sample / "scorecards" / "readiness.yaml"
+    path.unlink()
+    path.symlink_to(path if link == "loop" else sample / "moved.yaml")
+    run_id = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4)).run_id
+    with session_scope(engine_for(settings.database_url)) as session:
+        run = run_store.get_run(session, run_id=run_id)
+        assert run.status == "complete"
+        assert any(p.startswith(f"{path}: {'dangling symbolic link' if link == 'dangling' else 'symbolic link loop'}")
+                   for p in run.problems), run.problems
+        assert any("last good version" in p for p in run.problems)
+        assert gate.service_scorecard(
+            session, service="search", scorecard="readiness").level == "Bronze"
+
+
 def test_changed_scorecard_is_a_new_version_results_know_it(
     settings: Settings, sample: Path
 ) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import SettingsError
 from engine.settings import get_settings, load_settings, use_config
+from tests.hostile.generators import alias_bomb
 
 
 @pytest.fixture(autouse=True)
@@ -173,3 +174,47 @@ def test_settings_of_a_collector_registered_by_a_fixture_are_checked(
     settings = load_settings(write(tmp_path, "collectors:\n  fixed: {value: 2}\n"))
     assert settings.collectors == {"fixed": {"value": 2}}
     assert settings.collector_settings["fixed"].value == 2  # type: ignore[attr-defined]
+
+
+def test_an_error_in_a_variable_names_the_variable_not_a_line_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path, "environment: development\napi:\n  read_token_required: false\n")
+    monkeypatch.setenv("LEVELSET_API__READ_TOKEN_REQUIRED", "true")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    assert [str(p) for p in caught.value.problems] == [
+        "LEVELSET_API__READ_TOKEN_REQUIRED: api.read_token_required is true but neither "
+        "LEVELSET_READ_TOKEN nor LEVELSET_API_TOKEN is set"]
+
+
+@pytest.mark.parametrize("value", ['{"read_token_required": tru', "yes"])
+def test_a_section_variable_that_is_not_json_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LEVELSET_API", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(write(tmp_path, "api: {read_token_required: false}\n"))
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line) == ("LEVELSET_API", None)
+    assert problem.message.startswith("the api section is set as a JSON object, and this is not JSON")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("api: " + "{a: " * 1000 + "}" * 1000 + "\n", ":1: nesting deeper than 64 levels"),
+    (alias_bomb(), ":5: aliases expand to more than 10,000 nodes"),
+    ("#" * (1024 * 1024 + 1), ": settings file is 1 MiB (1,048,577 bytes), larger than the limit"),
+], ids=["deep", "alias-bomb", "size"])
+def test_a_settings_file_past_a_limit_is_refused(tmp_path: Path, text: str, expected: str) -> None:
+    config = write(tmp_path, text)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    assert str(caught.value).startswith(f"{config}{expected}")
+
+
+def test_a_secret_file_must_be_a_small_regular_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEVELSET_API_TOKEN_FILE", "/dev/zero")
+    with pytest.raises(SettingsError, match=r"^LEVELSET_API_TOKEN_FILE: /dev/zero: a character device"):
+        load_settings(None)

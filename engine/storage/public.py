@@ -136,6 +136,11 @@ class FactSnapshotPublic(FactSnapshotBase):
     collected_at: datetime
     confirmed_at: datetime
     age_seconds: float = Field(description="Seconds since the last collection confirmed it.")
+    invalid: dict[str, str] = Field(
+        default_factory=dict,
+        description="Stored values that are not valid JSON, by path, and why: shown repaired "
+        "(unpaired surrogates as U+FFFD, NaN, infinities and values nested too deep as null). "
+        "Remove a pushed one with DELETE /services/{s}/facts/{key}.")
 
 
 class EvaluationRunPublic(EvaluationRunBase):

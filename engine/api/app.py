@@ -15,8 +15,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import Session
 
-from core.errors import NotFoundError, StorageError
+from core.errors import InputError, NotFoundError, StorageError
 from engine import __version__
+from engine.api.bodies import BodyLimit
 from engine.api.deps import ReadAccess, RunDispatcher, SessionDep
 from engine.api.routes import reads_router, writes_router
 from engine.jobs import run_evaluation
@@ -91,6 +92,7 @@ def create_app(
     app.state.dispatcher = dispatcher or ThreadDispatcher(settings)
     app.include_router(reads_router, prefix="/api/v1")
     app.include_router(writes_router, prefix="/api/v1")
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StandingsCollector(settings))
 
@@ -114,6 +116,17 @@ def create_app(
     @app.exception_handler(StorageError)
     def _storage(_request: Request, error: StorageError) -> JSONResponse:
         return _error(503, str(error))
+
+    @app.exception_handler(InputError)
+    def _input(_request: Request, error: InputError) -> JSONResponse:
+        return _error(422, [str(problem) for problem in error.problems])
+
+    @app.exception_handler(Exception)
+    def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The server logs the traceback too; the caller gets JSON and no internals.
+        log.error("%s %s: unexpected %s", request.method, request.url.path,
+                  type(error).__name__)
+        return _error(500, "internal error: see the server's log")
 
     @app.get("/healthz", response_model=Health, tags=["operations"],
              responses={503: {"model": Health}})

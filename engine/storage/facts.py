@@ -98,9 +98,12 @@ def latest_snapshots(
     shown = []
     for row in rows:
         facts, flaws = repair_json(row.facts)
+        invalid: dict[str, str] = {}
+        for path, problem in flaws:  # a bad key may hold a bad value: one entry, both said
+            where = json_path(path)
+            invalid[where] = f"{invalid[where]}; {problem}" if where in invalid else problem
         shown.append(FactSnapshotPublic.model_validate({
-            **row.model_dump(exclude={"facts"}), "facts": facts,
+            **row.model_dump(exclude={"facts"}), "facts": facts, "invalid": invalid,
             "age_seconds": (now - row.confirmed_at).total_seconds(),
-            "invalid": {json_path(path): problem for path, problem in flaws},
         }))
     return shown

@@ -22,6 +22,7 @@ from engine.api.deps import (
     WriteAccess,
     as_utc,
 )
+from engine.api.paths import stored_service_name
 from engine.gate import service_scorecard
 from engine.jobs import create_run, delete_custom_fact, push_custom_facts
 from engine.storage import facts as fact_store
@@ -256,7 +257,7 @@ def trigger_run(
     body: TriggerIn | None = None,
 ) -> RunAccepted:
     """Start an evaluation of every service, or of one; poll the returned run."""
-    service = body.service if body else None
+    service = stored_service_name(body.service) if body and body.service is not None else None
     if service is not None:
         _reject_nul(service, "service")
         standings.service_detail(session, name=service)

@@ -161,7 +161,8 @@ class CustomFactsIn(BaseModel):
 
 
 class TriggerIn(BaseModel):
-    service: str | None = Field(None, description="Evaluate only this service; null: all.")
+    service: str | None = Field(None, description="Evaluate only this service (its name, or "
+                                "namespace/name or namespace:name); null: all.")
 
 
 class Health(BaseModel):

@@ -166,9 +166,11 @@ class TriggerIn(BaseModel):
 
 
 class Health(BaseModel):
+    """Up or down; the rest only for callers who may read (api.read_token_required)."""
+
     status: str
-    database: str
-    last_run: EvaluationRunPublic | None
+    database: str | None = None
+    last_run: EvaluationRunPublic | None = None
 
 
 class ErrorOut(BaseModel):

@@ -33,6 +33,7 @@ from engine.scorecard import Scorecard
 from engine.settings import Settings
 from engine.storage import facts as fact_store
 from engine.storage import runs
+from engine.storage.codec import json_path, repair_json
 from engine.storage.database import engine_for, migrate, session_scope, write_scope
 from engine.storage.history.diff import Event, LevelChanged
 from engine.storage.history.record import record_results
@@ -536,16 +537,46 @@ def push_custom_facts(
     settings: Settings, *, service: str, facts: Mapping[str, Any], now: datetime | None = None
 ) -> FactSnapshotPublic:
     """Merge pushed facts into the service's ``custom`` namespace (a new snapshot if changed);
-    returns the namespace's snapshot as stored."""
+    returns the namespace's snapshot as stored. Refuses (InputError) values that could not be
+    written back as JSON: NaN, infinities, unpaired surrogates, nesting too deep."""
+    _, flaws = repair_json(dict(facts))
+    if flaws:
+        raise InputError([Problem(f"facts.{json_path(path)}", None, problem)
+                          for path, problem in flaws])
     now = now or datetime.now(UTC)
     with write_scope(engine_for(settings.database_url)) as session:
         merged = fact_store.latest_ok_facts(session, service=service, source=CUSTOM_SOURCE)
         merged.update(facts)
-        fact_store.store_snapshots(session, source=CUSTOM_SOURCE, collected_at=now,
-                                   facts={service: merged})
-        [snapshot] = fact_store.latest_snapshots(session, service=service, source=CUSTOM_SOURCE,
-                                                 now=now)
-        return snapshot
+        return _store_custom(session, service, merged, now)
+
+
+def delete_custom_fact(
+    settings: Settings, *, service: str, key: str, now: datetime | None = None
+) -> FactSnapshotPublic:
+    """Remove a pushed key from the service's ``custom`` namespace: a new snapshot without it
+    (history is appended). ``key`` may be the key as shown, with unpaired surrogates as
+    U+FFFD, so that a value stored before pushes were checked can be removed.
+    NotFoundError if the namespace has no such key."""
+    now = now or datetime.now(UTC)
+    with write_scope(engine_for(settings.database_url)) as session:
+        kept = fact_store.latest_ok_facts(session, service=service, source=CUSTOM_SOURCE)
+        matching = [key] if key in kept else [
+            name for name in kept if repair_json({name: None})[0] == {key: None}]
+        if not matching:
+            raise NotFoundError(f'service "{service}" has no pushed fact "{key}"')
+        for name in matching:
+            del kept[name]
+        return _store_custom(session, service, kept, now)
+
+
+def _store_custom(
+    session: Session, service: str, facts: dict[str, Any], now: datetime
+) -> FactSnapshotPublic:
+    fact_store.store_snapshots(session, source=CUSTOM_SOURCE, collected_at=now,
+                               facts={service: facts})
+    [snapshot] = fact_store.latest_snapshots(session, service=service, source=CUSTOM_SOURCE,
+                                             now=now)
+    return snapshot
 
 
 def prune_history(settings: Settings, *, now: datetime | None = None) -> dict[str, int]:

@@ -6,7 +6,7 @@ catalog: catalog/
 scorecards: scorecards/
 facts: samples/facts.json
 schedule: {timezone: UTC, evaluate: "0 */4 * * *", collect: "0 */4 * * *", prune: "17 3 * * *"}
-api: {read_token_required: false}
+api: {read_token_required: false, max_body_bytes: 1048576}
 retention_days: 400
 facts_max_age_hours: 48
 collectors: {github: {...}}   # each section checked against its collector's settings model
@@ -116,6 +116,8 @@ class ScheduleSettings(_Section):
 
 class ApiSettings(_Section):
     read_token_required: bool = False
+    # Larger request bodies are refused (413) before they are read.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1_073_741_824)] = 1_048_576
 
 
 class EvaluationSettings(_Section):

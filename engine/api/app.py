@@ -1,23 +1,28 @@
-"""The HTTP API: ``create_app(settings)`` serves /api/v1, /healthz and /metrics."""
+"""The HTTP API: ``create_app(settings)`` serves /api/v1, /healthz, /metrics and /docs."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from importlib.resources import files
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import Session
 
-from core.errors import NotFoundError, StorageError
+from core.errors import InputError, NotFoundError, StorageError
 from engine import __version__
-from engine.api.deps import ReadAccess, RunDispatcher, SessionDep
+from engine.api.bodies import BodyLimit
+from engine.api.deps import Credentials, ReadAccess, RunDispatcher, SessionDep, SettingsDep
 from engine.api.routes import reads_router, writes_router
 from engine.jobs import run_evaluation
 from engine.settings import Settings, get_settings
@@ -26,6 +31,11 @@ from engine.storage.database import engine_for, ping
 from engine.storage.public import Health
 
 log = logging.getLogger("levelset.api")
+
+# Swagger UI's files, served by the API itself: the docs page asks no other host for anything.
+DOCS_ASSETS = Path(str(files("fastapi_offline") / "static"))
+DOCS_POLICY = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+               "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:")
 
 
 class ThreadDispatcher:
@@ -85,12 +95,14 @@ def create_app(
     app = FastAPI(
         title="Levelset", version=__version__,
         description="Scorecards for every service: levels, rules, history and badges.",
-        openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+        openapi_url="/openapi.json", docs_url=None, redoc_url=None,
     )
     app.state.settings = settings
     app.state.dispatcher = dispatcher or ThreadDispatcher(settings)
     app.include_router(reads_router, prefix="/api/v1")
     app.include_router(writes_router, prefix="/api/v1")
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.mount("/docs/assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StandingsCollector(settings))
 
@@ -115,16 +127,47 @@ def create_app(
     def _storage(_request: Request, error: StorageError) -> JSONResponse:
         return _error(503, str(error))
 
-    @app.get("/healthz", response_model=Health, tags=["operations"],
-             responses={503: {"model": Health}})
-    def healthz(session: SessionDep) -> Health | JSONResponse:
-        """Ready when the database answers; includes the last complete run."""
+    @app.exception_handler(InputError)
+    def _input(_request: Request, error: InputError) -> JSONResponse:
+        return _error(422, [str(problem) for problem in error.problems])
+
+    @app.exception_handler(Exception)
+    def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The server logs the traceback too; the caller gets JSON and no internals.
+        log.error("%s %s: unexpected %s", request.method, request.url.path,
+                  type(error).__name__)
+        return _error(500, "internal error: see the server's log")
+
+    @app.get("/healthz", response_model=Health, response_model_exclude_unset=True,
+             tags=["operations"], responses={503: {"model": Health}})
+    def healthz(session: SessionDep, settings: SettingsDep, credentials: Credentials
+                ) -> Health | JSONResponse:
+        """Up (200) or down (503). The database's state and the last complete run are shown
+        to callers who may read: anyone, or with api.read_token_required only with a token."""
+        detailed = settings.check_read_token(credentials.credentials if credentials else None)
         try:
             ping(session)
+            if not detailed:
+                return Health(status="ok")
             return Health(status="ok", database="ok", last_run=runs.last_run(session))
         except OperationalError:  # also answered by _unavailable; here the body is Health
-            return JSONResponse(Health(status="unavailable", database="unreachable",
-                                       last_run=None).model_dump(), status_code=503)
+            down = Health(status="unavailable", database="unreachable", last_run=None)
+            return JSONResponse(down.model_dump(include=None if detailed else {"status"}),
+                                status_code=503)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        """Swagger UI, from the files this server serves (no CDN, no online validator)."""
+        root = request.scope.get("root_path", "").rstrip("/")
+        page = get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title=f"{app.title} API",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page
 
     @app.get("/metrics", tags=["operations"], dependencies=[ReadAccess], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}})

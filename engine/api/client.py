@@ -8,6 +8,7 @@ from urllib.parse import quote
 import httpx
 
 from core.errors import InputError, Problem
+from engine.api.paths import service_segment
 from engine.evaluation import RuleStatus
 from engine.gate import GatedRule, GateVerdict
 
@@ -20,8 +21,12 @@ def remote_verdict(
     api: str, *, service: str, scorecard: str, min_level: str, timeout: float = 30.0,
     transport: httpx.BaseTransport | None = None,
 ) -> GateVerdict:
-    """The gate verdict from the server's stored result (same output as local mode)."""
-    url = f"{api.rstrip('/')}/api/v1/services/{quote(service, safe='')}/scorecards/" \
+    """The gate verdict from the server's stored result (same output as local mode).
+
+    ``service`` is the catalog name: ``team-x/svc`` (or ``team-x:svc``) outside the default
+    namespace, asked for as ``team-x:svc``."""
+    url = f"{api.rstrip('/')}/api/v1/services/{quote(service_segment(service), safe=':')}/" \
+          "scorecards/" \
           f"{quote(scorecard, safe='')}"
     token = _token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}

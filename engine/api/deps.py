@@ -10,12 +10,11 @@ from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from engine.api.paths import SERVICE_SEGMENT_PATTERN, stored_service_name
 from engine.scorecard import NAME_PATTERN
 from engine.settings import Settings
 from engine.storage.database import engine_for
 
-# Backstage entity names (metadata.name).
-SERVICE_NAME_PATTERN = r"^[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*$"
 MAX_OFFSET = 1_000_000_000
 
 
@@ -76,8 +75,19 @@ def require_write(settings: SettingsDep, credentials: Credentials) -> None:
 ReadAccess = Depends(require_read)
 WriteAccess = Depends(require_write)
 
-ServiceName = Annotated[str, Path(pattern=SERVICE_NAME_PATTERN, max_length=253,
-                                  description="Service name (catalog metadata.name).")]
+
+
+def service_from_path(
+    service: Annotated[str, Path(
+        pattern=SERVICE_SEGMENT_PATTERN, max_length=127,
+        description="Service: its catalog name, or namespace:name outside the default "
+        "namespace (team-x:svc for the Component svc of namespace team-x).")],
+) -> str:
+    return stored_service_name(service)
+
+
+# The service named in the path, as stored (``team-x:svc`` -> ``team-x/svc``).
+ServiceName = Annotated[str, Depends(service_from_path)]
 ScorecardName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63,
                                     description="Scorecard name.")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]

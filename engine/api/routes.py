@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from engine.api.badges import badge_color, badge_message, badge_svg
+from engine.api.bodies import StrictJSONRoute
 from engine.api.deps import (
     DispatcherDep,
     Limit,
@@ -21,8 +22,9 @@ from engine.api.deps import (
     WriteAccess,
     as_utc,
 )
+from engine.api.paths import stored_service_name
 from engine.gate import service_scorecard
-from engine.jobs import create_run, push_custom_facts
+from engine.jobs import create_run, delete_custom_fact, push_custom_facts
 from engine.scheduling.schedule import listing
 from engine.storage import facts as fact_store
 from engine.storage import runs as run_store
@@ -53,14 +55,17 @@ from engine.storage.public import (
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong bearer token."},
     404: {"model": ErrorOut, "description": "Unknown service, scorecard, level or run."},
-    422: {"model": ErrorOut, "description": "Invalid parameters."},
+    413: {"model": ErrorOut, "description": "The body is larger than api.max_body_bytes."},
+    422: {"model": ErrorOut, "description": "Invalid parameters or body."},
 }
 RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Since = Annotated[datetime | None, Query(description="From this time (ISO-8601; UTC if naive).")]
 Until = Annotated[datetime | None, Query(description="Up to this time (ISO-8601; UTC if naive).")]
 
-reads_router = APIRouter(dependencies=[ReadAccess], responses=ERRORS)
-writes_router = APIRouter(dependencies=[WriteAccess], responses=ERRORS)
+# Every JSON body is parsed strictly: UTF-8, bounded depth, nothing JSON cannot write back.
+reads_router = APIRouter(dependencies=[ReadAccess], responses=ERRORS, route_class=StrictJSONRoute)
+writes_router = APIRouter(dependencies=[WriteAccess], responses=ERRORS,
+                          route_class=StrictJSONRoute)
 
 
 # --- services ------------------------------------------------------------------------------
@@ -137,10 +142,26 @@ def get_facts(session: SessionDep, service: ServiceName) -> list[FactSnapshotPub
 def post_facts(
     session: SessionDep, settings: SettingsDep, service: ServiceName, body: CustomFactsIn
 ) -> FactSnapshotPublic:
-    """Push custom facts (merged into the service's ``custom`` namespace)."""
+    """Push custom facts (merged into the service's ``custom`` namespace).
+
+    Refused with 422: NaN and infinities, unpaired surrogates, nesting deeper than 32 levels.
+    """
     standings.service_detail(session, name=service)  # 404 for an unknown service
     _reject_nul(body.facts, "facts")
     return push_custom_facts(settings, service=service, facts=body.facts)
+
+
+@writes_router.delete("/services/{service}/facts/{key:path}", response_model=FactSnapshotPublic,
+                      tags=["facts"])
+def delete_fact(
+    session: SessionDep, settings: SettingsDep, service: ServiceName,
+    key: Annotated[str, Path(max_length=1000, description="A pushed key, as GET shows it.")],
+) -> FactSnapshotPublic:
+    """Remove a pushed key from the service's ``custom`` namespace (a new snapshot without it;
+    history keeps the old one). Repairs a bad push: a key listed under ``invalid`` can be
+    removed by the name GET shows."""
+    standings.service_detail(session, name=service)  # 404 for an unknown service
+    return delete_custom_fact(settings, service=service, key=key)
 
 
 def _reject_nul(value: Any, where: str) -> None:
@@ -238,7 +259,7 @@ def trigger_run(
     body: TriggerIn | None = None,
 ) -> RunAccepted:
     """Start an evaluation of every service, or of one; poll the returned run."""
-    service = body.service if body else None
+    service = stored_service_name(body.service) if body and body.service is not None else None
     if service is not None:
         _reject_nul(service, "service")
         standings.service_detail(session, name=service)

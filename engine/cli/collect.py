@@ -106,6 +106,10 @@ def facts(
         raise typer.Exit(EXIT_INPUT) from None
     except StorageError as error:
         raise fail_input([Problem(settings.database_url, None, str(error))]) from None
+    for snapshot in snapshots:  # stored before pushes were checked; DELETE removes them
+        for path, problem in snapshot.invalid.items():
+            stderr().print(f"warning: {snapshot.source}.{path}: {problem} (shown repaired)",
+                           markup=False)
     if output_format == "json":
         document = {s.source: s.facts if s.status == SnapshotStatus.OK else {"$error": s.error} for s in snapshots}
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlmodel import Session, col
 
-from engine.storage.codec import digest256, jsonable
+from engine.storage.codec import digest256, json_path, jsonable, repair_json
 from engine.storage.database import chunks, table_of
 from engine.storage.models import FactSnapshot, SnapshotStatus
 from engine.storage.public import FactSnapshotPublic
@@ -86,14 +86,24 @@ def latest_ok_facts(session: Session, *, service: str, source: str) -> dict[str,
 def latest_snapshots(
     session: Session, *, service: str, source: str | None = None, now: datetime | None = None
 ) -> list[FactSnapshotPublic]:
-    """What the API shows of a service's facts: each source's latest snapshot and its age."""
+    """What the API shows of a service's facts: each source's latest snapshot and its age.
+
+    Values that cannot be written back as JSON (stored before pushes were checked) are shown
+    repaired and listed in ``invalid``, so that reading never fails and they can be removed.
+    """
     now = now or datetime.now(UTC)
     rows = latest(session, service=service, source=source)
     if not rows:
         get_service(session, service)  # facts may be collected before the first evaluation
-    return [
-        FactSnapshotPublic.model_validate(
-            {**r.model_dump(), "age_seconds": (now - r.confirmed_at).total_seconds()}
-        )
-        for r in rows
-    ]
+    shown = []
+    for row in rows:
+        facts, flaws = repair_json(row.facts)
+        invalid: dict[str, str] = {}
+        for path, problem in flaws:  # a bad key may hold a bad value: one entry, both said
+            where = json_path(path)
+            invalid[where] = f"{invalid[where]}; {problem}" if where in invalid else problem
+        shown.append(FactSnapshotPublic.model_validate({
+            **row.model_dump(exclude={"facts"}), "facts": facts, "invalid": invalid,
+            "age_seconds": (now - row.confirmed_at).total_seconds(),
+        }))
+    return shown

@@ -136,6 +136,11 @@ class FactSnapshotPublic(FactSnapshotBase):
     collected_at: datetime
     confirmed_at: datetime
     age_seconds: float = Field(description="Seconds since the last collection confirmed it.")
+    invalid: dict[str, str] = Field(
+        default_factory=dict,
+        description="Stored values that are not valid JSON, by path, and why: shown repaired "
+        "(unpaired surrogates as U+FFFD, NaN, infinities and values nested too deep as null). "
+        "Remove a pushed one with DELETE /services/{s}/facts/{key}.")
 
 
 class EvaluationRunPublic(EvaluationRunBase):
@@ -156,7 +161,8 @@ class CustomFactsIn(BaseModel):
 
 
 class TriggerIn(BaseModel):
-    service: str | None = Field(None, description="Evaluate only this service; null: all.")
+    service: str | None = Field(None, description="Evaluate only this service (its name, or "
+                                "namespace/name or namespace:name); null: all.")
 
 
 class ScheduledJobPublic(BaseModel):
@@ -171,9 +177,11 @@ class ScheduledJobPublic(BaseModel):
 
 
 class Health(BaseModel):
+    """Up or down; the rest only for callers who may read (api.read_token_required)."""
+
     status: str
-    database: str
-    last_run: EvaluationRunPublic | None
+    database: str | None = None
+    last_run: EvaluationRunPublic | None = None
 
 
 class ErrorOut(BaseModel):

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
+from tests.api.test_namespaced import TEAM_X
 from tests.conftest import TOKEN, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +27,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident memory of a process and its peak so far, in MB."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+
+
 @pytest.fixture
-def server(sample: Path, tmp_path: Path) -> Iterator[str]:
+def serving(sample: Path, tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A served sample (with the Component svc of namespace team-x): its URL and process id."""
+    (sample / "catalog" / "team-x.yaml").write_text(TEAM_X)
     config = write_config(sample, f"sqlite:///{tmp_path / 'serve.db'}")
     port = free_port()
     env = {**os.environ, "LEVELSET_API_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
@@ -53,11 +62,16 @@ def server(sample: Path, tmp_path: Path) -> Iterator[str]:
             pytest.fail("server did not evaluate in 30 s: " + (tmp_path / "serve.log").read_text())
         if process.poll() is not None:
             pytest.fail("server exited: " + (tmp_path / "serve.log").read_text())
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def server(serving: tuple[str, int]) -> str:
+    return serving[0]
 
 
 def gate(*args: str) -> tuple[int, str]:
@@ -77,6 +91,37 @@ def test_gate_api_matches_local_mode(server: str, sample: Path, tmp_path: Path) 
         assert (remote_code, remote_out) == (local_code, local_out)
         assert remote_code == expected
         assert (tmp_path / "remote.xml").read_text() == (tmp_path / "local.xml").read_text()
+
+
+def test_gate_api_reaches_a_namespaced_service(server: str, sample: Path) -> None:
+    local = ["--scorecards", str(sample / "scorecards"), "--catalog", str(sample / "catalog"),
+             "--facts", str(sample / "facts.json")]
+    target = ["--service", "team-x/svc", "--scorecard", "readiness", "--min-level", "Bronze"]
+    remote_code, remote_out = gate(*target, "--api", server)
+    assert (remote_code, remote_out) == gate(*target, *local)
+    assert remote_code == 1 and "team-x/svc" in remote_out
+
+
+def test_a_20_mb_push_is_refused_before_it_is_read(serving: tuple[str, int]) -> None:
+    url, pid = serving
+    facts = f"{url}/api/v1/services/payments/facts"
+    headers = {"Authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+    before, _ = memory_mb(pid)
+    body = b'{"facts": {"blob": "' + b"x" * (20 << 20) + b'"}}'
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        for start in range(0, len(body), 1 << 20):
+            yield body[start:start + (1 << 20)]
+
+    for content in (body, chunks()):
+        response = httpx.post(facts, content=content, headers=headers, timeout=30)
+        assert response.status_code == 413
+        assert "larger than 1048576 bytes" in response.json()["detail"]
+    after, peak = memory_mb(pid)
+    assert after - before < 10 and peak - before < 10, (before, after, peak)
+    assert httpx.post(facts, json={"facts": {"a": 1}}, headers=headers).status_code == 201
+    shown = httpx.get(facts).json()
+    assert [s["facts"] for s in shown if s["source"] == "custom"] == [{"a": 1}]
 
 
 def test_gate_api_bad_input_exits_2(server: str) -> None:

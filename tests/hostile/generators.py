@@ -48,3 +48,16 @@ def facts_with_custom(service: str, **custom: object) -> str:
 def facts_with_long_list(service: str, name: str, length: int) -> str:
     """The sample facts with a custom list fact of ``length`` integers for one service."""
     return facts_with_custom(service, **{name: list(range(length))})
+
+
+# --- request bodies ------------------------------------------------------------------------
+
+
+def nested_json_body(depth: int) -> str:
+    """A facts push whose one fact nests ``depth`` arrays deep."""
+    return '{"facts": {"deep": ' + "[" * depth + "]" * depth + "}}"
+
+
+def big_facts_body(megabytes: int) -> bytes:
+    """A facts push of about ``megabytes`` MiB: one long string."""
+    return b'{"facts": {"blob": "' + b"x" * (megabytes << 20) + b'"}}'

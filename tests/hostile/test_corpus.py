@@ -218,3 +218,5 @@ def _send(url: str, request: dict[str, Any]) -> None:
     if answer.status_code >= 400:
         assert answer.headers["content-type"].startswith("application/json"), where
     check_output(answer.text, request.get("output", []), where)
+    for fragment in request.get("not_output", []):
+        assert fragment not in answer.text, f"{where}: {fragment!r} must not be in:\n{answer.text}"

@@ -130,6 +130,32 @@ class EvaluationSettings(_Section):
     lease_seconds: float = Field(default=60, ge=1, le=86400)
 
 
+class SlackSettings(_Section):
+    """Where report and notification messages go. Secrets are named here, never held: the
+    incoming webhook URL or the bot token comes from the environment or a secret file."""
+
+    webhook_url_env: str | None = "LEVELSET_SLACK_WEBHOOK_URL"  # an incoming webhook, or:
+    webhook_url_file: Path | None = None
+    token_env: str | None = "LEVELSET_SLACK_TOKEN"  # a bot token (chat.postMessage)
+    token_file: Path | None = None
+    api_url: str | None = None  # Slack Web API root, for an API-compatible stand-in
+    channel: str | None = None  # the summary channel (bot token mode)
+    teams: dict[str, str] = {}  # owner (a catalog team) -> channel
+
+
+class ReportSettings(_Section):
+    """The weekly scorecard report (schedule read in ``timezone``, standard cron)."""
+
+    schedule: str = "0 9 * * 1"
+    timezone: str = "UTC"
+    link_base_url: str | None = None  # links in messages point here (the API or a dashboard)
+    slack: SlackSettings = SlackSettings()
+
+
+class NotifySettings(_Section):
+    level_drops: bool = False  # a message per regression after each stored run
+
+
 class Settings(BaseSettings):
     """Everything a Levelset process needs to know."""
 
@@ -145,6 +171,8 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     api: ApiSettings = ApiSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    report: ReportSettings = ReportSettings()
+    notify: NotifySettings = NotifySettings()
     retention_days: int = Field(400, ge=1)
     facts_max_age_hours: float = Field(48, gt=0)
     collectors: dict[str, dict[str, Any]] = {}
@@ -405,5 +433,5 @@ def use_config(config: Path | None) -> None:
     get_settings.cache_clear()
 
 
-__all__ = ["ApiSettings", "EvaluationSettings", "JobSchedule", "ScheduleSettings", "Settings", "get_settings",
+__all__ = ["ApiSettings", "EvaluationSettings", "NotifySettings", "ReportSettings", "SlackSettings", "JobSchedule", "ScheduleSettings", "Settings", "get_settings",
            "load_settings", "use_config"]

@@ -433,5 +433,16 @@ def use_config(config: Path | None) -> None:
     get_settings.cache_clear()
 
 
-__all__ = ["ApiSettings", "EvaluationSettings", "NotifySettings", "ReportSettings", "SlackSettings", "JobSchedule", "ScheduleSettings", "Settings", "get_settings",
-           "load_settings", "use_config"]
+__all__ = [
+    "ApiSettings",
+    "EvaluationSettings",
+    "JobSchedule",
+    "NotifySettings",
+    "ReportSettings",
+    "ScheduleSettings",
+    "Settings",
+    "SlackSettings",
+    "get_settings",
+    "load_settings",
+    "use_config",
+]

@@ -26,8 +26,8 @@ from engine.evaluation import (
     evaluate_scorecard,
 )
 from engine.scorecard import Scorecard
-from engine.storage.public import ServiceScorecard
-from engine.storage.standings import StoredResult, stored_result
+from engine.storage.public import ServiceScorecard, StoredResult
+from engine.storage.standings import stored_result
 from rules.functions import bind
 
 
@@ -154,12 +154,7 @@ def explain(stored: StoredResult) -> ServiceScorecard:
     if next_level is not None:
         blocking = {r.name for r in stored_verdict(stored, required=next_level).blocking}
         to_fix = [r for r in stored.rules if r.name in blocking]
-    return ServiceScorecard(
-        service=stored.service, scorecard=stored.scorecard, level=stored.level,
-        rank=stored.rank, score=stored.score, levels=stored.levels, next_level=next_level,
-        evaluated_at=stored.evaluated_at, version=stored.version, rules=stored.rules,
-        to_fix_for_next_level=to_fix,
-    )
+    return ServiceScorecard(**dict(stored), next_level=next_level, to_fix_for_next_level=to_fix)
 
 
 def service_scorecard(session: Session, *, service: str, scorecard: str) -> ServiceScorecard:

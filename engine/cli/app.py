@@ -20,6 +20,18 @@ EXIT_OK = 0
 EXIT_BELOW = 1  # below the bar / failing
 EXIT_INPUT = 2  # bad input or usage
 
+def _output_format(value: str) -> str:
+    if value not in ("table", "json"):
+        from engine.cli.output import stderr
+
+        stderr().print(f"error: --format: {value!r}: use table or json", markup=False)
+        raise typer.Exit(EXIT_INPUT)
+    return value
+
+
+FormatOpt = Annotated[str, typer.Option("--format", help="table or json.",
+                                        callback=_output_format)]
+
 ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="Settings file (YAML); also LEVELSET_CONFIG.", envvar="LEVELSET_CONFIG",
     show_envvar=False,

@@ -13,7 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from collectors import registry
 from core.errors import InputError, NotFoundError, Problem, StorageError
-from engine.cli.app import EXIT_INPUT, EXIT_OK, ConfigOpt, app
+from engine.cli.app import EXIT_INPUT, EXIT_OK, ConfigOpt, FormatOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.cli.server import load_settings_or_exit
@@ -88,15 +88,13 @@ def collect(
 def facts(
     service: Annotated[str, typer.Argument(help="Service name.")],
     config: ConfigOpt = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: FormatOpt = "table",
 ) -> None:
     """Show the latest stored facts of a service, per source, with their age."""
     from engine.storage import facts as fact_store
     from engine.storage.database import engine_for, session_scope
     from engine.storage.models import SnapshotStatus
 
-    if output_format not in ("table", "json"):
-        raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
     settings = load_settings_or_exit(config)
     try:
         with session_scope(engine_for(settings.database_url)) as session:

@@ -14,7 +14,7 @@ import typer
 from core.errors import InputError, Problem, StorageError
 from core.schema import FactSchema
 from engine.catalog import Catalog, load_catalog
-from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, ConfigOpt, app
+from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, ConfigOpt, FormatOpt, app
 from engine.cli.output import print_table, stderr, stdout
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
@@ -151,7 +151,7 @@ def evaluate_command(
         "stored facts when --config is given).")] = None,
     config: ConfigOpt = None,
     now: NowOpt = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: FormatOpt = "table",
     service: Annotated[list[str] | None, typer.Option(help="Only these services.")] = None,
 ) -> None:
     """Grade every service on every scorecard that applies to it.
@@ -160,8 +160,6 @@ def evaluate_command(
     catalog and scorecards of the settings file are graded on the facts stored by
     `levelset collect`, and the run is kept in the history like a scheduled one.
     """
-    if output_format not in ("table", "json"):
-        raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
     clock = parse_now(now)
     if facts is None and config is not None:
         _evaluate_stored(config, clock, output_format, service)

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from core.errors import InputError, Problem, StorageError
-from engine.cli.app import EXIT_INPUT, ConfigOpt, app
+from engine.cli.app import EXIT_INPUT, ConfigOpt, FormatOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.scheduling.schedule import Job, listing, schedule_table
@@ -165,12 +165,9 @@ def serve(
 @app.command()
 def schedule(
     config: ConfigOpt = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: FormatOpt = "table",
 ) -> None:
     """List the scheduled jobs: cron, time zone and the next three times each runs."""
-    if output_format not in ("table", "json"):
-        raise fail_input([Problem("--format", None, f"{output_format!r}: use table or json")])
-
     settings = load_settings_or_exit(config)
     now = datetime.now(UTC)
     jobs = listing(settings.schedule, now)

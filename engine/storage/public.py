@@ -99,17 +99,24 @@ class RulePublic(BaseModel):
     since: datetime | None = Field(description="When the rule entered its current status.")
 
 
-class ServiceScorecard(BaseModel):
+class StoredResult(BaseModel):
+    """One service's current result on one scorecard, as stored."""
+
     service: str
     scorecard: str
     level: str | None
     rank: int
     score: float
     levels: list[str]
-    next_level: str | None
     evaluated_at: datetime | None
     version: str
     rules: list[RulePublic]
+
+
+class ServiceScorecard(StoredResult):
+    """A stored result with what the engine decides of it: the next level and what blocks it."""
+
+    next_level: str | None
     to_fix_for_next_level: list[RulePublic] = Field(
         description="Rules at or below the next level that are not pass or exempt.")
 

@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
@@ -31,6 +29,7 @@ from engine.storage.public import (
     ServiceDetail,
     ServicePublic,
     StandingPublic,
+    StoredResult,
 )
 from engine.storage.scorecards import NO_LEVEL, get_scorecard, levels_of
 from engine.storage.services import get_service
@@ -116,22 +115,6 @@ def leaderboard(
 
 
 _LEADERBOARD_ROWS = TypeAdapter(list[LeaderboardRow])
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """One service's current result on one scorecard, as stored (what to fix is the engine's
-    to decide: engine.gate)."""
-
-    service: str
-    scorecard: str
-    level: str | None
-    rank: int
-    score: float
-    levels: list[str]
-    evaluated_at: datetime | None
-    version: str
-    rules: list[RulePublic]
 
 
 def stored_result(session: Session, *, service: str, scorecard: str) -> StoredResult:

@@ -354,6 +354,3 @@ def require_valid(catalog: Catalog) -> Catalog:
         raise CatalogError(catalog.problems)
     return catalog
 
-
-def services_from(items: Iterable[Service]) -> dict[str, Service]:
-    return {s.name: s for s in items}

@@ -99,16 +99,11 @@ def stored_after(session: Session, *, run_id: int, services: Collection[str]) ->
     return Coverage(every, frozenset(s for s in rows if s is not None and s in services))
 
 
-def get_run_record(session: Session, run_id: int) -> EvaluationRun:
+def get_run(session: Session, *, run_id: int) -> EvaluationRunPublic:
     run = session.get(EvaluationRun, run_id)
     if run is None:
         raise NotFoundError(f"unknown run {run_id}")
-    return run
-
-
-def get_run(session: Session, *, run_id: int) -> EvaluationRunPublic:
-    return EvaluationRunPublic.model_validate(get_run_record(session, run_id),
-                                              from_attributes=True)
+    return EvaluationRunPublic.model_validate(run, from_attributes=True)
 
 
 def list_runs(

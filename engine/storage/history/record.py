@@ -36,7 +36,6 @@ class Recorded:
 
     diff: HistoryDiff = field(default_factory=HistoryDiff)
     skipped: frozenset[str] = frozenset()
-    skipped_results: int = 0
 
     @property
     def events(self) -> list[Event]:
@@ -63,7 +62,7 @@ def record_results(
     kept = [r for r in results if not newer.covers(r.service)]
     skipped = frozenset(s for s in names if newer.covers(s))
     if newer.every:
-        return Recorded(skipped=skipped, skipped_results=len(results))
+        return Recorded(skipped=skipped)
     scope_ids = None if scope is None else {service_ids[s] for s in scope if s not in skipped}
     skipped_ids = {service_ids[s] for s in skipped if s in service_ids}
     digests = _digests(session, scope_ids)
@@ -80,7 +79,7 @@ def record_results(
     found = diff(run_id=run_id, results=pending, service_ids=service_ids, scorecards=scorecards,
                  standings=standings, ending=ending)
     _write(session, run_id, found)
-    return Recorded(found, skipped, len(results) - len(kept))
+    return Recorded(found, skipped)
 
 
 def _digests(session: Session, scope_ids: set[int] | None) -> dict[Key, int]:

@@ -64,10 +64,6 @@ class EvaluationOutcome:
     missing: tuple[str, ...] = ()
 
 
-# What the CEL extension raises while evaluating: undefined names, missing keys, bad types.
-EVALUATION_ERRORS = (
-    KeyError, IndexError, RuntimeError, TypeError, ValueError, ZeroDivisionError, OverflowError,
-)
 TRUE = EvaluationOutcome(Outcome.TRUE)
 FALSE = EvaluationOutcome(Outcome.FALSE)
 _MISSING = object()

@@ -13,6 +13,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+# Levels of lists and maps below a namespace that evaluation converts (facts are a few levels
+# deep; input files may nest 64). Deeper values would crash the CEL runtime's conversion near
+# 20,000 levels and Python's recursion far earlier: the namespace is unknown instead.
+MAX_FACT_DEPTH = 32
+
+
+class UnreadableFacts(ValueError):
+    """A namespace's facts that cannot be prepared for evaluation; the message says why."""
+
 
 class FactType(StrEnum):
     BOOL = "bool"
@@ -86,28 +95,37 @@ class FactSchema:
 
         ``only`` is a tree of the keys rules read (see ``select``); the rest is not copied.
         """
-        cleaned = _without_none(values) if only is None else select(values, only)
+        cleaned = _without_none(values, 0) if only is None else select(values, only)
         for path in self._timestamps:
             _parse_timestamp_at(cleaned, path)
         return cleaned
 
 
-def _without_none(value: Any) -> Any:
+def _without_none(value: Any, depth: int) -> Any:
     # Exact type checks: this runs over every fact of every service on each evaluation.
     kind = type(value)
     if kind in _SCALARS:
         return value
+    if depth >= MAX_FACT_DEPTH and (kind is list or kind is tuple or isinstance(value, Mapping)):
+        raise _too_deep()
+    # Scalars, most values, are kept without a call.
+    depth += 1
     if kind is list or kind is tuple:
-        return [_without_none(v) for v in value if v is not None]
+        return [v if type(v) in _SCALARS else _without_none(v, depth) for v in value if v is not None]
     if kind is dict or isinstance(value, Mapping):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
+        return {k: v if type(v) in _SCALARS else _without_none(v, depth)
+                for k, v in value.items() if v is not None}
     return value
+
+
+def _too_deep() -> UnreadableFacts:
+    return UnreadableFacts(f"a value is nested more than {MAX_FACT_DEPTH} levels deep")
 
 
 _SCALARS = frozenset({str, int, float, bool, datetime})
 
 
-def select(values: Mapping[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]:
+def select(values: Mapping[str, Any], tree: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
     """The parts of ``values`` named by ``tree`` ({key: subtree, or None for all below}),
     with ``None`` values removed."""
     out: dict[str, Any] = {}
@@ -116,11 +134,14 @@ def select(values: Mapping[str, Any], tree: Mapping[str, Any]) -> dict[str, Any]
         if value is None:
             continue
         if sub is None:
-            out[key] = _without_none(value)
+            out[key] = _without_none(value, depth + 1)
         elif isinstance(value, Mapping):
-            out[key] = select(value, sub)
+            if depth + 1 >= MAX_FACT_DEPTH:
+                raise _too_deep()
+            out[key] = select(value, sub, depth + 1)
         else:
-            out[key] = value  # a rule selects below a scalar: CEL reports the type error
+            # A rule selects below a scalar or a list: CEL reports the type error.
+            out[key] = _without_none(value, depth + 1)
     return out
 
 

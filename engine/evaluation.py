@@ -13,6 +13,7 @@ The contract:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,12 +21,11 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-import cel
-
-from core.schema import FactSchema, select
+from core.schema import FactSchema, UnreadableFacts, select
 from core.service import Service
 from engine.scorecard import Level, Rule, Scorecard
-from rules.expression import EVALUATION_ERRORS, FALSE, Expression, Outcome
+from rules.conversion import cel_context
+from rules.expression import FALSE, PROCESS_EXITS, Expression, Outcome, describe_error
 from rules.functions import bind
 
 
@@ -137,12 +137,25 @@ def achieved_level(levels: tuple[Level, ...], results: Iterable[RuleResult]) -> 
 
 
 def score(results: Iterable[RuleResult]) -> float:
+    """Weight of satisfied rules / weight of all, in percent; 100 with no rules.
+
+    Never NaN or infinite: weights are checked when scorecards load (finite, more than 0, at
+    most ``MAX_WEIGHT``), and should rules be built otherwise with weights that do not add up
+    to a positive finite total (all zero, NaN, an overflow), every rule counts once instead.
+    """
+    if type(results) is not list and type(results) is not tuple:
+        results = tuple(results)  # read twice when the weights do not add up
     total = passed = 0.0
     for result in results:
         total += result.weight
         if result.status in SATISFIED:
             passed += result.weight
-    return round(100.0 * passed / total, 2) if total else 100.0
+    if 0.0 < total < math.inf and 0.0 <= passed <= total:
+        return round(100.0 * passed / total, 2)
+    if not results:
+        return 100.0
+    satisfied = sum(1 for result in results if result.status in SATISFIED)
+    return round(100.0 * satisfied / len(results), 2)
 
 
 _NO_EVIDENCE: Mapping[str, Any] = {}
@@ -161,9 +174,15 @@ def _describe(evidence: Mapping[str, Any]) -> str:
 
 
 class FactContext:
-    """One service's facts, prepared once and shared by every rule of every scorecard."""
+    """One service's facts, prepared once and shared by every rule of every scorecard.
 
-    __slots__ = ("context", "failures", "values")
+    A namespace whose facts cannot be converted for CEL (nested too deeply, a string that is
+    not valid Unicode, a value of a type CEL has no counterpart for) is left out, with the
+    reason in ``unreadable``: the rules that read it are ``unknown`` and say why, and every
+    other rule is graded.
+    """
+
+    __slots__ = ("context", "failures", "unreadable", "values")
 
     def __init__(
         self,
@@ -174,22 +193,37 @@ class FactContext:
         now: datetime,
         reads: Mapping[str, ReadTree | None] | None = None,
     ) -> None:
-        service_facts = service.facts()
-        service_reads = reads.get("service") if reads is not None else None
-        if service_reads is not None:
-            service_facts = select(service_facts, service_reads)
-        values: dict[str, Any] = {"service": service_facts}
+        values: dict[str, Any] = {}
+        unreadable: dict[str, str] = {}
+        try:
+            service_facts = service.facts()
+            service_reads = reads.get("service") if reads is not None else None
+            values["service"] = (select(service_facts, service_reads) if service_reads is not None
+                                 else service_facts)
+        except PROCESS_EXITS:
+            raise
+        except BaseException as error:
+            unreadable["service"] = describe_error(error)
         for namespace, raw in (facts.values if facts else {}).items():
             schema = schemas.get(namespace)
             if namespace == "service" or schema is None or raw is None:
                 continue
-            if reads is None:
-                values[namespace] = schema.prepare(raw)
-            elif namespace in reads:
-                values[namespace] = schema.prepare(raw, reads[namespace])
+            if reads is not None and namespace not in reads:
+                continue
+            try:
+                values[namespace] = schema.prepare(raw, None if reads is None else reads[namespace])
+            except UnreadableFacts as error:
+                unreadable[namespace] = str(error)
+            except PROCESS_EXITS:
+                raise
+            except BaseException as error:
+                unreadable[namespace] = describe_error(error)
+        context, refused = cel_context(values, {"now": now}, functions)
+        unreadable.update(refused)
         self.values = values
         self.failures = facts.failures if facts else {}
-        self.context = cel.Context(variables={**values, "now": now}, functions=functions)
+        self.unreadable = unreadable
+        self.context = context
 
     def why_absent(self, missing: tuple[str, ...]) -> str:
         namespaces = dict.fromkeys(path.split(".")[0] for path in missing)
@@ -197,6 +231,8 @@ class FactContext:
         for ns in namespaces:
             if ns in self.failures:
                 reasons.append(f"{ns} collection failed: {self.failures[ns]}")
+            elif ns in self.unreadable:
+                reasons.append(f"facts of {ns} could not be read: {self.unreadable[ns]}")
             elif ns not in self.values:
                 reasons.append(f"no {ns} facts collected")
         return f" ({'; '.join(reasons)})" if reasons else ""
@@ -233,29 +269,43 @@ def facts_read(scorecards: Iterable[Scorecard]) -> dict[str, ReadTree | None]:
 
 
 def evaluate_rule(rule: Rule, facts: FactContext) -> RuleResult:
+    """One rule's verdict. Whatever the rule raises, native panics included, is its ``error``."""
+    try:
+        value = rule.expression.program.execute(facts.context)
+    except BaseException as error:
+        if isinstance(error, PROCESS_EXITS):
+            raise
+        return _verdict(rule, facts, None, error)
+    if value is True:
+        # Passing rules carry no evidence: it is the failures people read, and passes are
+        # most results, so this keeps evaluation fast and stored history small.
+        return RuleResult(rule.name, rule.level, RuleStatus.PASS, "passed", rule.weight,
+                          _NO_EVIDENCE)
+    return _verdict(rule, facts, value, None)
+
+
+def _verdict(rule: Rule, facts: FactContext, value: Any, error: BaseException | None) -> RuleResult:
+    """The result of a rule that did not pass: what it returned, or the ``error`` it raised."""
     expression = rule.expression
     try:
-        value = expression.program.execute(facts.context)
-    except EVALUATION_ERRORS as error:
-        outcome = expression.diagnose(error, facts.values)
-    else:
-        if value is True:
-            # Passing rules carry no evidence: it is the failures people read, and passes are
-            # most results, so this keeps evaluation fast and stored history small.
-            return RuleResult(rule.name, rule.level, RuleStatus.PASS, "passed", rule.weight,
-                              _NO_EVIDENCE)
-        outcome = expression.outcome_of(value)
-    if outcome is FALSE:
-        evidence = rule.expression.evidence(facts.values)
-        got = f"; got {_describe(evidence)}" if evidence else ""
-        return RuleResult(rule.name, rule.level, RuleStatus.FAIL,
-                          f"expected {rule.expression.source.strip()}{got}", rule.weight, evidence)
-    if outcome.outcome is Outcome.ABSENT:
-        return RuleResult(rule.name, rule.level, RuleStatus.UNKNOWN,
-                          outcome.detail + facts.why_absent(outcome.missing), rule.weight,
-                          rule.expression.evidence(facts.values))
-    return RuleResult(rule.name, rule.level, RuleStatus.ERROR, outcome.detail, rule.weight,
-                      rule.expression.evidence(facts.values))
+        outcome = (expression.diagnose(error, facts.values) if error is not None
+                   else expression.outcome_of(value))
+        if outcome is FALSE:
+            evidence = expression.evidence(facts.values)
+            got = f"; got {_describe(evidence)}" if evidence else ""
+            return RuleResult(rule.name, rule.level, RuleStatus.FAIL,
+                              f"expected {expression.source.strip()}{got}", rule.weight, evidence)
+        if outcome.outcome is Outcome.ABSENT:
+            return RuleResult(rule.name, rule.level, RuleStatus.UNKNOWN,
+                              outcome.detail + facts.why_absent(outcome.missing), rule.weight,
+                              expression.evidence(facts.values))
+        return RuleResult(rule.name, rule.level, RuleStatus.ERROR, outcome.detail, rule.weight,
+                          expression.evidence(facts.values))
+    except BaseException as failure:  # describing the result failed: still this rule's error
+        if isinstance(failure, PROCESS_EXITS):
+            raise
+        return RuleResult(rule.name, rule.level, RuleStatus.ERROR, describe_error(failure),
+                          rule.weight, _NO_EVIDENCE)
 
 
 def applies(scorecard: Scorecard, facts: FactContext) -> tuple[bool, str | None]:

@@ -29,7 +29,8 @@ from engine.scorecard import (
 )
 from engine.vocabulary import vocabulary as default_vocabulary
 from engine.yamlsource import Node, NodeList, line_for, load_documents
-from rules.expression import Expression, ExpressionSyntaxError
+from rules.expression import Expression, ExpressionError
+from rules.limits import MAX_WEIGHT
 
 
 @dataclass
@@ -53,6 +54,9 @@ def _format_loc(loc: Sequence[str | int]) -> str:
     return text
 
 
+_OUT_OF_BOUNDS = frozenset({"finite_number", "greater_than", "less_than_equal"})
+
+
 def _schema_problems(file: str, doc: Any, error: ValidationError) -> list[Problem]:
     problems = []
     for item in error.errors():
@@ -71,6 +75,9 @@ def _schema_problems(file: str, doc: Any, error: ValidationError) -> list[Proble
             message = f"{item['input']!r} is not a valid date (YYYY-MM-DD)"
         elif item["type"] == "string_pattern_mismatch":
             message = f"{item['input']!r} must match {item['ctx']['pattern']}"
+        elif loc[-1:] == ["weight"] and item["type"] in _OUT_OF_BOUNDS:
+            message = (f"{item['input']} is not a valid weight: a weight is a finite number "
+                       f"more than 0 and at most {MAX_WEIGHT:,.0f}")
         problems.append(Problem(file, line_for(doc, loc), f"{_format_loc(loc)}: {message}"))
     # A union of str | LevelSpec reports both branches; keep one line per place and field.
     unique: dict[tuple[int | None, str], Problem] = {}
@@ -84,7 +91,7 @@ def _compile(
 ) -> tuple[Expression | None, list[Problem]]:
     try:
         expression = Expression.compile(source, schemas.keys())
-    except ExpressionSyntaxError as error:
+    except ExpressionError as error:
         # A block scalar (`expression: |`) starts on the line after its key.
         offset = error.line - (0 if "\n" in source.rstrip("\n") else 1)
         return None, [Problem(file, line + offset if line else line, f"{where}: {error.message}")]

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rules.expression import Expression
+from rules.limits import MAX_WEIGHT
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 API_VERSION = "levelset.dev/v1"
@@ -41,7 +42,10 @@ class RuleSpec(_Strict):
     level: Annotated[
         str | None, Field(description="A level of spec.levels; omitted: counts for the score only.")
     ] = None
-    weight: Annotated[float, Field(gt=0, description="Share of the score; default 1.")] = 1
+    weight: Annotated[float, Field(
+        gt=0, le=MAX_WEIGHT, allow_inf_nan=False,
+        description=f"Share of the score: more than 0, at most {MAX_WEIGHT:,.0f}; default 1.",
+    )] = 1
     expression: Annotated[str, Field(min_length=1, description="CEL; true means the rule passes.")]
     remediation: Annotated[str | None, Field(description="What to do when the rule fails.")] = None
 

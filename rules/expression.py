@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -11,6 +12,7 @@ from typing import Any
 
 import cel
 
+from rules.limits import violations
 from rules.references import FactReference, fact_references
 
 # Names that are always defined, besides the fact namespaces.
@@ -24,14 +26,28 @@ _BINDING = re.compile(
 _SYNTAX_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 
 
-class ExpressionSyntaxError(ValueError):
-    """The expression does not parse; ``line`` and ``column`` are 1-based within it."""
+class ExpressionError(ValueError):
+    """An expression that cannot be a rule; ``line`` and ``column`` are 1-based within it."""
 
     def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+
+
+class ExpressionSyntaxError(ExpressionError):
+    """The expression does not parse."""
+
+
+class ExpressionTooComplex(ExpressionError):
+    """The expression exceeds a limit of ``rules.limits``: the runtime could not bear it."""
+
+
+# Exceptions that stop the process, not a rule: never turned into a rule's error. Anything
+# else a rule raises is its own error, BaseException subclasses of native code included
+# (a Rust panic arrives as pyo3's PanicException, which is not an Exception).
+PROCESS_EXITS = (KeyboardInterrupt, SystemExit)
 
 
 class Outcome(StrEnum):
@@ -48,8 +64,6 @@ class EvaluationOutcome:
     missing: tuple[str, ...] = ()
 
 
-# What the CEL extension raises while evaluating: undefined names, missing keys, bad types.
-EVALUATION_ERRORS = (KeyError, RuntimeError, TypeError, ValueError, ZeroDivisionError, OverflowError)
 TRUE = EvaluationOutcome(Outcome.TRUE)
 FALSE = EvaluationOutcome(Outcome.FALSE)
 _MISSING = object()
@@ -85,18 +99,28 @@ class Expression:
     def compile(cls, source: str, namespaces: Collection[str]) -> Expression:
         if not source.strip():
             raise ExpressionSyntaxError("expression is empty")
+        exceeded = violations(source)
+        if exceeded:
+            line, column = _position(source, exceeded[0].offset)
+            raise ExpressionTooComplex("; ".join(v.message for v in exceeded), line, column)
         try:
             program = cel.compile(source)
+        except PROCESS_EXITS:
+            raise
         except ValueError as error:
             text = str(error)
             match = _SYNTAX_POSITION.search(text)
             if match:
                 raise ExpressionSyntaxError(
-                    f"CEL syntax error at column {match.group(2)}: {match.group(3).strip()}",
+                    f"CEL syntax error at column {match.group(2)}: {_short(match.group(3))}",
                     int(match.group(1)),
                     int(match.group(2)) + 1,
                 ) from None
-            raise ExpressionSyntaxError(f"CEL syntax error: {text}") from None
+            raise ExpressionSyntaxError(f"CEL syntax error: {_short(text)}") from None
+        except BaseException as error:  # a panic of the native parser
+            raise ExpressionSyntaxError(
+                f"CEL syntax error: the parser failed ({type(error).__name__}: {_short(str(error))})"
+            ) from None
         bound = {name for m in _BINDING.finditer(source) for name in m.groups() if name}
         names = frozenset(set(program.variables()) - bound - BUILTIN_NAMES)
         return cls(source, program, tuple(fact_references(source, namespaces)), names)
@@ -127,7 +151,9 @@ class Expression:
         """Evaluate against a prepared context. ``facts`` is the same data, for diagnosis."""
         try:
             value = self.program.execute(context)
-        except EVALUATION_ERRORS as error:
+        except PROCESS_EXITS:
+            raise
+        except BaseException as error:
             return self.diagnose(error, facts)
         return self.outcome_of(value)
 
@@ -138,10 +164,11 @@ class Expression:
         if value is False:
             return FALSE
         return EvaluationOutcome(
-            Outcome.ERROR, f"expression returned {type(value).__name__} {value!r}, not a bool"
+            Outcome.ERROR,
+            f"expression returned {type(value).__name__} {_short_repr(value)}, not a bool",
         )
 
-    def diagnose(self, error: Exception, facts: Mapping[str, Any]) -> EvaluationOutcome:
+    def diagnose(self, error: BaseException, facts: Mapping[str, Any]) -> EvaluationOutcome:
         """Why an expression raised: absent facts (no data) or a genuine error."""
         missing = self.missing_facts(facts)
         if missing:
@@ -150,5 +177,37 @@ class Expression:
             # An index into a present map (service.labels["team"]) found no such key.
             key = error.args[0] if error.args else "?"
             return EvaluationOutcome(Outcome.ABSENT, f"no data: key {key!r} is absent", (str(key),))
-        message = str(error).split(". ")[0]
-        return EvaluationOutcome(Outcome.ERROR, f"{type(error).__name__}: {message}")
+        return EvaluationOutcome(Outcome.ERROR, describe_error(error))
+
+
+_SHORT = 200
+_repr = reprlib.Repr()  # bounded: a rule may return a huge or deeply nested value
+_repr.maxlevel, _repr.maxstring, _repr.maxother = 3, _SHORT, _SHORT
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SHORT else text[: _SHORT - 1] + "…"
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return _short(_repr.repr(value))
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def describe_error(error: BaseException) -> str:
+    """A short message for a rule's error: the exception's type and first sentence."""
+    try:
+        text = str(error)
+    except Exception:
+        text = ""
+    first = text.split(". ")[0]
+    return f"{type(error).__name__}: {_short(first)}" if first else type(error).__name__
+
+
+def _position(source: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of ``offset`` in ``source``."""
+    line = source.count("\n", 0, offset) + 1
+    return line, offset - (source.rfind("\n", 0, offset) + 1) + 1

@@ -61,3 +61,23 @@ def nested_json_body(depth: int) -> str:
 def big_facts_body(megabytes: int) -> bytes:
     """A facts push of about ``megabytes`` MiB: one long string."""
     return b'{"facts": {"blob": "' + b"x" * (megabytes << 20) + b'"}}'
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+def _scorecard(name: str, expression: str) -> str:
+    return (f"apiVersion: levelset.dev/v1\nkind: Scorecard\nmetadata: {{name: {name}}}\n"
+            f"spec:\n  levels: [Bronze]\n  rules:\n"
+            f"    - {{name: owned, level: Bronze, expression: 'service.owner != \"\"'}}\n"
+            f"    - name: hostile\n      level: Bronze\n      expression: '{expression}'\n")
+
+
+def long_expression(terms: int, name: str = "long") -> str:
+    """A scorecard whose rule is ``1 + 1 + ... > 0`` with ``terms`` ones (on line 10)."""
+    return _scorecard(name, " + ".join(["1"] * terms) + " > 0")
+
+
+def late_syntax_error(column: int, name: str = "late") -> str:
+    """A scorecard whose rule has its syntax error near ``column`` (on line 10)."""
+    return _scorecard(name, 'service.owner == "' + "a" * column + '" && )')

@@ -18,7 +18,7 @@ from core.errors import InputError, Problem, StorageError
 from engine.cli.app import EXIT_INPUT, ConfigOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
-from engine.scheduling.schedule import Job, listing, schedule_table
+from engine.scheduling.schedule import Job, listing, report_schedule, scheduled_jobs
 from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")
@@ -75,15 +75,19 @@ def migrate(config: ConfigOpt = None) -> None:
 
 
 def scheduled_evaluation(settings: Settings) -> None:
-    """One scheduled run; the run key makes a double fire in the same minute store once."""
+    """One scheduled run; the run key makes a double fire in the same minute store once.
+    Level drops are notified on a thread of their own once the run is stored."""
     from engine.jobs import EvaluationFailed, run_evaluation
+    from engine.notify.jobs import level_drops_in_background
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     try:
-        run_evaluation(settings, trigger="schedule", now=now,
-                       run_key=f"schedule:{now.isoformat()}")
+        outcome = run_evaluation(settings, trigger="schedule", now=now,
+                                 run_key=f"schedule:{now.isoformat()}")
     except EvaluationFailed as error:
         log.error("%s", error)
+        return
+    level_drops_in_background(settings, outcome.events, run_id=outcome.run_id)
 
 
 def scheduled_collection(settings: Settings) -> None:
@@ -105,9 +109,16 @@ def scheduled_prune(settings: Settings) -> None:
     log.info("pruned history: %s", prune_history(settings))
 
 
+def scheduled_report(settings: Settings) -> None:
+    from engine.notify.jobs import scheduled_report as send_report
+
+    send_report(settings)
+
+
 # What each job of the schedule table runs in ``levelset serve``.
 SCHEDULED: dict[Job, Callable[[Settings], None]] = {
     Job.evaluate: scheduled_evaluation, Job.collect: scheduled_collection, Job.prune: scheduled_prune,
+    Job.report: scheduled_report,
 }
 
 
@@ -117,7 +128,7 @@ def build_scheduler(settings: Settings) -> object:
 
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
-    for job in schedule_table(settings.schedule):
+    for job in scheduled_jobs(settings):
         scheduler.add_job(SCHEDULED[job.job], job.trigger(), args=[settings], id=job.name)
     return scheduler
 
@@ -173,7 +184,7 @@ def schedule(
 
     settings = load_settings_or_exit(config)
     now = datetime.now(UTC)
-    jobs = listing(settings.schedule, now)
+    jobs = listing(settings.schedule, now, report_schedule(settings))
     if output_format == "json":
         sys.stdout.write(json.dumps([job.model_dump() for job in jobs], indent=2) + "\n")
         return

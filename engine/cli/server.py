@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -109,10 +109,21 @@ def scheduled_prune(settings: Settings) -> None:
     log.info("pruned history: %s", prune_history(settings))
 
 
-def scheduled_report(settings: Settings) -> None:
+def scheduled_report(settings: Settings, scheduler: Any = None, *, now: datetime | None = None,
+                     attempt: int = 0) -> None:
+    """The weekly report; when a delivery failed, the same week again a little later."""
+    from engine.notify.jobs import REPORT_RETRIES, REPORT_RETRY_DELAY
     from engine.notify.jobs import scheduled_report as send_report
 
-    send_report(settings)
+    now = now or datetime.now(UTC).replace(second=0, microsecond=0)
+    report = send_report(settings, now=now)
+    if report is None or not report.failed or scheduler is None or attempt >= REPORT_RETRIES:
+        return
+    log.warning("weekly report for the week ending %s: trying the failed deliveries again in %s",
+                report.key, REPORT_RETRY_DELAY)
+    scheduler.add_job(scheduled_report, "date", run_date=datetime.now(UTC) + REPORT_RETRY_DELAY,
+                      args=[settings, scheduler], kwargs={"now": now, "attempt": attempt + 1},
+                      id="report-retry", replace_existing=True)
 
 
 # What each job of the schedule table runs in ``levelset serve``.
@@ -129,7 +140,8 @@ def build_scheduler(settings: Settings) -> object:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
     for job in scheduled_jobs(settings):
-        scheduler.add_job(SCHEDULED[job.job], job.trigger(), args=[settings], id=job.name)
+        extra = [scheduler] if job.job == Job.report else []  # to schedule its own retry
+        scheduler.add_job(SCHEDULED[job.job], job.trigger(), args=[settings, *extra], id=job.name)
     return scheduler
 
 

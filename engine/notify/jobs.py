@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,11 @@ from engine.storage.history.diff import Event, LevelChanged
 from engine.storage.models import DeliveryKind
 
 log = logging.getLogger("levelset.notify")
+
+# A scheduled report that failed is tried again (the parts not yet sent, for the same week)
+# this long after, this many times; both schedulers do.
+REPORT_RETRY_DELAY = timedelta(minutes=10)
+REPORT_RETRIES = 6
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,15 @@ from celery.schedules import crontab
 from celery.signals import worker_ready
 
 from engine.jobs import prune_history, reap_runs, run_collection, run_evaluation
-from engine.notify.jobs import drops_from_payload, drops_payload, level_drops_after_run, regressions, scheduled_report
+from engine.notify.jobs import (
+    REPORT_RETRIES,
+    REPORT_RETRY_DELAY,
+    drops_from_payload,
+    drops_payload,
+    level_drops_after_run,
+    regressions,
+    scheduled_report,
+)
 from engine.scheduling.cron import CronExpression
 from engine.scheduling.schedule import Job, scheduled_jobs
 from engine.settings import get_settings
@@ -122,10 +130,16 @@ def notify_drops(run_id: int, drops: list[dict[str, Any]]) -> dict[str, Any] | N
     return report.summary() if report is not None else None
 
 
-@app.task(name="levelset.report")
-def report() -> dict[str, Any] | None:
-    """Post the weekly report to Slack (once per week and channel)."""
-    sent = scheduled_report(get_settings())
+@app.task(name="levelset.report", bind=True, max_retries=REPORT_RETRIES)
+def report(self: Task, now: str | None = None) -> dict[str, Any] | None:
+    """Post the weekly report to Slack (once per week and channel); when a delivery failed,
+    the same week again a little later."""
+    moment = datetime.fromisoformat(now) if now else datetime.now(UTC).replace(second=0,
+                                                                                microsecond=0)
+    sent = scheduled_report(get_settings(), now=moment)
+    if sent is not None and sent.failed and self.request.retries < REPORT_RETRIES:
+        raise self.retry(kwargs={"now": moment.isoformat()},
+                         countdown=REPORT_RETRY_DELAY.total_seconds())
     return sent.summary() if sent is not None else None
 
 

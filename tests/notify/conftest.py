@@ -107,6 +107,8 @@ def configure(
         section: dict[str, Any] = {**FAST, "api_url": slack.api_url,
                                    "channel": "#platform-standards", "teams": teams or {},
                                    **slack_settings}
+        for name in SECRET_VARIABLES[:2]:
+            monkeypatch.delenv(name, raising=False)
         if mode == "bot":
             monkeypatch.setenv("LEVELSET_SLACK_TOKEN", slack.token)
         elif mode == "webhook":

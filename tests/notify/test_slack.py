@@ -213,3 +213,32 @@ def test_secrets_appear_in_no_output_log_or_record(
     for secret in (slack.token, slack.webhook_url, WEBHOOK_PATH, WEBHOOK_PATH.split("/")[-1]):
         assert secret not in seen  # ...and never with what it was sent with
     assert f"Bearer {slack.token}" in slack.raw_traffic()  # (it was sent, to Slack only)
+
+
+def test_the_stand_in_refuses_what_slack_refuses() -> None:
+    from slack_sdk import WebClient, WebhookClient
+    from slack_sdk.errors import SlackApiError
+
+    too_long = [
+        [{"type": "divider"}] * 51,
+        [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+        [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}],
+    ]
+    within = [{"type": "header", "text": {"type": "plain_text", "text": "x" * 150}},
+              {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3000}},
+              *[{"type": "divider"}] * 48]
+    with SlackStandIn(channels={"#a"}).running() as slack:
+        webhook = WebhookClient(slack.webhook_url, retry_handlers=[])
+        for blocks in too_long:
+            response = webhook.send(text="t", blocks=blocks)
+            assert (response.status_code, response.body) == (400, "invalid_blocks")
+        assert webhook.send(text="t", blocks=within).body == "ok"
+        web = WebClient(token=slack.token, base_url=slack.api_url, retry_handlers=[])
+        with pytest.raises(SlackApiError) as refused:
+            web.chat_postMessage(channel="#a", text="t", blocks=too_long[0])
+        assert refused.value.response["error"] == "invalid_blocks"
+        with pytest.raises(SlackApiError) as unknown:
+            web.chat_postMessage(channel="#elsewhere", text="t")
+        assert unknown.value.response["error"] == "channel_not_found"
+        assert web.chat_postMessage(channel="#a", text="t", blocks=within)["ok"]
+        assert [post.via for post in slack.posts] == ["webhook", "api"]

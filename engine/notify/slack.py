@@ -117,6 +117,10 @@ def destination(slack: SlackSettings) -> Destination | None:
     url = _secret(slack.webhook_url_env, slack.webhook_url_file, "report.slack.webhook_url_file")
     if url is None:
         return None
+    if not url.startswith(("https://", "http://")):
+        where = "report.slack.webhook_url_file" if slack.webhook_url_file else slack.webhook_url_env
+        raise SettingsError([Problem(str(where), None, "the incoming webhook's URL is not an "
+                                     "http(s) URL (it is not shown here: it is a secret)")])
     if slack.teams:
         raise SettingsError([Problem("report.slack.teams", None, (
             f"team channels ({', '.join(sorted(slack.teams))}) need a bot token "

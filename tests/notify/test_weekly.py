@@ -234,3 +234,28 @@ def test_attempts_are_appended_never_updated(
     assert after[1]["attempted_at"] == at + timedelta(minutes=1)
     assert len(after[0]["key"]) == deliveries.MAX_KEY and after[0]["key"].startswith("payments/x")
 
+
+
+@sqlite_only
+def test_secrets_are_refused_in_the_settings_file_and_a_bad_webhook_url_is_not_shown(
+    configure: Configure, slack: SlackStandIn, weekly: FakeWeeklyReport, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.errors import SettingsError
+    from engine.settings import load_settings
+
+    config = tmp_path / "levelset.yaml"
+    config.write_text(f"report:\n  slack:\n    token: {slack.token}\n"
+                      f"    webhook_url: {slack.webhook_url}\n")
+    with pytest.raises(SettingsError) as error:
+        load_settings(config)
+    assert f'{config}:3: report.slack.token: unknown setting (did you mean "token_env"?)' \
+        in str(error.value)
+    assert slack.token not in str(error.value) and slack.webhook_url not in str(error.value)
+
+    configure("webhook")
+    monkeypatch.setenv("LEVELSET_SLACK_WEBHOOK_URL", "hooks.slack.com/services/T0/B0/sEcReT")
+    result = send()
+    assert result.exit_code == 2
+    assert "LEVELSET_SLACK_WEBHOOK_URL: the incoming webhook's URL is not an http(s) URL" \
+        in result.stderr and "sEcReT" not in result.output

@@ -259,3 +259,15 @@ def test_secrets_are_refused_in_the_settings_file_and_a_bad_webhook_url_is_not_s
     assert result.exit_code == 2
     assert "LEVELSET_SLACK_WEBHOOK_URL: the incoming webhook's URL is not an http(s) URL" \
         in result.stderr and "sEcReT" not in result.output
+
+
+def test_migration_0003_creates_the_delivery_tables_as_the_models_describe(
+    database_url: str,
+) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with engine_for(database_url).connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert [d for d in differences if "delivery" in repr(d)] == []

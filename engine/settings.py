@@ -141,13 +141,27 @@ class SlackSettings(_Section):
     api_url: str | None = None  # Slack Web API root, for an API-compatible stand-in
     channel: str | None = None  # the summary channel (bot token mode)
     teams: dict[str, str] = {}  # owner (a catalog team) -> channel
+    # Each request waits this long for an answer; a request that failed is retried (429 after
+    # its Retry-After, if that is no longer than max_retry_after_seconds; 5xx and connection
+    # errors after an exponential backoff from backoff_seconds) at most max_retries times.
+    timeout_seconds: float = Field(default=10, gt=0, le=300)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    max_retry_after_seconds: float = Field(default=60, ge=0, le=3600)
+    backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
 
 
 class ReportSettings(_Section):
     """The weekly scorecard report (schedule read in ``timezone``, standard cron)."""
 
-    schedule: str = "0 9 * * 1"
-    timezone: str = "UTC"
+    schedule: Cron = "0 9 * * 1"
+    timezone: TimeZoneName = "UTC"
     link_base_url: str | None = None  # links in messages point here (the API or a dashboard)
     slack: SlackSettings = SlackSettings()
 

@@ -25,6 +25,7 @@ from engine.api.bodies import BodyLimit
 from engine.api.deps import Credentials, ReadAccess, RunDispatcher, SessionDep, SettingsDep
 from engine.api.routes import reads_router, writes_router
 from engine.jobs import run_evaluation
+from engine.notify.jobs import level_drops_in_background
 from engine.settings import Settings, get_settings
 from engine.storage import runs, standings
 from engine.storage.database import engine_for, ping
@@ -50,9 +51,12 @@ class ThreadDispatcher:
 
     def _run(self, run_id: int, service: str | None) -> None:
         try:
-            run_evaluation(self.settings, trigger="api", service=service, run_id=run_id)
+            outcome = run_evaluation(self.settings, trigger="api", service=service, run_id=run_id)
         except Exception:  # recorded on the run; the thread must survive
             log.exception("run %s failed", run_id)
+            return
+        # On a thread of its own: the next requested run does not wait for Slack.
+        level_drops_in_background(self.settings, outcome.events, run_id=run_id)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True)

@@ -25,7 +25,7 @@ from engine.api.deps import (
 from engine.api.paths import stored_service_name
 from engine.gate import service_scorecard
 from engine.jobs import create_run, delete_custom_fact, push_custom_facts
-from engine.scheduling.schedule import listing
+from engine.scheduling.schedule import listing, report_schedule
 from engine.storage import facts as fact_store
 from engine.storage import runs as run_store
 from engine.storage import scorecards as scorecard_store
@@ -288,4 +288,4 @@ def get_run(session: SessionDep, run_id: RunId) -> EvaluationRunPublic:
 def get_schedule(settings: SettingsDep) -> list[ScheduledJobPublic]:
     """The scheduled jobs: cron, time zone and the next three times each runs."""
     now = datetime.now(UTC)
-    return listing(settings.schedule, now)
+    return listing(settings.schedule, now, report_schedule(settings))

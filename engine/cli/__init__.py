@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.cli import (
     collect,  # noqa: F401  (registers collect, facts)
     local,  # noqa: F401  (registers validate, evaluate, gate, schema)
+    report,  # noqa: F401  (registers report slack)
     server,  # noqa: F401  (registers serve, migrate, runs, prune)
 )
 from engine.cli.app import app

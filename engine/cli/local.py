@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +22,10 @@ from engine.gate import GateVerdict, gate_verdict, write_junit
 from engine.loading import ScorecardSet, load_scorecards
 from engine.scorecard import ScorecardDocument
 from engine.vocabulary import vocabulary
+
+if TYPE_CHECKING:
+    from engine.jobs import RunOutcome
+    from engine.settings import Settings
 
 ScorecardsOpt = Annotated[Path, typer.Option("--scorecards", help="Scorecard file or directory.")]
 CatalogOpt = Annotated[
@@ -206,6 +210,23 @@ def _evaluate_stored(config: Path, clock: datetime, output_format: str, only: li
                        f"{change.before or 'no level'} -> {change.after or 'no level'}",
                        markup=False)
     stderr().print(f"stored as run {outcome.run_id} ({outcome.status})", markup=False)
+    _notify_drops(settings, outcome)
+
+
+def _notify_drops(settings: Settings, outcome: RunOutcome) -> None:
+    """Level drops of the stored run, posted to Slack (``notify.level_drops``); a failure is
+    reported and changes nothing about the run or the exit code."""
+    from engine.notify.jobs import describe, level_drops_after_run, regressions
+
+    if not settings.notify.level_drops or not regressions(outcome.events):
+        return
+    report = level_drops_after_run(settings, outcome.events, run_id=outcome.run_id)
+    if report is None:
+        stderr().print("warning: level-drop notifications were not sent (see the log)",
+                       markup=False)
+        return
+    for _, result in report.channels:
+        stderr().print(f"level-drop notification: {describe(result)}", markup=False)
 
 
 @app.command()

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,7 +18,7 @@ from core.errors import InputError, Problem, StorageError
 from engine.cli.app import EXIT_INPUT, ConfigOpt, FormatOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
-from engine.scheduling.schedule import Job, listing, schedule_table
+from engine.scheduling.schedule import Job, listing, report_schedule, scheduled_jobs
 from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")
@@ -75,15 +75,19 @@ def migrate(config: ConfigOpt = None) -> None:
 
 
 def scheduled_evaluation(settings: Settings) -> None:
-    """One scheduled run; the run key makes a double fire in the same minute store once."""
+    """One scheduled run; the run key makes a double fire in the same minute store once.
+    Level drops are notified on a thread of their own once the run is stored."""
     from engine.jobs import EvaluationFailed, run_evaluation
+    from engine.notify.jobs import level_drops_in_background
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     try:
-        run_evaluation(settings, trigger="schedule", now=now,
-                       run_key=f"schedule:{now.isoformat()}")
+        outcome = run_evaluation(settings, trigger="schedule", now=now,
+                                 run_key=f"schedule:{now.isoformat()}")
     except EvaluationFailed as error:
         log.error("%s", error)
+        return
+    level_drops_in_background(settings, outcome.events, run_id=outcome.run_id)
 
 
 def scheduled_collection(settings: Settings) -> None:
@@ -105,9 +109,27 @@ def scheduled_prune(settings: Settings) -> None:
     log.info("pruned history: %s", prune_history(settings))
 
 
+def scheduled_report(settings: Settings, scheduler: Any = None, *, now: datetime | None = None,
+                     attempt: int = 0) -> None:
+    """The weekly report; when a delivery failed, the same week again a little later."""
+    from engine.notify.jobs import REPORT_RETRIES, REPORT_RETRY_DELAY
+    from engine.notify.jobs import scheduled_report as send_report
+
+    now = now or datetime.now(UTC).replace(second=0, microsecond=0)
+    report = send_report(settings, now=now)
+    if report is None or not report.failed or scheduler is None or attempt >= REPORT_RETRIES:
+        return
+    log.warning("weekly report for the week ending %s: trying the failed deliveries again in %s",
+                report.key, REPORT_RETRY_DELAY)
+    scheduler.add_job(scheduled_report, "date", run_date=datetime.now(UTC) + REPORT_RETRY_DELAY,
+                      args=[settings, scheduler], kwargs={"now": now, "attempt": attempt + 1},
+                      id="report-retry", replace_existing=True)
+
+
 # What each job of the schedule table runs in ``levelset serve``.
 SCHEDULED: dict[Job, Callable[[Settings], None]] = {
     Job.evaluate: scheduled_evaluation, Job.collect: scheduled_collection, Job.prune: scheduled_prune,
+    Job.report: scheduled_report,
 }
 
 
@@ -117,8 +139,9 @@ def build_scheduler(settings: Settings) -> object:
 
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
-    for job in schedule_table(settings.schedule):
-        scheduler.add_job(SCHEDULED[job.job], job.trigger(), args=[settings], id=job.name)
+    for job in scheduled_jobs(settings):
+        extra = [scheduler] if job.job == Job.report else []  # to schedule its own retry
+        scheduler.add_job(SCHEDULED[job.job], job.trigger(), args=[settings, *extra], id=job.name)
     return scheduler
 
 
@@ -170,7 +193,7 @@ def schedule(
     """List the scheduled jobs: cron, time zone and the next three times each runs."""
     settings = load_settings_or_exit(config)
     now = datetime.now(UTC)
-    jobs = listing(settings.schedule, now)
+    jobs = listing(settings.schedule, now, report_schedule(settings))
     if output_format == "json":
         sys.stdout.write(json.dumps([job.model_dump() for job in jobs], indent=2) + "\n")
         return

@@ -11,9 +11,10 @@ killed mid-run) stores its run once.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,11 +23,21 @@ from celery.schedules import crontab
 from celery.signals import worker_ready
 
 from engine.jobs import prune_history, reap_runs, run_collection, run_evaluation
+from engine.notify.jobs import (
+    REPORT_RETRIES,
+    REPORT_RETRY_DELAY,
+    drops_from_payload,
+    drops_payload,
+    level_drops_after_run,
+    regressions,
+    scheduled_report,
+)
 from engine.scheduling.cron import CronExpression
-from engine.scheduling.schedule import Job, schedule_table
+from engine.scheduling.schedule import Job, scheduled_jobs
 from engine.settings import get_settings
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+log = logging.getLogger("levelset.celery")
 
 
 def _broker() -> str:
@@ -87,7 +98,7 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
     """The periodic tasks: one entry per row of the schedule table, in the row's time zone."""
     return {
         job.name: {"task": TASKS[job.job].name, "schedule": cron(job.cron, job.timezone)}
-        for job in schedule_table(get_settings().schedule)
+        for job in scheduled_jobs(get_settings())
     }
 
 
@@ -99,9 +110,37 @@ def _configure_beat(sender: Celery, **_kwargs: Any) -> None:
 
 @app.task(name="levelset.evaluate", bind=True)
 def evaluate(self: Task, service: str | None = None) -> int:
-    """Evaluate every service (or one); returns the run id."""
-    return run_evaluation(get_settings(), trigger="celery", service=service,
-                          run_key=f"celery:{self.request.id}").run_id
+    """Evaluate every service (or one); returns the run id. Level drops are notified by a
+    task of their own, sent once the run is stored."""
+    settings = get_settings()
+    outcome = run_evaluation(settings, trigger="celery", service=service,
+                             run_key=f"celery:{self.request.id}")
+    if settings.notify.level_drops and regressions(outcome.events):
+        try:
+            notify_drops.apply_async(args=[outcome.run_id, drops_payload(outcome.events)])
+        except Exception as error:  # the run is stored; a lost notification must not fail it
+            log.warning("run %s: level-drop notifications not queued: %s", outcome.run_id, error)
+    return outcome.run_id
+
+
+@app.task(name="levelset.notify_drops")
+def notify_drops(run_id: int, drops: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Post a message per level drop of run ``run_id`` (each once, by its key)."""
+    report = level_drops_after_run(get_settings(), drops_from_payload(drops), run_id=run_id)
+    return report.summary() if report is not None else None
+
+
+@app.task(name="levelset.report", bind=True, max_retries=REPORT_RETRIES)
+def report(self: Task, now: str | None = None) -> dict[str, Any] | None:
+    """Post the weekly report to Slack (once per week and channel); when a delivery failed,
+    the same week again a little later."""
+    moment = datetime.fromisoformat(now) if now else datetime.now(UTC).replace(second=0,
+                                                                                microsecond=0)
+    sent = scheduled_report(get_settings(), now=moment)
+    if sent is not None and sent.failed and self.request.retries < REPORT_RETRIES:
+        raise self.retry(kwargs={"now": moment.isoformat()},
+                         countdown=REPORT_RETRY_DELAY.total_seconds())
+    return sent.summary() if sent is not None else None
 
 
 @app.task(name="levelset.collect")
@@ -117,7 +156,8 @@ def prune() -> dict[str, int]:
 
 
 # What each job of the schedule table runs on a worker.
-TASKS: dict[Job, Task] = {Job.evaluate: evaluate, Job.collect: collect, Job.prune: prune}
+TASKS: dict[Job, Task] = {Job.evaluate: evaluate, Job.collect: collect, Job.prune: prune,
+                          Job.report: report}
 
 
 @worker_ready.connect

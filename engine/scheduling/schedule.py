@@ -4,6 +4,10 @@
 entries (``engine.scheduling.celery_app``), and ``levelset schedule`` and
 ``GET /api/v1/schedule`` show it with :func:`next_fire_times`. A new scheduled job is one more
 entry in the table (with its setting in ``ScheduleSettings``).
+
+The weekly report (``report.schedule`` in ``report.timezone``) is in the table when a Slack
+webhook or token is configured (:func:`report_schedule`): a process without one lists and
+runs no report job.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from engine.scheduling.cron import CronExpression
 from engine.storage.public import ScheduledJobPublic
 
 if TYPE_CHECKING:
-    from engine.settings import JobSchedule, ScheduleSettings
+    from engine.settings import JobSchedule, ReportSettings, ScheduleSettings, Settings
 
 
 class Job(StrEnum):
@@ -29,6 +33,7 @@ class Job(StrEnum):
     evaluate = "evaluate"
     collect = "collect"
     prune = "prune"
+    report = "report"
 
 
 @dataclass(frozen=True)
@@ -47,13 +52,31 @@ class ScheduledJob:
                                           **expression.for_apscheduler())
 
 
-def schedule_table(schedule: ScheduleSettings) -> list[ScheduledJob]:
-    """Every scheduled job, from the ``schedule`` settings."""
-    return [
+def schedule_table(schedule: ScheduleSettings,
+                   report: ReportSettings | None = None) -> list[ScheduledJob]:
+    """Every scheduled job, from the ``schedule`` settings, and the weekly report when
+    ``report`` is given (see :func:`report_schedule`)."""
+    table = [
         _entry("evaluate", Job.evaluate, schedule.evaluate, schedule.timezone),
         _entry("collect", Job.collect, schedule.collect, schedule.timezone),
         _entry("prune", Job.prune, schedule.prune, schedule.timezone),
     ]
+    if report is not None:
+        table.append(ScheduledJob("report", Job.report, report.schedule, report.timezone))
+    return table
+
+
+def report_schedule(settings: Settings) -> ReportSettings | None:
+    """The report settings when the weekly report is scheduled: a Slack webhook or token is
+    configured for this process (the environment variable is set or a secret file named)."""
+    from engine.notify.slack import configured
+
+    return settings.report if configured(settings.report.slack) else None
+
+
+def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
+    """The schedule table of ``settings``, as both schedulers run it."""
+    return schedule_table(settings.schedule, report_schedule(settings))
 
 
 def next_fire_times(job: ScheduledJob, now: datetime, count: int = 3) -> list[datetime]:
@@ -73,11 +96,12 @@ def next_fire_times(job: ScheduledJob, now: datetime, count: int = 3) -> list[da
     return times
 
 
-def listing(schedule: ScheduleSettings, now: datetime) -> list[ScheduledJobPublic]:
+def listing(schedule: ScheduleSettings, now: datetime,
+            report: ReportSettings | None = None) -> list[ScheduledJobPublic]:
     """What users see of the schedule (``levelset schedule``, ``GET /schedule``)."""
     return [ScheduledJobPublic(name=job.name, cron=job.cron, timezone=job.timezone,
                                next=[moment.isoformat() for moment in next_fire_times(job, now)])
-            for job in schedule_table(schedule)]
+            for job in schedule_table(schedule, report)]
 
 
 class OnceAtRepeatedTimesTrigger(CronTrigger):

@@ -246,8 +246,53 @@ class FactSnapshot(FactSnapshotBase, table=True):
     confirmed_at: datetime = _ts()
 
 
+class DeliveryKind(StrEnum):
+    WEEKLY = "weekly"  # the weekly report; key: the week's end date
+    DROP = "drop"  # a level-drop notification; key: the drop's de-duplication key
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Delivery(SQLModel, table=True):
+    """One attempt to post one part of a message to a channel; appended, never updated.
+
+    ``part`` is the message's index among those of (kind, key) for the channel. A part is
+    delivered once one of its rows says sent; a failed attempt is a row of its own, so what
+    was tried, when and why it failed stays readable.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_target", "kind", "key", "channel", "part"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=8)
+    key: str = Field(max_length=512)
+    channel: str = Field(max_length=200)
+    part: int
+    status: str = Field(max_length=8)
+    error: str | None = None  # Slack's error (or the connection's), never a URL or token
+    attempted_at: datetime = _ts()
+
+
+class DeliveryClaim(SQLModel, table=True):
+    """A sender's hold on (kind, key, channel) while it posts, so two processes never post the
+    same message: inserted if absent before posting, deleted when done. A hold whose process
+    died is taken over once it expires. Not history: a lock that lives for one delivery."""
+
+    __tablename__ = "delivery_claim"
+    kind: str = Field(primary_key=True, max_length=8)
+    key: str = Field(primary_key=True, max_length=512)
+    channel: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=200)  # host:pid:nonce of the sender
+    claimed_at: datetime = _ts()
+    expires_at: datetime = _ts()
+
+
 __all__ = [
-    "CurrentResult", "EvaluationRun", "FactSnapshot", "RuleOutcome", "RuleState", "RunStatus",
+    "CurrentResult", "Delivery", "DeliveryClaim", "DeliveryKind", "DeliveryStatus",
+    "EvaluationRun", "FactSnapshot", "RuleOutcome", "RuleState", "RunStatus",
     "ScorecardRecord", "ScorecardRule", "ScorecardState", "ScorecardVersion", "ServiceRecord",
     "SnapshotStatus", "utcnow",
 ]

@@ -1,0 +1,98 @@
+"""Exactly once per (kind, key, channel): claim, post the parts not yet sent, record each.
+
+A sender claims the target in the database before posting (two senders: one posts, the
+other is told it is busy), reads which parts an earlier attempt sent, posts the rest in
+order and records every attempt, sent or failed, in its own transaction. A failed part stops
+the channel's delivery there (the parts after it would arrive out of order) and is never
+recorded as sent: the next attempt posts it and what follows. ``force`` posts every part
+again.
+
+What this cannot promise: a post Slack took whose answer never arrived (a timeout), or a
+process killed between Slack's answer and the record, is posted again by the next attempt.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from engine.notify.slack import SlackPoster
+from engine.reports.messages import Message
+from engine.settings import Settings, SlackSettings
+from engine.storage import deliveries
+from engine.storage.database import engine_for, write_scope
+from engine.storage.models import DeliveryKind, DeliveryStatus
+
+# A claim outlives the longest a sender can take; then a dead sender's claim is taken over.
+CLAIM_MARGIN = timedelta(minutes=1)
+
+
+class Outcome(StrEnum):
+    SENT = "sent"  # every part is posted now, some or all by this attempt
+    ALREADY_SENT = "already sent"  # an earlier attempt posted every part: nothing posted
+    FAILED = "failed"  # a part could not be posted; it and those after it wait for the next
+    BUSY = "busy"  # another process is posting to this channel right now
+    SKIPPED = "skipped"  # not tried: Slack was failing for an earlier message of this batch
+
+
+@dataclass(frozen=True)
+class ChannelDelivery:
+    """What one attempt did for one channel."""
+
+    channel: str
+    parts: int
+    posted: int  # parts posted by this attempt
+    outcome: Outcome
+    error: str | None = None  # Slack's error string (or the connection's)
+    transient: bool = False  # the error was Slack being unreachable or overloaded
+
+
+def claim_lease(slack: SlackSettings, parts: int) -> timedelta:
+    """The longest posting ``parts`` can take: every try of every part timing out and
+    waiting its longest between tries, plus a margin."""
+    tries = slack.max_retries + 1
+    wait = max(slack.max_retry_after_seconds, 1.5 * slack.backoff_seconds * 2 ** slack.max_retries)
+    return timedelta(seconds=parts * tries * (slack.timeout_seconds + wait)) + CLAIM_MARGIN
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def deliver(
+    settings: Settings, poster: SlackPoster, *, kind: DeliveryKind, key: str, channel: str,
+    messages: Sequence[Message], force: bool = False,
+) -> ChannelDelivery:
+    """Post the parts of (kind, key) that ``channel`` has not had yet, in order, once."""
+    engine = engine_for(settings.database_url)
+    holder, now = _holder(), datetime.now(UTC)
+    with write_scope(engine) as session:
+        if not deliveries.claim(session, kind=kind, key=key, channel=channel, holder=holder,
+                                now=now, expires_at=now + claim_lease(settings.report.slack,
+                                                                      len(messages))):
+            return ChannelDelivery(channel, len(messages), 0, Outcome.BUSY)
+        sent = set() if force else deliveries.sent_parts(session, kind=kind, key=key,
+                                                         channel=channel)
+    try:
+        todo = [part for part in range(len(messages)) if part not in sent]
+        if not todo:
+            return ChannelDelivery(channel, len(messages), 0, Outcome.ALREADY_SENT)
+        for posted, part in enumerate(todo):
+            failure = poster.post(channel, messages[part])
+            with write_scope(engine) as session:
+                deliveries.record(
+                    session, kind=kind, key=key, channel=channel, part=part,
+                    status=DeliveryStatus.FAILED if failure else DeliveryStatus.SENT,
+                    error=failure.error if failure else None, at=datetime.now(UTC))
+            if failure is not None:
+                return ChannelDelivery(channel, len(messages), posted, Outcome.FAILED,
+                                       failure.error, failure.transient)
+        return ChannelDelivery(channel, len(messages), len(todo), Outcome.SENT)
+    finally:
+        with write_scope(engine) as session:
+            deliveries.release(session, kind=kind, key=key, channel=channel, holder=holder)

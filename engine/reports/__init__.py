@@ -1,0 +1,1 @@
+"""Reports: what Levelset tells people (the weekly report, level-drop alerts), as messages."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from engine.api.paths import service_segment
 
@@ -23,3 +25,15 @@ class Links:
         if self.base is None:
             return None
         return f"{self.base.rstrip('/')}/api/v1/scorecards/{scorecard}/leaderboard"
+
+    def changes(self, scorecard: str, since: datetime, until: datetime) -> str | None:
+        """Every promotion and regression on a scorecard within [since, until]."""
+        if self.base is None:
+            return None
+        query = urlencode({"scorecard": scorecard, "since": _utc(since), "until": _utc(until),
+                           "limit": 1000})
+        return f"{self.base.rstrip('/')}/api/v1/changes?{query}"
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

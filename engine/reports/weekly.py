@@ -54,6 +54,7 @@ from engine.storage.history.diff import Direction
 from engine.storage.scorecards import scorecards_in_use
 
 WEEK = timedelta(days=7)
+CHANGES_SHOWN = 300  # promotions (and regressions) listed per scorecard; the rest are linked
 NEAR_SHOWN = 15  # services one rule away listed per scorecard; the rest are counted
 FAILING_SHOWN = 5  # rules failing most often listed per scorecard
 CAUSES_SHOWN = 3  # rules named per level change; the rest are counted
@@ -90,7 +91,7 @@ class FailingRule:
     rule: str
     failing: int
     unknown: int  # unknown or erroring: blocking, but not failures
-    graded: int
+    graded: int  # services graded on the scorecard
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,8 @@ def near_misses(card: CardInfo, results: Iterable[ResultAsOf]) -> tuple[NearMiss
     for result in results:
         if result.rank >= len(card.levels):
             continue
-        blocking = [(rule, status) for rule, status in result.statuses.items()
-                    if 0 < card.rule(rule).rank <= result.rank + 1 and not status.satisfied]
+        blocking = [(rule, status) for rule, status in result.unsatisfied.items()
+                    if 0 < card.rule(rule).rank <= result.rank + 1]
         if len(blocking) == 1:
             rule, status = blocking[0]
             found.append(NearMiss(result.service, card.levels[result.rank], rule, status))
@@ -172,16 +173,15 @@ def failing_rules(card: CardInfo, results: Sequence[ResultAsOf]) -> tuple[Failin
     """The rules failing for the most services, most first (ties in the scorecard's order)."""
     failing: Counter[str] = Counter()
     unknown: Counter[str] = Counter()
-    graded: Counter[str] = Counter()
     for result in results:
-        for rule, status in result.statuses.items():
-            graded[rule] += 1
-            failing[rule] += status == RuleStatus.FAIL
-            unknown[rule] += status in (RuleStatus.UNKNOWN, RuleStatus.ERROR)
+        for rule, status in result.unsatisfied.items():
+            if status == RuleStatus.FAIL:
+                failing[rule] += 1
+            else:
+                unknown[rule] += 1
     order = {name: i for i, name in enumerate(card.rules)}
-    ranked = sorted((rule for rule in failing if failing[rule]),
-                    key=lambda rule: (-failing[rule], order.get(rule, len(order)), rule))
-    return tuple(FailingRule(rule, failing[rule], unknown[rule], graded[rule])
+    ranked = sorted(failing, key=lambda rule: (-failing[rule], order.get(rule, len(order)), rule))
+    return tuple(FailingRule(rule, failing[rule], unknown[rule], len(results))
                  for rule in ranked[:FAILING_SHOWN])
 
 
@@ -221,13 +221,13 @@ def render(weeks: Sequence[ScorecardWeek], data: WeekData, view: View) -> list[M
         parts = [Blocks((section(f"*{count(services, 'service')}* on "
                                  f"{count(len(weeks), 'scorecard')} · {moves}"),))]
         for week in weeks:
-            parts += scorecard_parts(week, view)
+            parts += scorecard_parts(week, data, view)
     fallback = (f"Scorecard report{whose}, week to {until.day} {until:%b %Y}: "
                 f"{count(promoted, 'promotion')}, {count(regressed, 'regression')}")
     return messages(route=view.route, title=title, about=about, fallback=fallback, parts=parts)
 
 
-def scorecard_parts(week: ScorecardWeek, view: View) -> list[Part]:
+def scorecard_parts(week: ScorecardWeek, data: WeekData, view: View) -> list[Part]:
     """A scorecard's heading and distribution, then its lists."""
     card, links = week.card, view.links
     scope = f"*{escape(clip_plain(card.title, 100))}*"
@@ -243,10 +243,14 @@ def scorecard_parts(week: ScorecardWeek, view: View) -> list[Part]:
                                 scope=scope, opens=True)]
     if not week.changes:
         parts.append(Blocks((section("_No promotions or regressions this week._"),), scope=scope))
-    parts.append(Rows("*▲ Promoted*", tuple(change_row(c, card, view)
-                                            for c in week.promotions()), scope=scope))
-    parts.append(Rows("*▼ Regressed*", tuple(change_row(c, card, view)
-                                             for c in week.regressions()), scope=scope))
+    for title, changes in (("*▲ Promoted*", week.promotions()),
+                           ("*▼ Regressed*", week.regressions())):
+        rows = [change_row(c, card, view) for c in changes[:CHANGES_SHOWN]]
+        if len(changes) > CHANGES_SHOWN:
+            every = links.changes(card.name, data.since, data.until)
+            rows.append(f"_…and {len(changes) - CHANGES_SHOWN} more: "
+                        f"{link(every, 'every change of the week')}_")
+        parts.append(Rows(title, tuple(rows), scope=scope))
     near = [near_row(n, card, links) for n in week.near[:NEAR_SHOWN]]
     if len(week.near) > NEAR_SHOWN:
         near.append(f"_…and {len(week.near) - NEAR_SHOWN} more: "

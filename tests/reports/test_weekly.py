@@ -156,8 +156,7 @@ def test_300_services_changing_on_one_scorecard_split_into_messages_slack_accept
                       Direction.PROMOTION if i % 3 else Direction.REGRESSION,
                       UNTIL - timedelta(days=6, minutes=-i)) for i in range(300)]
     results = [ResultAsOf(c.service, c.owner, "readiness", c.rank,
-                          {"has-readme": RuleStatus.PASS, "has-codeowners": RuleStatus.PASS,
-                           "availability": RuleStatus.FAIL}) for c in changes]
+                          {"availability": RuleStatus.FAIL}) for c in changes]
     data = week_of(changes, results)
     sent = render(scorecard_weeks(data), data, view())
     assert len(sent) > 2
@@ -181,7 +180,7 @@ def test_300_services_changing_on_one_scorecard_split_into_messages_slack_accept
 
 def test_names_are_escaped_and_links_left_out_without_a_base_url() -> None:
     results = [ResultAsOf("a-service", "R&D <core>", "readiness", 0,
-                          {"has-readme": RuleStatus.FAIL, "has-codeowners": RuleStatus.PASS})]
+                          {"has-readme": RuleStatus.FAIL})]
     data = week_of([change("a-service", "R&D <core>", Direction.REGRESSION, UNTIL)], results)
     sent = render(scorecard_weeks(data, "R&D <core>"), data, view("R&D <core>", base=None))
     text = json.dumps(sent[0].blocks[1:], ensure_ascii=False)  # mrkdwn: all but the header
@@ -208,3 +207,17 @@ def test_a_bad_time_zone_is_bad_input() -> None:
 
     with pytest.raises(SettingsError, match=re.escape("report.timezone: 'Mars/Base' is not an IANA")):
         weekly_report(None, now=UNTIL, settings=ReportSettings(timezone="Mars/Base"))  # type: ignore[arg-type]
+
+
+def test_beyond_300_changes_a_list_links_to_every_change_of_the_week() -> None:
+    changes = [change(f"service-{i:03d}", "team", Direction.PROMOTION, UNTIL - timedelta(hours=1))
+               for i in range(350)]
+    data = week_of(changes, [])
+    sent = render(scorecard_weeks(data), data, view())
+    rows = change_rows(sent)
+    assert len(rows) == 301 and "|service-299>" in rows[299]
+    assert rows[300] == (
+        "_…and 50 more: <https://levelset.internal/api/v1/changes?scorecard=readiness&amp;"
+        "since=2026-01-05T08%3A00%3A00Z&amp;until=2026-01-12T08%3A00%3A00Z&amp;limit=1000"
+        "|every change of the week>_")
+    assert all(violations(m.blocks) == [] for m in sent)

@@ -1,5 +1,5 @@
 """Results as they were at a moment, across all services: how many held each level, and
-each result's level and rule statuses.
+each result's level and the rules it did not satisfy.
 
 Read from history rather than ``current_result``, so a report for a past week says what was
 true then, and the same week read again says the same. "At a moment" is as of the last
@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from engine.evaluation import RuleStatus
+from engine.evaluation import SATISFIED, RuleStatus
 from engine.storage import runs
 from engine.storage.models import (
     RuleOutcome,
@@ -33,13 +33,14 @@ from engine.storage.scorecards import level_name, level_names_of, version_defini
 
 @dataclass(frozen=True)
 class ResultAsOf:
-    """A service's level rank on an active scorecard at a moment, and its rules' statuses."""
+    """A service's level rank on an active scorecard at a moment, and the rules it did not
+    satisfy then (what blocks a level; most rules pass, and are left out)."""
 
     service: str
     owner: str
     scorecard: str
     rank: int
-    statuses: dict[str, RuleStatus]  # rule name -> status
+    unsatisfied: dict[str, RuleStatus]  # rule name -> fail, unknown or error
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,11 @@ def results_as_of(session: Session, *, at: datetime) -> list[ResultAsOf]:
     run_id = runs.run_at(session, at=at)
     if run_id is None:
         return []
-    statuses: dict[tuple[int, int], dict[str, RuleStatus]] = {}
-    for service_id, scorecard_id, rule, status in _rule_statuses(session, run_id):
-        statuses.setdefault((service_id, scorecard_id), {})[rule] = RuleStatus(status)
+    unsatisfied: dict[tuple[int, int], dict[str, RuleStatus]] = {}
+    for service_id, scorecard_id, rule, status in _unsatisfied_rules(session, run_id):
+        unsatisfied.setdefault((service_id, scorecard_id), {})[rule] = RuleStatus(status)
     return [
-        ResultAsOf(service, owner, scorecard, rank, statuses.get((service_id, scorecard_id), {}))
+        ResultAsOf(service, owner, scorecard, rank, unsatisfied.get((service_id, scorecard_id), {}))
         for service_id, scorecard_id, service, owner, scorecard, rank in _levels(session, run_id)
     ]
 
@@ -128,9 +129,9 @@ def _latest_card_rows(run_id: int) -> Any:
     )
 
 
-def _rule_statuses(session: Session, run_id: int) -> list[Any]:
-    """(service id, scorecard id, rule, status) of each rule evaluated at the run: its latest
-    rule row up to the run, unless that row ends it (no outcome)."""
+def _unsatisfied_rules(session: Session, run_id: int) -> list[Any]:
+    """(service id, scorecard id, rule, status) of each rule evaluated and not satisfied at
+    the run: its latest rule row up to the run, unless that row ends it (no outcome)."""
     latest = (
         select(col(RuleState.service_id), col(RuleState.rule_id),
                func.max(col(RuleState.valid_from_run)).label("run"))
@@ -147,4 +148,5 @@ def _rule_statuses(session: Session, run_id: int) -> list[Any]:
                            latest.c.run == col(RuleState.valid_from_run)))
         .join(RuleOutcome, col(RuleOutcome.id) == col(RuleState.outcome_id))
         .join(ScorecardRule, col(ScorecardRule.id) == col(RuleState.rule_id))
+        .where(col(RuleOutcome.status).not_in(sorted(SATISFIED)))
     ).all())

@@ -7,6 +7,7 @@ is the last one that loaded, and ``last_good_versions`` gives it back to the nex
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -143,23 +144,51 @@ def get_scorecard(session: Session, name: str) -> tuple[ScorecardRecord, Scoreca
     return row[0], row[1]
 
 
+@dataclass(frozen=True)
+class ScorecardInUse:
+    """An active scorecard and the definition of its version in use (``scorecard_definition``)."""
+
+    name: str
+    version_id: int
+    definition: dict[str, Any]
+
+
+def scorecards_in_use(session: Session) -> list[ScorecardInUse]:
+    """Every active scorecard with its version in use, by name."""
+    rows = session.execute(
+        select(col(ScorecardRecord.name), col(ScorecardVersion.id), col(ScorecardVersion.definition))
+        .join(ScorecardVersion, col(ScorecardVersion.id) == col(ScorecardRecord.version_id))
+        .where(col(ScorecardRecord.active))
+        .order_by(col(ScorecardRecord.name))
+    )
+    return [ScorecardInUse(r[0], r[1], r[2]) for r in rows]
+
+
+def version_definitions(session: Session, version_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """The definition of each of these scorecard versions."""
+    if not version_ids:
+        return {}
+    rows = session.execute(
+        select(col(ScorecardVersion.id), col(ScorecardVersion.definition))
+        .where(col(ScorecardVersion.id).in_(sorted(version_ids)))
+    )
+    return {row.id: row.definition for row in rows}
+
+
 def levels_of(version: ScorecardVersion) -> list[LevelPublic]:
     return [LevelPublic(**lv) for lv in version.definition.get("levels", [])]
 
 
 def level_names(session: Session, version_ids: set[int]) -> dict[int, list[str]]:
     """Level names of scorecard versions, lowest first: a rank's name is ``names[rank - 1]``."""
-    if not version_ids:
-        return {}
-    rows = session.execute(
-        select(col(ScorecardVersion.id), col(ScorecardVersion.definition)).where(
-            col(ScorecardVersion.id).in_(sorted(version_ids))
-        )
-    )
+    return level_names_of(version_definitions(session, version_ids))
+
+
+def level_names_of(definitions: Mapping[int, dict[str, Any]]) -> dict[int, list[str]]:
+    """Level names of version definitions, lowest first (as ``level_names`` gives them)."""
     return {
-        row.id: [lv["name"] for lv in sorted(row.definition.get("levels", []),
-                                             key=lambda lv: lv["rank"])]
-        for row in rows
+        version_id: [lv["name"] for lv in sorted(d.get("levels", []), key=lambda lv: lv["rank"])]
+        for version_id, d in definitions.items()
     }
 
 

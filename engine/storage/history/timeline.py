@@ -152,10 +152,10 @@ def history(
     return points
 
 
-def _level_change_query(
+def level_change_query(
     scorecard_id: int | None, since: datetime | None, until: datetime | None
 ) -> Any:
-    """Consecutive scorecard rows of a key with different ranks, with when and names."""
+    """Consecutive scorecard rows of a key with different ranks, with when, names and owner."""
     state: Any = aliased(ScorecardState, name="state")
     previous: Any = aliased(ScorecardState, name="previous")
     earlier: Any = aliased(ScorecardState, name="earlier")
@@ -170,9 +170,10 @@ def _level_change_query(
         .scalar_subquery()
     )
     query = (
-        select(col(ServiceRecord.name).label("service"),
+        select(col(ServiceRecord.name).label("service"), col(ServiceRecord.owner),
                col(ScorecardRecord.name).label("scorecard"), run.evaluated_at,
-               state.valid_from_run, previous.version_id.label("previous_version"),
+               state.service_id, state.scorecard_id, state.valid_from_run,
+               previous.version_id.label("previous_version"),
                previous.level_rank.label("previous_rank"), state.version_id, state.level_rank)
         .select_from(state)
         .join(run, run.id == state.valid_from_run)
@@ -205,7 +206,7 @@ def level_changes(
 ) -> tuple[int, list[LevelChange]]:
     """Promotions and regressions across all services within [since, until], newest first."""
     scorecard_id = get_scorecard(session, scorecard)[0].id if scorecard is not None else None
-    query = _level_change_query(scorecard_id, since, until)
+    query = level_change_query(scorecard_id, since, until)
     total = session.execute(
         select(func.count()).select_from(query.order_by(None).subquery())
     ).scalar_one()

@@ -39,7 +39,6 @@ def slack(
     """
     from engine.jobs import prepare_database
     from engine.notify.jobs import describe, send_weekly_report
-    from engine.notify.sources import ReportUnavailable
 
     clock = parse_now(now)
     settings = load_settings_or_exit(config)
@@ -48,8 +47,6 @@ def slack(
         report = send_weekly_report(settings, now=clock, force=force, dry_run=dry_run)
     except InputError as error:
         raise fail_input(error.problems) from None
-    except ReportUnavailable as error:
-        raise fail_input([Problem("report", None, str(error))]) from None
     except StorageError as error:
         raise fail_input([Problem("database_url", None, str(error))]) from None
     if dry_run:

@@ -109,8 +109,7 @@ def send_weekly_report(
     (``force``: again). ``dry_run`` builds and routes it, and posts nothing.
 
     Raises SettingsError when no destination is configured (a dry run needs none: it shows
-    the channels the settings name) or a message has no channel; ReportUnavailable without
-    the report module.
+    the channels the settings name) or a message has no channel.
     """
     target = destination(settings.report.slack) if dry_run else _destination_or_fail(settings)
     build = build or weekly_builder()

@@ -1,22 +1,21 @@
 """Where messages come from: the weekly report and the level-drop alerts of ``engine.reports``.
 
-Delivery asks for a builder by name. One registered here (a test's fake, another report) is
-used instead of the one ``engine.reports`` provides; that one is imported only when asked
-for, so delivery does not depend on how a report is rendered.
+Delivery asks for a builder by name, so another report (or a test's fake) can take the
+place of the one ``engine.reports`` provides.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
 from sqlmodel import Session
 
-from core.errors import LevelsetError
 from core.registry import Registry
+from engine.reports.drops import drop_alerts
 from engine.reports.messages import Message
+from engine.reports.weekly import weekly_report
 from engine.settings import ReportSettings
 from engine.storage.history.diff import LevelChanged
 
@@ -38,31 +37,14 @@ class DropBuilder(Protocol):
                  settings: ReportSettings) -> list[tuple[str, Message]]: ...
 
 
-class ReportUnavailable(LevelsetError):
-    """The report module a builder lives in is not part of this installation."""
-
-
 builders: Registry[Callable[..., Any]] = Registry("message builder")
-
-_DEFAULTS = {WEEKLY: ("engine.reports.weekly", "weekly_report"),
-             DROPS: ("engine.reports.drops", "drop_alerts")}
-
-
-def _builder(name: str) -> Callable[..., Any]:
-    if name in builders:
-        return builders.get(name)
-    module, function = _DEFAULTS[name]
-    try:
-        found: Callable[..., Any] = getattr(importlib.import_module(module), function)
-    except (ImportError, AttributeError) as error:
-        raise ReportUnavailable(f"cannot build the {name} messages: {module}.{function} is not "
-                                f"available ({error})") from None
-    return found
+builders.register(WEEKLY)(weekly_report)
+builders.register(DROPS)(drop_alerts)
 
 
 def weekly_builder() -> WeeklyBuilder:
-    return cast(WeeklyBuilder, _builder(WEEKLY))
+    return cast(WeeklyBuilder, builders.get(WEEKLY))
 
 
 def drop_builder() -> DropBuilder:
-    return cast(DropBuilder, _builder(DROPS))
+    return cast(DropBuilder, builders.get(DROPS))

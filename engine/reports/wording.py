@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from core.errors import Problem, SettingsError
 from engine.evaluation import RuleStatus
 from engine.reports.blocks import escape
 from engine.settings import ReportSettings
@@ -77,11 +76,8 @@ def count(n: int, noun: str) -> str:
 
 
 def zone_of(settings: ReportSettings) -> ZoneInfo:
-    try:
-        return ZoneInfo(settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise SettingsError([Problem("report.timezone", None, f"{settings.timezone!r} is not an "
-                                     "IANA time zone name (such as UTC, Europe/Berlin)")]) from None
+    """The report's zone (checked when the settings loaded)."""
+    return ZoneInfo(settings.timezone)
 
 
 def day(moment: datetime, zone: ZoneInfo) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlmodel import Session
@@ -78,19 +78,26 @@ def weekly() -> Iterator[FakeWeeklyReport]:
     fake = FakeWeeklyReport([message("summary", "Weekly scorecards", 3),
                              message("summary", "Weekly scorecards, continued", 2),
                              message("team:team-a", "Your services this week", 2)])
-    builders.register(WEEKLY)(fake)
-    yield fake
-    builders.unregister(WEEKLY)
+    yield from _in_place_of(WEEKLY, fake)
 
 
 @pytest.fixture
 def drops() -> Iterator[FakeDropAlerts]:
     fake = FakeDropAlerts({"payments": "team-a", "ledger": "team-a", "search": "team-b"})
-    builders.register(DROPS)(fake)
+    yield from _in_place_of(DROPS, fake)
+
+
+def _in_place_of(name: str, fake: T) -> Iterator[T]:
+    """Register ``fake`` as the builder ``name`` for one test, then put the real one back."""
+    real = builders.get(name)
+    builders.unregister(name)
+    builders.register(name)(fake)
     yield fake
-    builders.unregister(DROPS)
+    builders.unregister(name)
+    builders.register(name)(real)
 
 
+T = TypeVar("T")
 Configure = Callable[..., Settings]
 
 

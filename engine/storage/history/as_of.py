@@ -10,6 +10,7 @@ service at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,21 +61,10 @@ def level_counts_as_of(session: Session, *, at: datetime) -> list[LevelCount]:
     run_id = runs.run_at(session, at=at)
     if run_id is None:
         return []
-    state: Any = aliased(ScorecardState, name="state")
-    latest = _latest_card_rows(run_id)
-    rows = session.execute(
-        select(col(ScorecardRecord.name), col(ServiceRecord.owner), state.version_id,
-               state.level_rank, func.count())
-        .select_from(state)
-        .join(latest, and_(latest.c.service_id == state.service_id,
-                           latest.c.scorecard_id == state.scorecard_id,
-                           latest.c.run == state.valid_from_run))
-        .join(ServiceRecord, col(ServiceRecord.id) == state.service_id)
-        .join(ScorecardRecord, col(ScorecardRecord.id) == state.scorecard_id)
-        .where(state.version_id.is_not(None), col(ScorecardRecord.active))
-        .group_by(col(ScorecardRecord.name), col(ServiceRecord.owner), state.version_id,
-                  state.level_rank)
-    ).all()
+    query = _graded_at(run_id, lambda state: (
+        col(ScorecardRecord.name), col(ServiceRecord.owner), state.version_id, state.level_rank,
+        func.count()))
+    rows = session.execute(query.group_by(*list(query.selected_columns)[:4])).all()
     names = level_names_of(version_definitions(session, {r[2] for r in rows}))
     counts: dict[tuple[str, str, str | None, int], int] = {}
     for scorecard, owner, version_id, rank, services in rows:
@@ -102,11 +92,21 @@ def results_as_of(session: Session, *, at: datetime) -> list[ResultAsOf]:
 def _levels(session: Session, run_id: int) -> list[Any]:
     """(service id, scorecard id, service, owner, scorecard, rank) of each result graded at
     the run: its key's latest scorecard row up to the run, unless that row ends it."""
+    query = _graded_at(run_id, lambda state: (
+        state.service_id, state.scorecard_id, col(ServiceRecord.name), col(ServiceRecord.owner),
+        col(ScorecardRecord.name), state.level_rank))
+    return list(session.execute(
+        query.order_by(col(ScorecardRecord.name), col(ServiceRecord.name))).all())
+
+
+def _graded_at(run_id: int, columns: Callable[[Any], Sequence[Any]]) -> Any:
+    """``columns`` (of the state row, its service and scorecard) of each result graded at the
+    run: its key's latest scorecard row up to the run, unless that row ends it; active
+    scorecards only."""
     state: Any = aliased(ScorecardState, name="state")
     latest = _latest_card_rows(run_id)
-    return list(session.execute(
-        select(state.service_id, state.scorecard_id, col(ServiceRecord.name),
-               col(ServiceRecord.owner), col(ScorecardRecord.name), state.level_rank)
+    return (
+        select(*columns(state))
         .select_from(state)
         .join(latest, and_(latest.c.service_id == state.service_id,
                            latest.c.scorecard_id == state.scorecard_id,
@@ -114,8 +114,7 @@ def _levels(session: Session, run_id: int) -> list[Any]:
         .join(ServiceRecord, col(ServiceRecord.id) == state.service_id)
         .join(ScorecardRecord, col(ScorecardRecord.id) == state.scorecard_id)
         .where(state.version_id.is_not(None), col(ScorecardRecord.active))
-        .order_by(col(ScorecardRecord.name), col(ServiceRecord.name))
-    ).all())
+    )
 
 
 def _latest_card_rows(run_id: int) -> Any:

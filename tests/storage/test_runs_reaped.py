@@ -108,12 +108,12 @@ class NativePanic(BaseException):
 def test_a_native_panic_fails_the_run_instead_of_leaving_it_running(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.jobs
+    import engine.jobs.evaluation
 
     def panic(*_args: object, **_kwargs: object) -> None:
         raise NativePanic("Formatting argument out of range")
 
-    monkeypatch.setattr(engine.jobs, "_load_inputs", panic)
+    monkeypatch.setattr(engine.jobs.evaluation, "_load_inputs", panic)
     with pytest.raises(EvaluationFailed, match="NativePanic: Formatting argument out of range"):
         run_evaluation(settings, trigger="test")
     [run] = runs(settings.database_url)

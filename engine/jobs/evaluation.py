@@ -1,55 +1,40 @@
-"""Job functions: what a schedule, a worker, an API request or a command actually runs.
-
-Each loads its inputs, calls the pure engine and stores the outcome. The Celery tasks,
-APScheduler jobs, API handlers and CLI commands are thin wrappers over these.
-"""
+"""Evaluation runs: load the inputs, evaluate (in the evaluation process), store what
+changed, and keep runs honest (a lease while they run, reaping when their process dies)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session
 
-from collectors import build_collectors, collect_all
-from collectors.base import CollectionResult
-from core.errors import InputError, NotFoundError, Problem, SettingsError, StorageError
+from core.errors import InputError, NotFoundError, Problem, StorageError
 from core.schema import FactSchema
 from core.service import Service
 from engine.catalog import load_catalog
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
-from engine.facts import load_facts
 from engine.isolation import EvaluationTask, evaluate_isolated
+from engine.jobs.context import schemas_for
+from engine.jobs.facts import latest_facts, store_file_facts
 from engine.loading import load_scorecards, parse_scorecard
 from engine.scorecard import Scorecard
 from engine.settings import Settings
-from engine.storage import facts as fact_store
 from engine.storage import runs
-from engine.storage.codec import json_path, repair_json
-from engine.storage.database import engine_for, migrate, session_scope, write_scope
+from engine.storage.database import engine_for, session_scope, write_scope
 from engine.storage.history.diff import Event, LevelChanged
 from engine.storage.history.record import record_results
 from engine.storage.history.retention import prune
-from engine.storage.models import RunStatus, SnapshotStatus
-from engine.storage.public import FactSnapshotPublic
+from engine.storage.models import RunStatus
 from engine.storage.scorecards import NO_LEVEL, last_good_versions, sync_scorecards
 from engine.storage.services import sync_services
-from engine.vocabulary import vocabulary
 
 log = logging.getLogger("levelset.jobs")
-
-CUSTOM_SOURCE = "custom"
-# Pushed facts have no collector to refresh them; they hold until replaced.
-NEVER_STALE = frozenset({CUSTOM_SOURCE})
-
 
 class EvaluationFailed(StorageError):
     """A run could not complete; history is as it was before it."""
@@ -57,70 +42,6 @@ class EvaluationFailed(StorageError):
     def __init__(self, run_id: int, message: str) -> None:
         self.run_id = run_id
         super().__init__(f"run {run_id} failed: {message}")
-
-
-def schemas_for(settings: Settings) -> dict[str, FactSchema]:
-    return vocabulary(settings.collector_settings)
-
-
-def prepare_database(settings: Settings) -> None:
-    migrate(engine_for(settings.database_url))
-
-
-# --- facts ---------------------------------------------------------------------------------
-
-
-def latest_facts(
-    session: Session, *, now: datetime, max_age: timedelta, service: str | None = None
-) -> tuple[dict[str, ServiceFacts], list[str]]:
-    """The latest snapshot per (service, source); stale or failed ones count as absent."""
-    facts: dict[str, ServiceFacts] = {}
-    stale = 0
-    for snapshot in fact_store.latest(session, service=service):
-        entry = facts.setdefault(snapshot.service, ServiceFacts())
-        if snapshot.source not in NEVER_STALE and now - snapshot.confirmed_at > max_age:
-            stale += 1
-            entry.failures[snapshot.source] = (
-                f"facts are stale (last collected {snapshot.confirmed_at.isoformat()})"
-            )
-        elif snapshot.status == SnapshotStatus.FAILED:
-            entry.failures[snapshot.source] = snapshot.error or "collection failed"
-        else:
-            entry.values[snapshot.source] = dict(snapshot.facts)
-    notes = [f"{stale} fact snapshot(s) older than {max_age} were ignored"] if stale else []
-    return facts, notes
-
-
-def store_file_facts(
-    settings: Settings,
-    *,
-    path: Path,
-    schemas: Mapping[str, FactSchema],
-    services: Iterable[str],
-    now: datetime,
-) -> list[str]:
-    """The configured facts file, stored as snapshots of each namespace it holds."""
-    known = set(services)
-    try:
-        by_service = load_facts(path, schemas)
-    except InputError as error:
-        return [str(p) for p in error.problems]
-    values: dict[str, dict[str, dict[str, Any]]] = {}
-    failures: dict[str, dict[str, str]] = {}
-    for name, found in by_service.items():
-        if name in known:
-            for namespace, facts in found.values.items():
-                values.setdefault(namespace, {})[name] = facts
-            for namespace, why in found.failures.items():
-                failures.setdefault(namespace, {})[name] = why
-    with write_scope(engine_for(settings.database_url)) as session:
-        for namespace in sorted(values.keys() | failures.keys()):
-            fact_store.store_snapshots(session, source=namespace, collected_at=now,
-                                       facts=values.get(namespace), failures=failures.get(namespace))
-    unknown = sorted(set(by_service) - known)
-    if not unknown:
-        return []
-    return [f"{path}: facts for services not in the catalog: {', '.join(unknown)}"]
 
 
 # --- scorecards: a broken file never replaces a working version --------------------------------
@@ -423,160 +344,6 @@ def _finish(
         problems=outcome.problems, finished_at=datetime.now(UTC),
         duration_ms=int((time.monotonic() - started) * 1000),
     )
-
-
-# --- collection ----------------------------------------------------------------------------
-
-
-@dataclass
-class CollectionStored:
-    source: str
-    services: int
-    failures: int
-    requests: int
-
-
-def store_collection(
-    settings: Settings,
-    *,
-    source: str,
-    started_at: datetime,
-    finished_at: datetime,
-    facts: Mapping[str, Mapping[str, Any]],
-    failures: Mapping[str, str],
-    requests: int = 0,
-) -> CollectionStored:
-    """Store one collector's facts (and per-service failures) as snapshots, in one transaction."""
-    with write_scope(engine_for(settings.database_url)) as session:
-        fact_store.store_snapshots(session, source=source, collected_at=finished_at,
-                                   facts=facts, failures=failures)
-    log.info(
-        "stored %s facts: %d services, %d failures, %d requests in %.1fs",
-        source,
-        len(facts),
-        len(failures),
-        requests,
-        (finished_at - started_at).total_seconds(),
-    )
-    return CollectionStored(source, len(facts), len(failures), requests)
-
-
-def store_collection_result(settings: Settings, result: CollectionResult) -> CollectionStored:
-    return store_collection(
-        settings,
-        source=result.source,
-        started_at=result.started_at,
-        finished_at=result.finished_at or datetime.now(UTC),
-        facts=result.facts,
-        failures=result.failures,
-        requests=result.requests,
-    )
-
-
-Progress = Callable[[str, CollectionResult | None], None]
-
-# Collectors live as long as the process, so a server or worker keeps each collector's state
-# (the GitHub ETag cache) from run to run; keyed by the collector's settings section.
-_COLLECTORS: dict[tuple[str, str], Any] = {}
-
-
-def configured_collectors(settings: Settings, sources: Sequence[str] | None = None) -> list[Any]:
-    """The collectors of the settings file (optionally only ``sources``), reused across runs."""
-    wanted = settings.collectors if sources is None else {
-        name: section for name, section in settings.collectors.items() if name in sources
-    }
-    missing = sorted(set(sources or ()) - set(settings.collectors))
-    if missing:
-        raise SettingsError([Problem("collectors", None, f"no settings for collector {name!r} "
-                                     f"(configured: {', '.join(settings.collectors) or 'none'})")
-                             for name in missing])
-    built = []
-    for name, section in wanted.items():
-        key = (name, json.dumps(section, sort_keys=True, default=str))
-        if key not in _COLLECTORS:
-            try:
-                [_COLLECTORS[key]] = build_collectors({name: section})
-            except KeyError as error:
-                raise SettingsError([Problem("collectors", None, str(error.args[0]))]) from None
-        built.append(_COLLECTORS[key])
-    return built
-
-
-def run_collection(
-    settings: Settings,
-    *,
-    sources: Sequence[str] | None = None,
-    services: Sequence[str] | None = None,
-    progress: Progress | None = None,
-) -> list[tuple[CollectionResult, CollectionStored]]:
-    """Collect facts for the catalog's services from each configured source, and store them.
-
-    Each source is stored as soon as it finishes; a source that breaks fails its services
-    (their rules become unknown) and the others still run.
-    """
-    collectors = configured_collectors(settings, sources)
-    catalog = load_catalog(settings.catalog)
-    selected = list(catalog)
-    if services:
-        unknown = sorted(set(services) - set(catalog.services))
-        if unknown:
-            raise NotFoundError(f"unknown service(s): {', '.join(unknown)}")
-        selected = [catalog.services[name] for name in services]
-    stored = []
-    for collector in collectors:
-        if progress is not None:
-            progress(collector.name, None)
-        [result] = collect_all([collector], selected)
-        stored.append((result, store_collection_result(settings, result)))
-        if progress is not None:
-            progress(collector.name, result)
-    return stored
-
-
-def push_custom_facts(
-    settings: Settings, *, service: str, facts: Mapping[str, Any], now: datetime | None = None
-) -> FactSnapshotPublic:
-    """Merge pushed facts into the service's ``custom`` namespace (a new snapshot if changed);
-    returns the namespace's snapshot as stored. Refuses (InputError) values that could not be
-    written back as JSON: NaN, infinities, unpaired surrogates, nesting too deep."""
-    _, flaws = repair_json(dict(facts))
-    if flaws:
-        raise InputError([Problem(f"facts.{json_path(path)}", None, problem)
-                          for path, problem in flaws])
-    now = now or datetime.now(UTC)
-    with write_scope(engine_for(settings.database_url)) as session:
-        merged = fact_store.latest_ok_facts(session, service=service, source=CUSTOM_SOURCE)
-        merged.update(facts)
-        return _store_custom(session, service, merged, now)
-
-
-def delete_custom_fact(
-    settings: Settings, *, service: str, key: str, now: datetime | None = None
-) -> FactSnapshotPublic:
-    """Remove a pushed key from the service's ``custom`` namespace: a new snapshot without it
-    (history is appended). ``key`` may be the key as shown, with unpaired surrogates as
-    U+FFFD, so that a value stored before pushes were checked can be removed.
-    NotFoundError if the namespace has no such key."""
-    now = now or datetime.now(UTC)
-    with write_scope(engine_for(settings.database_url)) as session:
-        kept = fact_store.latest_ok_facts(session, service=service, source=CUSTOM_SOURCE)
-        matching = [key] if key in kept else [
-            name for name in kept if repair_json({name: None})[0] == {key: None}]
-        if not matching:
-            raise NotFoundError(f'service "{service}" has no pushed fact "{key}"')
-        for name in matching:
-            del kept[name]
-        return _store_custom(session, service, kept, now)
-
-
-def _store_custom(
-    session: Session, service: str, facts: dict[str, Any], now: datetime
-) -> FactSnapshotPublic:
-    fact_store.store_snapshots(session, source=CUSTOM_SOURCE, collected_at=now,
-                               facts={service: facts})
-    [snapshot] = fact_store.latest_snapshots(session, service=service, source=CUSTOM_SOURCE,
-                                             now=now)
-    return snapshot
 
 
 def prune_history(settings: Settings, *, now: datetime | None = None) -> dict[str, int]:

@@ -1,0 +1,61 @@
+"""Job functions: what a schedule, a worker, an API request or a command actually runs.
+
+Each loads its inputs, calls the pure engine and stores the outcome. The Celery tasks,
+APScheduler jobs, API handlers and CLI commands are thin wrappers over these:
+
+- ``evaluation``: evaluation runs (inputs, isolated evaluation, store, lease and reaping);
+- ``facts``: the facts file, the latest facts a run reads, pushed custom facts;
+- ``collection``: the configured collectors, their facts stored;
+- ``context``: the fact vocabulary and a migrated database, for every job.
+"""
+
+from engine.jobs.collection import (
+    CollectionStored,
+    configured_collectors,
+    run_collection,
+    store_collection,
+    store_collection_result,
+)
+from engine.jobs.context import prepare_database, schemas_for
+from engine.jobs.evaluation import (
+    EvaluatedRun,
+    EvaluationFailed,
+    RunOutcome,
+    create_run,
+    evaluate_run,
+    prune_history,
+    reap_runs,
+    run_evaluation,
+    store_run,
+)
+from engine.jobs.facts import (
+    CUSTOM_SOURCE,
+    delete_custom_fact,
+    latest_facts,
+    push_custom_facts,
+    store_file_facts,
+)
+
+__all__ = [
+    "CUSTOM_SOURCE",
+    "CollectionStored",
+    "EvaluatedRun",
+    "EvaluationFailed",
+    "RunOutcome",
+    "configured_collectors",
+    "create_run",
+    "delete_custom_fact",
+    "evaluate_run",
+    "latest_facts",
+    "prepare_database",
+    "prune_history",
+    "push_custom_facts",
+    "reap_runs",
+    "run_collection",
+    "run_evaluation",
+    "schemas_for",
+    "store_collection",
+    "store_collection_result",
+    "store_file_facts",
+    "store_run",
+]

@@ -162,7 +162,14 @@ def test_two_evaluate_processes_on_one_database_both_complete(
         assert process.returncode == 0, err
         assert "stored as run" in err
     with session_scope(engine_for(database_url)) as session:
-        statuses = session.execute(select(EvaluationRun.status)).scalars().all()
-        assert sorted(statuses) == [RunStatus.COMPLETE] * 2
+        stored = {run.service: run for run in session.execute(select(EvaluationRun)).scalars()}
         names = session.execute(select(ServiceRecord.name)).scalars().all()
         assert sorted(names) == ["ledger", "payments", "search"]
+        assert gate.service_scorecard(session, service="search", scorecard="readiness")
+    whole, single = stored[None], stored["search"]
+    assert whole.status == RunStatus.COMPLETE
+    # Whichever stores last lands; the one-service run is superseded only when it is the older
+    # run and the whole run, newer, already stored `search` (nothing of it is lost).
+    assert single.status == RunStatus.COMPLETE or (
+        single.status == RunStatus.SUPERSEDED and single.id is not None
+        and whole.id is not None and single.id < whole.id)

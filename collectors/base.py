@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.errors import CollectorError, Problem, SettingsError
+from core.errors import CollectorError, InputError, Problem, SettingsError
+from core.inputfiles import SECRET_FILE, read_text
 from core.registry import Registry
 from core.schema import FactSchema
 from core.service import Service, ServiceLink
@@ -176,11 +177,11 @@ def read_secret(*, env: str | None, file: Path | None, what: str) -> str | None:
     missing, so a typo does not silently turn into anonymous access.
     """
     if file is not None:
-        try:
-            value = file.read_text(encoding="utf-8").strip()
-        except OSError as error:
-            message = f"{what}: cannot read secret file {file}: {error.strerror}"
-            raise CollectorError(message) from None
+        try:  # bounded: a secret file is small and regular (not /dev/zero)
+            value = read_text(file, SECRET_FILE).strip()
+        except InputError as error:
+            why = "; ".join(p.message for p in error.problems)
+            raise CollectorError(f"{what}: cannot read secret file {file}: {why}") from None
         if not value:
             raise CollectorError(f"{what}: secret file {file} is empty")
         return value

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import CatalogError, InputError, Problem
+from core.inputfiles import CATALOG_FILE, check_regular, describe_os_error, walk_files
 from core.service import Service
-from engine.inputfiles import CATALOG_FILE, check_regular, describe_os_error, walk_files
 from engine.yamlsource import Node, NodeList, load_documents, load_file
 
 TIER_ANNOTATION = "levelset.dev/tier"

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from core.errors import FactsError, InputError, Problem
+from core.inputfiles import FACTS_FILE, read_text
 from engine.evaluation import ServiceFacts
-from engine.inputfiles import FACTS_FILE, read_text
 from engine.jsonsource import parse_json
 from engine.yamlsource import Node, parse_documents
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InputError, Problem
-from engine.inputfiles import ReadLimits
+from core.inputfiles import ReadLimits
 from engine.yamlsource import Node
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from core.errors import InputError, Problem, ScorecardError
+from core.inputfiles import SCORECARD_FILE, read_text, walk_files
 from core.schema import FactSchema
-from engine.inputfiles import SCORECARD_FILE, read_text, walk_files
 from engine.scorecard import (
     Exemption,
     Level,

@@ -41,7 +41,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 
 from collectors import CollectorConfig, registry
 from core.errors import InputError, Problem, SettingsError
-from engine.inputfiles import SECRET_FILE, SETTINGS_FILE, read_text
+from core.inputfiles import SECRET_FILE, SETTINGS_FILE, read_text
 from engine.scheduling.cron import CronExpression
 from engine.yamlsource import Node, line_for, load_file
 

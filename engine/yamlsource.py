@@ -4,7 +4,7 @@ Every mapping is loaded as a :class:`Node` (a ``dict``) that remembers the line 
 so later validation stages can say ``file:line: field: message``. Timestamps are left as
 strings so that a bad date is reported by the schema stage with its line, not by the parser.
 
-The limits of the file's kind (:class:`engine.inputfiles.ReadLimits`) are checked while the
+The limits of the file's kind (:class:`core.inputfiles.ReadLimits`) are checked while the
 document is composed, before anything recurses into it: the number of documents, the nesting
 depth (PyYAML composes and constructs recursively, so 1,000 levels would raise RecursionError),
 and how many nodes aliases add (a few hundred bytes of nested aliases expand to billions).
@@ -20,7 +20,7 @@ from typing import Any, cast
 import yaml
 
 from core.errors import InputError, Problem
-from engine.inputfiles import ReadLimits, check_size, read_text
+from core.inputfiles import ReadLimits, check_size, read_text
 
 
 class Node(dict[str, Any]):

@@ -49,7 +49,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from core.errors import InputError, Problem, SettingsError
-from engine.inputfiles import SECRET_FILE, read_text
+from core.inputfiles import SECRET_FILE, read_text
 from engine.reports.messages import Message
 from engine.settings import SlackSettings
 

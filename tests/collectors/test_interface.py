@@ -81,6 +81,14 @@ def test_secrets_come_from_files_or_the_environment(tmp_path, monkeypatch):
         read_secret(env=None, file=tmp_path / "missing", what="x")
 
 
+def test_a_secret_file_is_read_within_limits(tmp_path):
+    big = tmp_path / "big"
+    big.write_text("x" * (65 * 1024))
+    for path in (Path("/dev/zero"), big):
+        with pytest.raises(CollectorError, match="cannot read secret file"):
+            read_secret(env=None, file=path, what="x")
+
+
 def test_catalog_texts_follow_the_same_backstage_rules():
     good = ("acme/a/catalog-info.yaml", "apiVersion: backstage.io/v1alpha1\nkind: Component\n"
             "metadata: {name: a}\nspec: {type: service, lifecycle: production, owner: t}\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InputError
-from engine.inputfiles import (
+from core.inputfiles import (
     CATALOG_FILE,
     FACTS_FILE,
     SCORECARD_FILE,

@@ -111,6 +111,7 @@ class _Inputs:
     selected: list[Service]
     scorecards: ScorecardInputs
     problems: list[str]
+    schemas: dict[str, FactSchema]  # the fact vocabulary the scorecards were loaded with
 
 
 def create_run(
@@ -231,12 +232,12 @@ def _evaluate(
     in this one when ``evaluation.isolated`` is off."""
     cards = inputs.scorecards.scorecards.values()
     if not settings.evaluation.isolated:
-        return evaluate(inputs.selected, facts, cards, schemas_for(settings), now)
+        return evaluate(inputs.selected, facts, cards, inputs.schemas, now)
     task = EvaluationTask(
         services=inputs.selected, facts={s.name: facts[s.name] for s in inputs.selected
                                          if s.name in facts},
         scorecards=[(card.path, card.source_text) for card in cards],
-        schemas=schemas_for(settings), now=now,
+        schemas=inputs.schemas, now=now,
     )
     return evaluate_isolated(task, budget=settings.evaluation.timeout_seconds)
 
@@ -300,7 +301,7 @@ def _load_inputs(settings: Settings, *, service: str | None, now: datetime) -> _
     if settings.facts is not None:
         problems += store_file_facts(settings, path=settings.facts, schemas=schemas,
                                      services=catalog.services, now=now)
-    return _Inputs(list(catalog), selected, scorecards, problems)
+    return _Inputs(list(catalog), selected, scorecards, problems, schemas)
 
 
 def _store(

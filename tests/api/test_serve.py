@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,10 @@ from typer.testing import CliRunner
 from engine.cli import app
 from tests.api.test_namespaced import TEAM_X
 from tests.conftest import TOKEN, write_config
+from tests.realparts.httpserver import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def memory_mb(pid: int) -> tuple[float, float]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from collectors.prometheus.collector import PrometheusCollector
 from collectors.prometheus.schema import DEFAULT_QUERIES
 from core.errors import SettingsError
 from tests.collectors.conftest import service
-from tests.realparts.httpserver import LocalHTTPServer, Reply, Request, forward
+from tests.realparts.httpserver import LocalHTTPServer, Reply, Request, forward, free_port
 from tests.realparts.prometheus import PrometheusServer
 
 
@@ -87,9 +85,7 @@ def test_a_query_that_is_not_grouped_by_service_is_reported(prometheus, promethe
 
 
 def test_server_down_fails_every_service_with_the_reason(prometheus_services):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again below: nothing listens there
+    port = free_port()
     result = PrometheusCollector({"url": f"http://127.0.0.1:{port}", "retries": 0}).collect(
         prometheus_services)
 

@@ -28,6 +28,7 @@ import yaml
 
 from tests.conftest import READ_TOKEN, ROOT, SAMPLE, TOKEN
 from tests.hostile import generators
+from tests.realparts.httpserver import free_port
 
 HERE = Path(__file__).resolve().parent
 CASES = sorted(p.name for p in HERE.iterdir() if (p / "case.yaml").is_file())
@@ -117,7 +118,7 @@ def served(case: Case) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     expected = case.expect("serve")
     if expected is None and not case.spec.get("requests"):
         pytest.skip("no served expectations in this case")
-    port = _free_port()
+    port = free_port()
     log = (case.project / "serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "engine", "serve", "--config", "levelset.yaml", "--port",
@@ -157,14 +158,6 @@ def test_served(case: Case, served: tuple[str, subprocess.Popen[str]]) -> None:
     started = time.monotonic()
     assert httpx.get(f"{url}/healthz", timeout=ANSWER_WITHIN).status_code == 200
     assert time.monotonic() - started < ANSWER_WITHIN
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _log(case: Case) -> str:

@@ -14,6 +14,7 @@ from engine.storage import deliveries
 from engine.storage.database import engine_for
 from engine.storage.models import Delivery, DeliveryKind
 from tests.notify.conftest import Configure, FakeWeeklyReport, config_path, message
+from tests.realparts.httpserver import free_port
 from tests.realparts.slack import WEBHOOK_PATH, SlackStandIn, hang, rate_limited, server_error
 
 NOW = "2026-03-02T09:00:00+01:00"  # a Monday morning in Berlin; the week ends 2026-03-02
@@ -173,11 +174,7 @@ def test_a_hung_request_times_out_and_is_retried(
 def test_slack_out_of_reach_fails_after_the_retries_naming_the_channel(
     configure: Configure, weekly: FakeWeeklyReport, database_url: str,
 ) -> None:
-    import socket
-
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()
     configure("bot", api_url=f"http://127.0.0.1:{port}/api/", teams={"team-a": "#payments-eng"})
     result = send()
     assert result.exit_code == 1

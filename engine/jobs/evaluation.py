@@ -99,6 +99,8 @@ class RunOutcome:
     changed_results: int = 0
     skipped: frozenset[str] = frozenset()
     problems: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    evaluated: int = 0  # results evaluated by this run (the others were unchanged)
 
     @property
     def level_changes(self) -> list[LevelChanged]:
@@ -107,6 +109,7 @@ class RunOutcome:
 
 @dataclass
 class _Inputs:
+    timings: dict[str, float]
     catalog: list[Service]
     selected: list[Service]
     scorecards: ScorecardInputs
@@ -214,10 +217,14 @@ def evaluate_run(
     started = time.monotonic()
     with _failing_run(settings, run_id, started):
         inputs = _load_inputs(settings, service=service, now=now)
+        phase = time.perf_counter()
         with session_scope(engine_for(settings.database_url)) as session:
             facts, notes = latest_facts(session, now=now, service=service,
                                         max_age=timedelta(hours=settings.facts_max_age_hours))
+        inputs.timings["facts"] += time.perf_counter() - phase
+        phase = time.perf_counter()
         evaluation = _evaluate(settings, inputs, facts, now)
+        inputs.timings["evaluate"] = time.perf_counter() - phase
     problems = inputs.problems + notes + [
         f'scorecard "{card}" filter on "{svc}": {why}'
         for (svc, card), why in sorted(evaluation.filter_errors.items())
@@ -244,6 +251,7 @@ def _evaluate(
 
 def store_run(settings: Settings, run: EvaluatedRun) -> RunOutcome:
     """Store an evaluated run's results and complete it, in one transaction."""
+    phase = time.perf_counter()
     with _failing_run(settings, run.run_id, run.started), \
             write_scope(engine_for(settings.database_url)) as session:
         outcome = _store(session, run.run_id, run.inputs, run.evaluation, now=run.now,
@@ -251,6 +259,8 @@ def store_run(settings: Settings, run: EvaluatedRun) -> RunOutcome:
         outcome.problems = list(run.problems)
         _finish(session, outcome, len(run.inputs.selected), run.evaluation, now=run.now,
                 started=run.started)
+    outcome.timings = {**run.inputs.timings, "store": time.perf_counter() - phase}
+    outcome.evaluated = len(run.evaluation.results)
     return outcome
 
 
@@ -280,8 +290,11 @@ def _failing_run(settings: Settings, run_id: int, started: float) -> Iterator[No
 def _load_inputs(settings: Settings, *, service: str | None, now: datetime) -> _Inputs:
     """Catalog, scorecards (a broken one falls back to its last good version) and the
     configured facts file, stored as snapshots."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
     schemas = schemas_for(settings)
     catalog = load_catalog(settings.catalog)
+    timings["catalog"] = time.perf_counter() - started
     problems = [str(p) for p in catalog.problems]
     if not catalog.services:
         raise InputError(
@@ -292,16 +305,20 @@ def _load_inputs(settings: Settings, *, service: str | None, now: datetime) -> _
         if service not in catalog.services:
             raise NotFoundError(f'unknown service "{service}"')
         selected = [catalog.services[service]]
+    started = time.perf_counter()
     with session_scope(engine_for(settings.database_url)) as session:
         scorecards = resolve_scorecards(session, settings.scorecards, schemas)
+    timings["scorecards"] = time.perf_counter() - started
     problems += scorecards.problems
     if not scorecards.scorecards:
         raise InputError([Problem(str(settings.scorecards), None,
                                   "no usable scorecards: " + "; ".join(scorecards.problems))])
+    started = time.perf_counter()
     if settings.facts is not None:
         problems += store_file_facts(settings, path=settings.facts, schemas=schemas,
                                      services=catalog.services, now=now)
-    return _Inputs(list(catalog), selected, scorecards, problems, schemas)
+    timings["facts"] = time.perf_counter() - started
+    return _Inputs(timings, list(catalog), selected, scorecards, problems, schemas)
 
 
 def _store(

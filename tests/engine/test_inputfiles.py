@@ -212,3 +212,17 @@ def test_linked_files_and_folders_are_followed_and_hidden_ones_skipped(tmp_path:
     walk = walk_files([root])
     assert walk.problems == []
     assert walk.files == [root / "linked" / "common.yaml", root / "one.yml"]
+
+
+def test_libyaml_and_the_python_parser_read_the_same_values_and_lines():
+    from engine.yamlsource import _parse_in_python, parse_documents
+
+    text = ("a: &x {b: [1, 2.5, true, null, '2026-01-01']}\nc: *x\n"
+            "d:\n  <<: *x\n  e: |\n    text\n---\n- k: v\n  n: 3\n")
+    fast = parse_documents(text, "t.yaml", FACTS_FILE)
+    slow = _parse_in_python(text, "t.yaml", FACTS_FILE)
+    assert fast == slow
+    assert [d.line for d in fast] == [d.line for d in slow]
+    assert fast[0].key_lines == slow[0].key_lines == {"a": 1, "c": 2, "d": 3}
+    assert fast[0]["d"].key_lines == slow[0]["d"].key_lines
+    assert fast[1].item_lines == slow[1].item_lines == [8]

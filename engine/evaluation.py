@@ -14,7 +14,7 @@ The contract:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -105,6 +105,11 @@ class Evaluation:
     results: list[ScorecardResult]
     not_applicable: int = 0
     filter_errors: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (service, scorecard) pairs graded and found not applicable (the filter is false)
+    inapplicable: list[tuple[str, str]] = field(default_factory=list)
+    # scorecards some rules of which were not run (they crashed or overran the budget): their
+    # results are not kept as the verdict on unchanged inputs, and are evaluated again
+    unsettled: set[str] = field(default_factory=set)
 
     @property
     def rule_evaluations(self) -> int:
@@ -354,8 +359,13 @@ def evaluate(
     scorecards: Iterable[Scorecard],
     schemas: Mapping[str, FactSchema],
     now: datetime | None = None,
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> Evaluation:
-    """Grade every service on every scorecard that applies to it."""
+    """Grade every service on every scorecard that applies to it.
+
+    ``only``: the scorecards to grade each service on (by name); services it does not name
+    are not graded. None: every service on every scorecard.
+    """
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -364,13 +374,20 @@ def evaluate(
     reads = facts_read(cards)
     evaluation = Evaluation(now=now, results=[])
     for service in services:
-        context = FactContext(service, facts.get(service.name), schemas, functions, now, reads)
-        for scorecard in cards:
+        wanted = None if only is None else only.get(service.name)
+        if only is not None and not wanted:
+            continue
+        graded = cards if wanted is None else [c for c in cards if c.name in wanted]
+        context = FactContext(service, facts.get(service.name), schemas, functions, now,
+                              reads if wanted is None else facts_read(graded))
+        for scorecard in graded:
             applicable, problem = applies(scorecard, context)
             if problem is not None:
                 evaluation.filter_errors[(service.name, scorecard.name)] = problem
             if not applicable:
                 evaluation.not_applicable += 1
+                if problem is None:
+                    evaluation.inapplicable.append((service.name, scorecard.name))
                 continue
             evaluation.results.append(evaluate_scorecard(scorecard, service, context, now))
     return evaluation

@@ -18,7 +18,7 @@ import logging
 import multiprocessing
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -37,6 +37,7 @@ from engine.evaluation import (
     evaluate,
     score,
 )
+from engine.incremental import clock_part
 from engine.loading import parse_scorecard
 from engine.scorecard import Scorecard
 from rules.expression import Expression
@@ -74,6 +75,9 @@ class EvaluationTask:
     now: datetime
     # scorecard -> rule (or FILTER) -> why it is not run: the rule's result is an error.
     disabled: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # service -> the scorecards to grade it on (None: all); see ``evaluate``.
+    only: Mapping[str, Collection[str]] | None = None
+    clock_only: bool = False  # grade only the rules that read the clock (``clock_part``)
 
 
 def grade(task: EvaluationTask) -> Evaluation:
@@ -83,8 +87,11 @@ def grade(task: EvaluationTask) -> Evaluation:
         card, problems = parse_scorecard(text, path, task.schemas)
         if card is None:  # it compiled in the parent; a child that disagrees is a bug
             raise RuntimeError(f"{path}: does not compile in the evaluation process: {problems}")
+        if task.clock_only:
+            card = clock_part(card)
         cards.append(_without(card, task.disabled.get(card.name, {})))
-    evaluation = evaluate(task.services, task.facts, cards, task.schemas, task.now)
+    evaluation = evaluate(task.services, task.facts, cards, task.schemas, task.now, task.only)
+    evaluation.unsettled.update(task.disabled)
     if task.disabled:
         by_name = {card.name: card for card in cards}
         evaluation.results = [
@@ -295,6 +302,8 @@ def _merge(task: EvaluationTask, parts: Sequence[Evaluation]) -> Evaluation:
         merged.results.extend(part.results)
         merged.not_applicable += part.not_applicable
         merged.filter_errors.update(part.filter_errors)
+        merged.inapplicable.extend(part.inapplicable)
+        merged.unsettled.update(part.unsettled)
     position = {service.name: index for index, service in enumerate(task.services)}
     merged.results.sort(key=lambda r: position[r.service])  # stable: scorecards keep order
     return merged

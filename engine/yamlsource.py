@@ -177,7 +177,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 _CLoader: type[Any] | None = None
 if getattr(yaml, "__with_libyaml__", False):
 
-    class _LibyamlLoader(yaml.CSafeLoader):  # type: ignore[misc,name-defined]
+    class _LibyamlLoader(yaml.CSafeLoader):
         """libyaml composes; the constructors and resolvers are those of ``_Loader``."""
 
         yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers

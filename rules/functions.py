@@ -23,6 +23,7 @@ class RuleFunction:
     signature: str
     doc: str
     factory: Callable[[datetime], Callable[..., Any]]
+    reads_clock: bool = False  # its result depends on `now`: re-evaluated on every run
 
 
 functions: Registry[RuleFunction] = Registry("rule function")
@@ -48,19 +49,20 @@ def _version(value: Any) -> semver.Version:
         raise ValueError(f"{value!r} is not a semantic version") from None
 
 
-def _register(name: str, signature: str, doc: str) -> Callable[
+def _register(name: str, signature: str, doc: str, *, reads_clock: bool = False) -> Callable[
     [Callable[[datetime], Callable[..., Any]]], Callable[[datetime], Callable[..., Any]]
 ]:
     def decorator(
         factory: Callable[[datetime], Callable[..., Any]],
     ) -> Callable[[datetime], Callable[..., Any]]:
-        functions.register(name)(RuleFunction(signature, doc, factory))
+        functions.register(name)(RuleFunction(signature, doc, factory, reads_clock))
         return factory
 
     return decorator
 
 
-@_register("days_since", "days_since(timestamp|string) -> double", "Days from a moment to `now`.")
+@_register("days_since", "days_since(timestamp|string) -> double", "Days from a moment to `now`.",
+           reads_clock=True)
 def _days_since(now: datetime) -> Callable[[Any], float]:
     def days_since(moment: Any) -> float:
         return (now - _as_datetime(moment)).total_seconds() / 86400.0
@@ -69,7 +71,8 @@ def _days_since(now: datetime) -> Callable[[Any], float]:
 
 
 @_register(
-    "hours_since", "hours_since(timestamp|string) -> double", "Hours from a moment to `now`."
+    "hours_since", "hours_since(timestamp|string) -> double", "Hours from a moment to `now`.",
+    reads_clock=True,
 )
 def _hours_since(now: datetime) -> Callable[[Any], float]:
     def hours_since(moment: Any) -> float:
@@ -106,3 +109,13 @@ def _semver_at_least(now: datetime) -> Callable[[Any, Any], bool]:
 def bind(now: datetime) -> dict[str, Callable[..., Any]]:
     """Every registered function, bound to the evaluation clock."""
     return {name: spec.factory(now) for name, spec in functions.items()}
+
+
+# The variable bound to the evaluation clock (``now - timestamp(x) > duration("24h")``).
+NOW = "now"
+
+
+def clock_names() -> frozenset[str]:
+    """The identifiers through which an expression reads the clock: ``now`` and every
+    function that reads it."""
+    return frozenset({NOW, *(name for name, spec in functions.items() if spec.reads_clock)})

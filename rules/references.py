@@ -66,3 +66,17 @@ def fact_references(source: str, namespaces: Collection[str]) -> list[FactRefere
         else:
             i += 1
     return found
+
+
+def reads_identifier(source: str, names: Collection[str]) -> bool:
+    """Whether ``source`` uses one of ``names`` as a variable or a function (not as a field
+    selection such as ``custom.now``, nor inside a string literal or a comment)."""
+    previous = ""
+    for match in _TOKEN.finditer(source):
+        kind = match.lastgroup
+        if kind in ("space", "comment"):
+            continue
+        if kind == "ident" and previous != "." and match.group() in names:
+            return True
+        previous = match.group()
+    return False

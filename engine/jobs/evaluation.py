@@ -18,21 +18,24 @@ from core.errors import InputError, NotFoundError, Problem, StorageError
 from core.schema import FactSchema
 from core.service import Service
 from engine.catalog import load_catalog
-from engine.evaluation import Evaluation, ServiceFacts, evaluate
-from engine.isolation import EvaluationTask, evaluate_isolated
+from engine.evaluation import Evaluation
 from engine.jobs.context import schemas_for
-from engine.jobs.facts import latest_facts, store_file_facts
+from engine.jobs.facts import store_file_facts
+from engine.jobs.grading import Grader, Plan, ResultSpool, grade
+from engine.jobs.grading import plan as plan_run
 from engine.loading import load_scorecards, parse_scorecard
 from engine.scorecard import Scorecard
 from engine.settings import Settings
 from engine.storage import runs
 from engine.storage.database import engine_for, session_scope, write_scope
-from engine.storage.history.diff import Event, LevelChanged
-from engine.storage.history.record import record_results
+from engine.storage.history.diff import Event, LevelChanged, RuleStatusChanged
+from engine.storage.history.record import Recorded, end_departed, record_results
 from engine.storage.history.retention import prune
+from engine.storage.inputs import drop_inputs_outside, replace_inputs
 from engine.storage.models import RunStatus
-from engine.storage.scorecards import NO_LEVEL, last_good_versions, sync_scorecards
+from engine.storage.scorecards import last_good_versions, sync_scorecards
 from engine.storage.services import sync_services
+from engine.storage.standings import level_counts
 
 log = logging.getLogger("levelset.jobs")
 
@@ -198,69 +201,63 @@ def _reap(session: Session, settings: Settings, *, now: datetime | None = None) 
 
 @dataclass
 class EvaluatedRun:
-    """A run evaluated and not yet stored."""
+    """A run evaluated and not yet stored: what it graded (a spool of results) and the
+    digest of every pair's inputs."""
 
     run_id: int
     service: str | None
     now: datetime
     started: float
     inputs: _Inputs
-    evaluation: Evaluation
+    plan: Plan
+    spool: ResultSpool
     problems: list[str]
+
+    @property
+    def evaluation(self) -> Evaluation | None:
+        return self.spool.in_memory()
 
 
 def evaluate_run(
     settings: Settings, *, run_id: int, service: str | None = None, now: datetime | None = None
 ) -> EvaluatedRun:
-    """Read the run's inputs and evaluate them (no write transaction is open meanwhile)."""
+    """Read the run's inputs and evaluate what changed (no write transaction is open
+    meanwhile): only the (service, scorecard) pairs whose inputs differ from those their
+    stored result was graded on, and the rules that read the clock."""
     now = now or datetime.now(UTC)
     started = time.monotonic()
     with _failing_run(settings, run_id, started):
         inputs = _load_inputs(settings, service=service, now=now)
+        grader = Grader(settings, inputs.selected, inputs.scorecards.scorecards, inputs.schemas,
+                        now)
         phase = time.perf_counter()
-        with session_scope(engine_for(settings.database_url)) as session:
-            facts, notes = latest_facts(session, now=now, service=service,
-                                        max_age=timedelta(hours=settings.facts_max_age_hours))
-        inputs.timings["facts"] += time.perf_counter() - phase
+        plan = plan_run(grader)
+        inputs.timings["plan"] = time.perf_counter() - phase
         phase = time.perf_counter()
-        evaluation = _evaluate(settings, inputs, facts, now)
+        spool, notes = grade(grader, plan.graded)
         inputs.timings["evaluate"] = time.perf_counter() - phase
-    problems = inputs.problems + notes + [
+    problems = inputs.problems + sorted(set(notes)) + [
         f'scorecard "{card}" filter on "{svc}": {why}'
-        for (svc, card), why in sorted(evaluation.filter_errors.items())
+        for (svc, card), why in sorted(spool.filter_errors.items())
     ]
-    return EvaluatedRun(run_id, service, now, started, inputs, evaluation, problems)
-
-
-def _evaluate(
-    settings: Settings, inputs: _Inputs, facts: Mapping[str, ServiceFacts], now: datetime
-) -> Evaluation:
-    """Grade in the evaluation process (a crashing or runaway rule costs its own result), or
-    in this one when ``evaluation.isolated`` is off."""
-    cards = inputs.scorecards.scorecards.values()
-    if not settings.evaluation.isolated:
-        return evaluate(inputs.selected, facts, cards, inputs.schemas, now)
-    task = EvaluationTask(
-        services=inputs.selected, facts={s.name: facts[s.name] for s in inputs.selected
-                                         if s.name in facts},
-        scorecards=[(card.path, card.source_text) for card in cards],
-        schemas=inputs.schemas, now=now,
-    )
-    return evaluate_isolated(task, budget=settings.evaluation.timeout_seconds)
+    return EvaluatedRun(run_id, service, now, started, inputs, plan, spool, problems)
 
 
 def store_run(settings: Settings, run: EvaluatedRun) -> RunOutcome:
     """Store an evaluated run's results and complete it, in one transaction."""
     phase = time.perf_counter()
-    with _failing_run(settings, run.run_id, run.started), \
-            write_scope(engine_for(settings.database_url)) as session:
-        outcome = _store(session, run.run_id, run.inputs, run.evaluation, now=run.now,
-                         whole=run.service is None)
-        outcome.problems = list(run.problems)
-        _finish(session, outcome, len(run.inputs.selected), run.evaluation, now=run.now,
-                started=run.started)
+    evaluation = run.evaluation
+    try:
+        with _failing_run(settings, run.run_id, run.started), \
+                write_scope(engine_for(settings.database_url)) as session:
+            outcome = _store(session, run, whole=run.service is None)
+            outcome.problems = list(run.problems)
+            _finish(session, outcome, run)
+    finally:
+        run.spool.close()
     outcome.timings = {**run.inputs.timings, "store": time.perf_counter() - phase}
-    outcome.evaluated = len(run.evaluation.results)
+    outcome.evaluated = run.spool.results
+    outcome.evaluation = evaluation
     return outcome
 
 
@@ -321,46 +318,66 @@ def _load_inputs(settings: Settings, *, service: str | None, now: datetime) -> _
     return _Inputs(timings, list(catalog), selected, scorecards, problems, schemas)
 
 
-def _store(
-    session: Session, run_id: int, inputs: _Inputs, evaluation: Evaluation, *, now: datetime,
-    whole: bool,
-) -> RunOutcome:
+def _store(session: Session, run: EvaluatedRun, *, whole: bool) -> RunOutcome:
+    """Store the spooled batches: each one's results diffed against the standings and
+    written, each graded pair's input digest kept; then, for a whole run, the results of
+    departed services and scorecards ended."""
+    inputs = run.inputs
     selected = [s.name for s in inputs.selected]
-    service_ids = sync_services(session, services=inputs.catalog, now=now, complete=True,
+    service_ids = sync_services(session, services=inputs.catalog, now=run.now, complete=True,
                                 lock=selected)
-    stored = sync_scorecards(session, scorecards=inputs.scorecards.scorecards, now=now,
+    stored = sync_scorecards(session, scorecards=inputs.scorecards.scorecards, now=run.now,
                              retired=inputs.scorecards.retired)
-    recorded = record_results(session, run_id=run_id, results=evaluation.results,
-                              service_ids=service_ids, scorecards=stored,
-                              scope=None if whole else selected)
-    superseded = bool(selected) and recorded.skipped >= set(selected)
-    return RunOutcome(
-        run_id, RunStatus.SUPERSEDED if superseded else RunStatus.COMPLETE, evaluation,
-        recorded.events, recorded.diff.changed_results, recorded.skipped,
-    )
+    outcome = RunOutcome(run.run_id, RunStatus.COMPLETE)
+    skipped: set[str] = set()
+    for batch in run.spool:
+        graded = dict.fromkeys([r.service for r in batch.results]
+                               + [p[0] for p in [*batch.inapplicable, *batch.filter_errors]])
+        pairs = [(s, c) for s in graded for c in sorted(run.plan.graded.get(s, ()))]
+        recorded = record_results(session, run_id=run.run_id, results=batch.results,
+                                  service_ids=service_ids, scorecards=stored, graded=pairs)
+        _keep(outcome, recorded)
+        skipped |= recorded.skipped
+        replace_inputs(session, digests={
+            (service_ids[s], stored[c].scorecard_id):
+                None if (s, c) in batch.filter_errors or c in batch.unsettled
+                else run.plan.digests.get((s, c))
+            for s, c in pairs if s not in recorded.skipped})
+    if whole:
+        catalog = [s.name for s in inputs.catalog]
+        _keep(outcome, end_departed(session, run_id=run.run_id, service_ids=service_ids,
+                                    scorecards=stored, catalog=catalog))
+        drop_inputs_outside(session, services=[service_ids[name] for name in catalog],
+                            scorecards=[ids.scorecard_id for ids in stored.values()])
+    outcome.skipped = frozenset(skipped)
+    newer = runs.stored_after(session, run_id=run.run_id, services=selected)
+    if selected and all(newer.covers(name) for name in selected):
+        outcome.status = RunStatus.SUPERSEDED
+    return outcome
 
 
-def _finish(
-    session: Session, outcome: RunOutcome, services: int, evaluation: Evaluation, *,
-    now: datetime, started: float,
-) -> None:
-    counts: dict[str, int] = {}
-    levels: dict[str, dict[str, int]] = {}
-    for result in evaluation.results:
-        for status, count in result.counts().items():
-            counts[status] = counts.get(status, 0) + count
-        by_level = levels.setdefault(result.scorecard, {})
-        by_level[result.level or NO_LEVEL] = by_level.get(result.level or NO_LEVEL, 0) + 1
+def _keep(outcome: RunOutcome, recorded: Recorded) -> None:
+    """Count what was recorded, and keep its events but a first grading's rule statuses (one
+    per rule of a new result: a million on a first run of a large fleet)."""
+    outcome.changed_results += recorded.diff.changed_results
+    outcome.events.extend(e for e in recorded.events
+                          if not isinstance(e, RuleStatusChanged) or e.before is not None)
+
+
+def _finish(session: Session, outcome: RunOutcome, run: EvaluatedRun) -> None:
+    spool = run.spool
     if outcome.skipped and outcome.status == RunStatus.COMPLETE:
         outcome.problems.append(f"{len(outcome.skipped)} service(s) were stored by a newer run first: "
                         f"{', '.join(sorted(outcome.skipped)[:10])}")
+    levels = level_counts(session, services=None if run.service is None else [run.service])
     runs.finish_run(
-        session, run_id=outcome.run_id, status=outcome.status, evaluated_at=now,
-        services=services,
-        results=len(evaluation.results), rule_results=evaluation.rule_evaluations,
-        changed_results=outcome.changed_results, counts=counts, levels=levels,
+        session, run_id=outcome.run_id, status=outcome.status, evaluated_at=run.now,
+        services=len(run.inputs.selected),
+        results=sum(sum(by_level.values()) for by_level in levels.values()),
+        evaluated=spool.results, rule_results=spool.rule_results,
+        changed_results=outcome.changed_results, counts=spool.counts, levels=levels,
         problems=outcome.problems, finished_at=datetime.now(UTC),
-        duration_ms=int((time.monotonic() - started) * 1000),
+        duration_ms=int((time.monotonic() - run.started) * 1000),
     )
 
 

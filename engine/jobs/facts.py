@@ -4,7 +4,7 @@ and custom facts pushed through the API."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,14 +30,18 @@ NEVER_STALE = frozenset({CUSTOM_SOURCE})
 
 
 def latest_facts(
-    session: Session, *, now: datetime, max_age: timedelta, service: str | None = None
+    session: Session, *, now: datetime, max_age: timedelta, service: str | None = None,
+    services: Collection[str] | None = None,
 ) -> tuple[dict[str, ServiceFacts], list[str]]:
-    """The latest snapshot per (service, source); stale or failed ones count as absent."""
+    """The latest snapshot per (service, source) of one ``service``, of ``services``, or of
+    all; stale or failed ones count as absent."""
     facts: dict[str, ServiceFacts] = {}
     stale = 0
-    for snapshot in fact_store.latest(session, service=service):
+    snapshots = (fact_store.latest(session, service=service) if services is None
+                 else fact_store.latest_of(session, services=services))
+    for snapshot in snapshots:
         entry = facts.setdefault(snapshot.service, ServiceFacts())
-        if snapshot.source not in NEVER_STALE and now - snapshot.confirmed_at > max_age:
+        if _stale(snapshot.source, snapshot.confirmed_at, now, max_age):
             stale += 1
             entry.failures[snapshot.source] = (
                 f"facts are stale (last collected {snapshot.confirmed_at.isoformat()})"
@@ -48,6 +52,27 @@ def latest_facts(
             entry.values[snapshot.source] = dict(snapshot.facts)
     notes = [f"{stale} fact snapshot(s) older than {max_age} were ignored"] if stale else []
     return facts, notes
+
+
+def _stale(source: str, confirmed_at: datetime, now: datetime, max_age: timedelta) -> bool:
+    return source not in NEVER_STALE and now - confirmed_at > max_age
+
+
+def fact_states(
+    session: Session, *, now: datetime, max_age: timedelta
+) -> dict[str, dict[str, str]]:
+    """What each service's facts are, per source, without reading them: the snapshot's
+    digest, or why they count as absent (what ``latest_facts`` would make of them)."""
+    states: dict[str, dict[str, str]] = {}
+    for row in fact_store.latest_states(session):
+        if _stale(row.source, row.confirmed_at, now, max_age):
+            state = f"stale {row.confirmed_at.isoformat()}"
+        elif row.status == SnapshotStatus.FAILED:
+            state = f"failed {row.error}"
+        else:
+            state = f"ok {row.digest}"
+        states.setdefault(row.service, {})[row.source] = state
+    return states
 
 
 def store_file_facts(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,29 @@ def latest(
     return list(session.execute(
         query.order_by(col(FactSnapshot.service), col(FactSnapshot.source))
     ).scalars())
+
+
+def latest_states(session: Session) -> list[Any]:
+    """What the latest snapshot of each (service, source) is, without its facts: service,
+    source, digest, status, error and confirmed_at (what decides whether a result changed)."""
+    newest = select(func.max(col(FactSnapshot.id))).group_by(
+        col(FactSnapshot.service), col(FactSnapshot.source))
+    table = table_of(FactSnapshot)
+    return list(session.execute(
+        select(table.c.service, table.c.source, table.c.digest, table.c.status, table.c.error,
+               table.c.confirmed_at).where(table.c.id.in_(newest))))
+
+
+def latest_of(session: Session, *, services: Collection[str]) -> list[FactSnapshot]:
+    """The latest snapshot of each (service, source) of ``services``."""
+    found: list[FactSnapshot] = []
+    for part in chunks(sorted(services)):
+        newest = (select(func.max(col(FactSnapshot.id)))
+                  .where(col(FactSnapshot.service).in_(part))
+                  .group_by(col(FactSnapshot.service), col(FactSnapshot.source)))
+        found += session.execute(
+            select(FactSnapshot).where(col(FactSnapshot.id).in_(newest))).scalars()
+    return found
 
 
 def store_snapshots(

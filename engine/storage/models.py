@@ -139,11 +139,12 @@ class EvaluationRunBase(SQLModel):
     service: str | None = None  # the one service evaluated, or None for all
     status: str = Field(default=RunStatus.RUNNING, max_length=12, index=True)
     services: int = 0
-    results: int = 0
-    rule_results: int = 0
+    results: int = 0  # current results of the services in scope after the run
+    evaluated: int = 0  # results evaluated (their inputs changed); the others were unchanged
+    rule_results: int = 0  # rule results evaluated
     changed_results: int = 0
     duration_ms: int | None = None
-    counts: dict[str, int] = _json()  # rule results by status
+    counts: dict[str, int] = _json()  # rule results evaluated, by status
     levels: dict[str, dict[str, int]] = _json()  # scorecard -> level (or "none") -> services
     problems: list[str] = _json(list)  # scorecards that failed to load, stale facts...
     error: str | None = None
@@ -221,6 +222,17 @@ class CurrentResult(SQLModel, table=True):
     outcomes: list[list[int]] = Field(
         default_factory=list, sa_column=Column(JSON(), nullable=False)
     )
+
+
+class ResultInput(SQLModel, table=True):
+    """The digest of the inputs each (service, scorecard) was last graded on, applicable or
+    not (engine/incremental.py): a run grades again only where it differs. A row exists only
+    while the stored standing is the verdict on those inputs; not history."""
+
+    __tablename__ = "result_input"
+    service_id: int = Field(primary_key=True)
+    scorecard_id: int = Field(primary_key=True)
+    digest: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class FactSnapshotBase(SQLModel):

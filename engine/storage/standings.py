@@ -192,3 +192,20 @@ def current_standings(session: Session) -> list[tuple[str, str, int, float]]:
         .where(col(ScorecardRecord.active))
     )
     return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def level_counts(
+    session: Session, *, services: Sequence[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """How many current results reach each level, per scorecard in use (of ``services``)."""
+    query = (select(col(ScorecardRecord.name), col(CurrentResult.level), func.count())
+             .join(ScorecardRecord, col(ScorecardRecord.id) == col(CurrentResult.scorecard_id))
+             .where(col(ScorecardRecord.active))
+             .group_by(col(ScorecardRecord.name), col(CurrentResult.level)))
+    if services is not None:
+        query = query.join(ServiceRecord, col(ServiceRecord.id) == col(CurrentResult.service_id)
+                           ).where(col(ServiceRecord.name).in_(list(services)))
+    levels: dict[str, dict[str, int]] = {}
+    for card, level, count in session.execute(query):
+        levels.setdefault(card, {})[level or NO_LEVEL] = int(count)
+    return levels

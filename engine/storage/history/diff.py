@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from engine.evaluation import RuleResult, RuleStatus, ScorecardResult
 from engine.storage.codec import canonical_json, digest64, jsonable
@@ -63,8 +64,7 @@ class Outcome:
     evidence: Any
 
 
-@dataclass(frozen=True)
-class RuleRow:
+class RuleRow(NamedTuple):  # a tuple: a first run makes one per rule of every result
     service_id: int
     rule_id: int
     outcome: int | None  # digest; None: the rule is no longer evaluated for the service
@@ -114,8 +114,7 @@ class LevelChanged:
         return Direction.PROMOTION if self.after_rank > self.before_rank else Direction.REGRESSION
 
 
-@dataclass(frozen=True)
-class RuleStatusChanged:
+class RuleStatusChanged(NamedTuple):  # a tuple: one per rule of a result graded first
     service: str
     scorecard: str
     rule: str
@@ -156,9 +155,34 @@ def result_digest(version_id: int, result: ScorecardResult) -> int:
 
 
 def outcome_of(rule: RuleResult) -> tuple[int, Outcome]:
-    evidence = jsonable(dict(rule.evidence))
+    if not rule.evidence:  # most outcomes ("passed"): the same few, computed once each
+        return _plain_outcome(rule.status, rule.message)
+    try:  # many failures are the same for many services ("got custom.sbom = false")
+        key = (rule.status, rule.message, tuple(rule.evidence.items()))
+        known = _OUTCOMES.get(key)
+    except TypeError:  # evidence holding a list or a mapping
+        key, known = None, None
+    if known is not None:
+        return known
+    evidence = dict(rule.evidence)
+    if not all(type(v) in _JSON_SCALARS for v in evidence.values()):
+        evidence = jsonable(evidence)
     body = canonical_json([rule.status.value, rule.message, evidence])
-    return digest64(body), Outcome(rule.status, rule.message, evidence)
+    found = digest64(body), Outcome(rule.status, rule.message, evidence)
+    if key is not None:
+        if len(_OUTCOMES) >= 100_000:
+            _OUTCOMES.clear()
+        _OUTCOMES[key] = found
+    return found
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_OUTCOMES: dict[tuple[Any, ...], tuple[int, Outcome]] = {}
+
+
+@lru_cache(maxsize=4096)
+def _plain_outcome(status: RuleStatus, message: str) -> tuple[int, Outcome]:
+    return digest64(canonical_json([status.value, message, {}])), Outcome(status, message, {})
 
 
 def diff(

@@ -50,19 +50,24 @@ def record_results(
     service_ids: Mapping[str, int],
     scorecards: Mapping[str, ScorecardIds],
     scope: Collection[str] | None = None,
+    graded: Collection[tuple[str, str]] | None = None,
 ) -> Recorded:
     """Append what changed since the current standings; end results that no longer exist.
 
     ``scope``: the services the run graded (None: every service); only their absent results
-    end. A (service, scorecard) that a newer complete run already stored is left as that run
-    wrote it. Idempotent: storing the same results again changes nothing.
+    end. ``graded`` instead: the (service, scorecard) pairs the run graded (an incremental
+    run); only their absent results end. A (service, scorecard) that a newer complete run
+    already stored is left as that run wrote it. Idempotent: storing the same results again
+    changes nothing.
     """
-    names = {r.service for r in results} | set(scope or ())
+    names = {r.service for r in results} | set(scope or ()) | {s for s, _ in graded or ()}
     newer = runs.stored_after(session, run_id=run_id, services=names)
     kept = [r for r in results if not newer.covers(r.service)]
     skipped = frozenset(s for s in names if newer.covers(s))
     if newer.every:
         return Recorded(skipped=skipped)
+    if graded is not None:
+        scope = {s for s, _ in graded}
     scope_ids = None if scope is None else {service_ids[s] for s in scope if s not in skipped}
     skipped_ids = {service_ids[s] for s in skipped if s in service_ids}
     digests = _digests(session, scope_ids)
@@ -74,12 +79,36 @@ def record_results(
         if digests.get(key) != result_digest(ids.version_id, result):
             pending.append(result)
     ending = sorted(key for key in digests if key not in present and key[0] not in skipped_ids)
+    if graded is not None:
+        graded_ids = {(service_ids[s], scorecards[c].scorecard_id) for s, c in graded
+                      if c in scorecards}
+        ending = [key for key in ending if key in graded_ids]
     changing = [(service_ids[r.service], scorecards[r.scorecard].scorecard_id) for r in pending]
     standings = _standings(session, [k for k in changing if k in digests] + ending)
     found = diff(run_id=run_id, results=pending, service_ids=service_ids, scorecards=scorecards,
                  standings=standings, ending=ending)
     _write(session, run_id, found)
     return Recorded(found, skipped)
+
+
+def end_departed(
+    session: Session, *, run_id: int, service_ids: Mapping[str, int],
+    scorecards: Mapping[str, ScorecardIds], catalog: Collection[str],
+) -> Recorded:
+    """End the results of services that left the ``catalog`` and of scorecards no longer in
+    use (what a whole run does after storing what it graded)."""
+    if runs.stored_after(session, run_id=run_id, services=()).every:
+        return Recorded()
+    services = {service_ids[name] for name in catalog}
+    cards = {ids.scorecard_id for ids in scorecards.values()}
+    ending = sorted(key for key in _digests(session, None)
+                    if key[0] not in services or key[1] not in cards)
+    if not ending:
+        return Recorded()
+    found = diff(run_id=run_id, results=[], service_ids=service_ids, scorecards=scorecards,
+                 standings=_standings(session, ending), ending=ending)
+    _write(session, run_id, found)
+    return Recorded(found)
 
 
 def _digests(session: Session, scope_ids: set[int] | None) -> dict[Key, int]:
@@ -150,7 +179,7 @@ def _write(session: Session, run_id: int, found: HistoryDiff) -> None:
     added = sorted((row for row, is_new in zip(current, new, strict=True) if is_new),
                    key=lambda row: (row["service_id"], row["scorecard_id"]))
     for batch in chunks(added, 5000):
-        session.execute(insert(CurrentResult), batch)
+        session.execute(insert(table_of(CurrentResult)), batch)
     for pairs in chunks(found.ended):
         session.execute(delete(CurrentResult).where(
             tuple_(col(CurrentResult.service_id), col(CurrentResult.scorecard_id)).in_(pairs)))
@@ -169,10 +198,11 @@ def _append_history(session: Session, run_id: int, found: HistoryDiff, ids: dict
                   "valid_from_run": run_id, "version_id": c.version_id,
                   "level_rank": c.level_rank, "score": c.score}
                  for c in sorted(found.card_rows, key=lambda c: (c.service_id, c.scorecard_id))]
+    # Core inserts (executemany), not the ORM's bulk path: a million rows on a first run.
     for batch in chunks(rule_rows, 5000):
-        session.execute(insert(RuleState), batch)
+        session.execute(insert(table_of(RuleState)), batch)
     for batch in chunks(card_rows, 5000):
-        session.execute(insert(ScorecardState), batch)
+        session.execute(insert(table_of(ScorecardState)), batch)
 
 
 def _replace_current(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -69,6 +69,14 @@ class FactSchema:
         """The value of each top-level fact that has a default, for a service without one."""
         return {f.path: f.default for f in self.facts if f.default is not None and "." not in f.path}
 
+    def fact(self, path: str) -> Fact | None:
+        """The fact declared at ``path`` (relative to the namespace), if any."""
+        return self._paths.get(path)
+
+    def has_below(self, path: str) -> bool:
+        """Whether facts are declared below ``path``: it is an object of the namespace."""
+        return any(p.startswith(path + ".") for p in self._paths)
+
     def known_paths(self) -> list[str]:
         """Every selectable path, leaves and the objects above them, with the namespace."""
         paths: set[str] = set()

@@ -28,9 +28,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from core.schema import Fact, FactSchema, FactType
+from core.schema import FactSchema, FactType
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +319,7 @@ def signature(text: str) -> tuple[str, Signature] | None:
 _ABSENT = object()
 
 
+@lru_cache(maxsize=1)
 def rule_functions() -> dict[str, Signature]:
     """The signatures of the registered rule functions (``days_since`` ...)."""
     from rules.functions import functions
@@ -336,9 +338,8 @@ class Environment:
         values: Mapping[str, Any] | None = None,
     ) -> None:
         self.schemas = schemas
-        self.functions = dict(functions if functions is not None else rule_functions())
+        self.functions = functions if functions is not None else rule_functions()
         self.values = values  # actual facts (diagnosis of a run-time error): their own types
-        self._facts = {ns: {f.path: f for f in s.facts} for ns, s in schemas.items()}
 
     def identifier(self, name: str) -> CelType:
         if name == "now":
@@ -362,10 +363,10 @@ class Environment:
         if schema is None:
             return DYN
         dotted = ".".join(path[1:])
-        fact: Fact | None = self._facts[path[0]].get(dotted)
+        fact = schema.fact(dotted)
         if fact is not None:
             return FACT_TYPES.get(fact.type, DYN)
-        if any(p.startswith(dotted + ".") for p in self._facts[path[0]]):
+        if schema.has_below(dotted):
             return CelType("fact", path=path)
         return DYN  # free-form, below a map, or unknown (the fact check reports it)
 

@@ -43,6 +43,7 @@ class Fact:
     description: str
     api: str = ""  # the call that produces it, for the fact reference
     items: tuple[Fact, ...] = ()  # the fields of each item of a list(object)
+    default: Any = None  # the value of a service that has none (declared custom facts)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class FactSchema:
     description: str
     facts: tuple[Fact, ...] = ()
     free_form: bool = False
+    provider: str = ""  # who provides the facts, for "unknown fact" (default: the collector)
     _paths: dict[str, Fact] = field(init=False, repr=False, compare=False)
     _timestamps: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
 
@@ -61,6 +63,19 @@ class FactSchema:
             "_timestamps",
             tuple(tuple(f.path.split(".")) for f in self.facts if f.type is FactType.TIMESTAMP),
         )
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The value of each top-level fact that has a default, for a service without one."""
+        return {f.path: f.default for f in self.facts if f.default is not None and "." not in f.path}
+
+    def fact(self, path: str) -> Fact | None:
+        """The fact declared at ``path`` (relative to the namespace), if any."""
+        return self._paths.get(path)
+
+    def has_below(self, path: str) -> bool:
+        """Whether facts are declared below ``path``: it is an object of the namespace."""
+        return any(p.startswith(path + ".") for p in self._paths)
 
     def known_paths(self) -> list[str]:
         """Every selectable path, leaves and the objects above them, with the namespace."""
@@ -86,7 +101,8 @@ class FactSchema:
         full = ".".join(path)
         close = difflib.get_close_matches(full, self.known_paths(), n=1, cutoff=0.6)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
-        return f'unknown fact "{full}": the {self.namespace} collector does not provide it{hint}'
+        provider = self.provider or f"the {self.namespace} collector does not provide it"
+        return f'unknown fact "{full}": {provider}{hint}'
 
     def prepare(
         self, values: Mapping[str, Any], only: Mapping[str, Any] | None = None
@@ -94,7 +110,11 @@ class FactSchema:
         """A copy for evaluation: ``None`` removed (absent, not false), timestamps parsed.
 
         ``only`` is a tree of the keys rules read (see ``select``); the rest is not copied.
+        A fact with a default that ``values`` lacks (or holds as null) has its default.
         """
+        defaults = self.defaults
+        if defaults:
+            values = {**defaults, **{k: v for k, v in values.items() if v is not None}}
         cleaned = _without_none(values, 0) if only is None else select(values, only)
         for path in self._timestamps:
             _parse_timestamp_at(cleaned, path)

@@ -223,6 +223,10 @@ class FactContext:
                 raise
             except BaseException as error:
                 unreadable[namespace] = describe_error(error)
+        for namespace, schema in schemas.items():  # declared defaults of facts never pushed
+            if (namespace not in values and namespace not in unreadable and schema.defaults
+                    and (reads is None or namespace in reads)):
+                values[namespace] = schema.prepare({}, None if reads is None else reads[namespace])
         context, refused = cel_context(values, {"now": now}, functions)
         unreadable.update(refused)
         self.values = values

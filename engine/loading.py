@@ -14,21 +14,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from core.errors import InputError, Problem, ScorecardError
 from core.inputfiles import SCORECARD_FILE, read_text, walk_files
 from core.schema import FactSchema
 from engine.scorecard import (
     Exemption,
+    ExemptionSpec,
     Level,
     LevelSpec,
     Rule,
+    RuleSpec,
     Scorecard,
     ScorecardDocument,
 )
 from engine.vocabulary import vocabulary as default_vocabulary
 from engine.yamlsource import Node, NodeList, line_for, load_documents
+from rules import typecheck
 from rules.expression import Expression, ExpressionError
 from rules.limits import MAX_WEIGHT
 
@@ -103,7 +106,78 @@ def _compile(
         message = schemas[ref.path[0]].check(ref.path)
         if message:
             problems.append(Problem(file, line, f"{where}: {message}"))
+    if not problems:
+        problems = _type_problems(file, line, where, source, schemas)
     return expression, problems
+
+
+def _type_problems(
+    file: str, line: int | None, where: str, source: str, schemas: Mapping[str, FactSchema]
+) -> list[Problem]:
+    """Each type error of an expression, on its line: the sub-expression and the fix."""
+    problems = []
+    block = 0 if "\n" in source.rstrip("\n") else 1
+    for found in typecheck.check(source, typecheck.Environment(schemas)):
+        offset = source.count("\n", 0, found.start) + 1 - block
+        problems.append(Problem(file, line + offset if line else line, f"{where}: {found.describe()}"))
+    return problems
+
+
+@dataclass
+class _Parts:
+    """The parts of a scorecard's spec that later stages check, each with its index."""
+
+    filter: str | None = None
+    levels: list[tuple[int, str | LevelSpec]] = field(default_factory=list)
+    rules: list[tuple[int, RuleSpec]] = field(default_factory=list)
+    exemptions: list[tuple[int, ExemptionSpec]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, parsed: ScorecardDocument) -> _Parts:
+        spec = parsed.spec
+        return cls(spec.filter, list(enumerate(spec.levels)), list(enumerate(spec.rules)),
+                   list(enumerate(spec.exemptions)))
+
+    @classmethod
+    def lenient(cls, doc: Node) -> _Parts:
+        """The parts of a document with structure problems that can still be checked: the
+        levels, rules and exemptions that are well formed, and the name, level and expression
+        of a rule whose other fields are not (its structure problems are already reported)."""
+        spec = doc.get("spec")
+        parts = cls()
+        if not isinstance(spec, Node):
+            return parts
+        parts.filter = spec["filter"] if isinstance(spec.get("filter"), str) else None
+        for index, item in enumerate(_items(spec, "levels")):
+            if isinstance(item, str) and item.strip():
+                parts.levels.append((index, item.strip()))
+            elif isinstance(item, Node) and _valid(LevelSpec, item):
+                parts.levels.append((index, LevelSpec.model_validate(item)))
+        for index, item in enumerate(_items(spec, "rules")):
+            if not isinstance(item, Node):
+                continue
+            name, expression, level = (item.get(k) for k in ("name", "expression", "level"))
+            if isinstance(name, str) and isinstance(expression, str) and expression.strip():
+                parts.rules.append((index, RuleSpec.model_construct(
+                    name=name.strip(), expression=expression.strip(),
+                    level=level.strip() if isinstance(level, str) else None)))
+        for index, item in enumerate(_items(spec, "exemptions")):
+            if isinstance(item, Node) and _valid(ExemptionSpec, item):
+                parts.exemptions.append((index, ExemptionSpec.model_validate(item)))
+        return parts
+
+
+def _items(spec: Node, key: str) -> list[Any]:
+    value = spec.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _valid(model: type[BaseModel], value: Any) -> bool:
+    try:
+        model.model_validate(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def parse_scorecard(
@@ -120,19 +194,22 @@ def parse_scorecard(
     doc = documents[0]
     if not isinstance(doc, Node):
         return None, [Problem(path, getattr(doc, "line", 1), "a scorecard must be a mapping")]
+    # Every stage that can run does: a structure problem in one rule does not hide an unknown
+    # fact or a type error in another, so a file with four mistakes takes one run.
+    problems: list[Problem] = []
+    parsed: ScorecardDocument | None = None
     try:
         parsed = ScorecardDocument.model_validate(doc)
     except ValidationError as error:
-        return None, _schema_problems(path, doc, error)
-
-    problems: list[Problem] = []
-    spec_node: Node = doc["spec"]
+        problems.extend(_schema_problems(path, doc, error))
+    parts = _Parts.of(parsed) if parsed is not None else _Parts.lenient(doc)
+    spec_node = doc.get("spec")
 
     def line(*loc: str | int) -> int | None:
-        return line_for(spec_node, loc)
+        return line_for(spec_node, loc) if isinstance(spec_node, Node) else doc.line
 
     levels: list[Level] = []
-    for index, item in enumerate(parsed.spec.levels):
+    for index, item in parts.levels:
         spec = item if isinstance(item, LevelSpec) else LevelSpec(name=item)
         if any(level.name.lower() == spec.name.lower() for level in levels):
             problems.append(Problem(path, line("levels", index), f'level "{spec.name}" is listed twice'))
@@ -141,15 +218,15 @@ def parse_scorecard(
     level_names = [level.name for level in levels]
 
     filter_expression = None
-    if parsed.spec.filter:
-        filter_expression, found = _compile(path, line("filter"), "filter", parsed.spec.filter, schemas)
+    if parts.filter:
+        filter_expression, found = _compile(path, line("filter"), "filter", parts.filter, schemas)
         problems.extend(found)
 
     rules: list[Rule] = []
     seen: dict[str, int | None] = {}
-    rule_nodes: NodeList = spec_node["rules"]
-    for index, spec_rule in enumerate(parsed.spec.rules):
-        rule_line = rule_nodes.line_of(index)
+    rule_nodes = spec_node.get("rules") if isinstance(spec_node, Node) else None
+    for index, spec_rule in parts.rules:
+        rule_line = rule_nodes.line_of(index) if isinstance(rule_nodes, NodeList) else line("rules")
         where = f'rule "{spec_rule.name}"'
         if spec_rule.name in seen:
             problems.append(Problem(path, rule_line, f"{where}: duplicate rule name "
@@ -176,7 +253,7 @@ def parse_scorecard(
             ))
 
     exemptions = []
-    for index, spec_exemption in enumerate(parsed.spec.exemptions):
+    for index, spec_exemption in parts.exemptions:
         if spec_exemption.rule is not None and spec_exemption.rule not in seen:
             problems.append(Problem(path, line("exemptions", index, "rule"),
                                     f'exemption for "{spec_exemption.service}": unknown rule '
@@ -185,8 +262,8 @@ def parse_scorecard(
         exemptions.append(Exemption(spec_exemption.service, spec_exemption.rule,
                                     spec_exemption.reason, spec_exemption.expires))
 
-    if problems:
-        return None, problems
+    if problems or parsed is None:
+        return None, sorted(problems)
     meta = parsed.metadata
     return Scorecard(
         name=meta.name, title=meta.title, description=meta.description, owner=meta.owner,

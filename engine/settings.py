@@ -10,6 +10,7 @@ api: {read_token_required: false, max_body_bytes: 1048576}
 retention_days: 400
 facts_max_age_hours: 48
 collectors: {github: {...}}   # each section checked against its collector's settings model
+custom_facts: {sbom: {type: bool, default: false}, coverage: {type: double}}
 ```
 
 Precedence: environment (``LEVELSET_RETENTION_DAYS``, nested with ``__`` as in
@@ -25,13 +26,24 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,6 +54,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from collectors import CollectorConfig, registry
 from core.errors import InputError, Problem, SettingsError
 from core.inputfiles import SECRET_FILE, SETTINGS_FILE, read_text
+from core.schema import FactType
 from engine.scheduling.cron import CronExpression
 from engine.yamlsource import Node, line_for, load_file
 
@@ -166,6 +179,53 @@ class ReportSettings(_Section):
     slack: SlackSettings = SlackSettings()
 
 
+CUSTOM_FACT_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class CustomFact(_Section):
+    """A pushed fact that rules may read as ``custom.NAME``: its type, and what a service that
+    never pushed it has instead (``default``), or nothing, so its rules are ``unknown``.
+
+    ```yaml
+    custom_facts:
+      sbom: {type: bool, default: false}     # never pushed: false, so the rule fails
+      coverage: {type: double, description: "Line coverage, percent"}   # never pushed: unknown
+    ```
+    """
+
+    type: FactType
+    default: Any = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _default_has_the_type(self) -> CustomFact:
+        if self.default is not None and not has_type(self.default, self.type):
+            article = "an" if self.type.value[0] in "aeiou" else "a"
+            raise ValueError(f"default {self.default!r} is not {article} {self.type.value}")
+        if self.type is FactType.DOUBLE and isinstance(self.default, int):
+            self.default = float(self.default)
+        return self
+
+
+def has_type(value: Any, kind: FactType) -> bool:
+    if kind is FactType.TIMESTAMP:
+        try:
+            datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return isinstance(value, str | datetime)
+    checks: dict[FactType, Callable[[Any], bool]] = {
+        FactType.BOOL: lambda v: isinstance(v, bool),
+        FactType.INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        FactType.DOUBLE: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        FactType.STRING: lambda v: isinstance(v, str),
+        FactType.STRING_LIST: lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+        FactType.OBJECT_LIST: lambda v: isinstance(v, list) and all(isinstance(i, dict) for i in v),
+        FactType.MAP: lambda v: isinstance(v, dict),
+    }
+    return checks[kind](value)
+
+
 class NotifySettings(_Section):
     level_drops: bool = False  # a message per regression after each stored run
 
@@ -190,6 +250,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(400, ge=1)
     facts_max_age_hours: float = Field(48, gt=0)
     collectors: dict[str, dict[str, Any]] = {}
+    # Declared: rules may read only these custom facts, with these types. Not declared (None):
+    # any custom.* fact may be read, untyped (as before custom_facts existed).
+    custom_facts: dict[Annotated[str, Field(pattern=CUSTOM_FACT_NAME)], CustomFact] | None = None
     # Hashes of the tokens, filled from the environment by load_settings, never from the file.
     _api_token_sha256: str | None = PrivateAttr(None)
     _read_token_sha256: str | None = PrivateAttr(None)
@@ -283,14 +346,29 @@ def _did_you_mean(name: str, known: Sequence[str], cutoff: float = 0.6) -> str:
 
 
 def _known_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    """The keys a settings model accepts at ``loc`` (a path of nested models), if known."""
-    for part in loc:
-        field = model.model_fields.get(str(part))
+    """The keys a settings model accepts at ``loc`` (a path of nested models, and of the
+    values of ``dict[str, Model]`` sections such as ``custom_facts``), if known."""
+    parts = [str(part) for part in loc]
+    while parts:
+        field = model.model_fields.get(parts.pop(0))
         annotation = field.annotation if field is not None else None
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
+            annotation = _dict_model(annotation)
+            if annotation is None or not parts:
+                return []
+            parts.pop(0)  # the key of the mapping
         model = annotation
     return list(model.model_fields)
+
+
+def _dict_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of ``dict[str, Model]`` or ``dict[str, Model] | None``; else None."""
+    if get_origin(annotation) is dict:
+        value = get_args(annotation)[1]
+        return value if isinstance(value, type) and issubclass(value, BaseModel) else None
+    if get_origin(annotation) in (UnionType, Union):
+        return next(filter(None, map(_dict_model, get_args(annotation))), None)
+    return None
 
 
 def _unknown_setting(model: type[BaseModel], loc: Sequence[str | int]) -> str:
@@ -449,6 +527,7 @@ def use_config(config: Path | None) -> None:
 
 __all__ = [
     "ApiSettings",
+    "CustomFact",
     "EvaluationSettings",
     "JobSchedule",
     "NotifySettings",
@@ -457,6 +536,7 @@ __all__ = [
     "Settings",
     "SlackSettings",
     "get_settings",
+    "has_type",
     "load_settings",
     "use_config",
 ]

@@ -41,8 +41,31 @@ CUSTOM_SCHEMA = FactSchema(
 )
 
 
-def vocabulary(collectors: Mapping[str, Any] | None = None) -> dict[str, FactSchema]:
-    """The namespaces as configured by ``collectors`` (the settings' sections, raw or parsed).
+def custom_schema(declared: Mapping[str, Any] | None) -> FactSchema:
+    """The ``custom`` namespace: free-form, or only the facts the settings' ``custom_facts``
+    declare (each with ``type``, ``default`` and ``description``), typed."""
+    if declared is None:
+        return CUSTOM_SCHEMA
+    return FactSchema(
+        namespace="custom",
+        description="Facts pushed through the API or supplied in a facts file, as declared "
+                    "in the settings' custom_facts.",
+        facts=tuple(Fact(name, FactType(_field(spec, "type")), _field(spec, "description") or "",
+                         "push", default=_field(spec, "default"))
+                    for name, spec in sorted(declared.items())),
+        provider="it is not declared in the settings' custom_facts",
+    )
+
+
+def _field(spec: Any, name: str) -> Any:
+    return spec.get(name) if isinstance(spec, Mapping) else getattr(spec, name, None)
+
+
+def vocabulary(
+    collectors: Mapping[str, Any] | None = None, custom_facts: Mapping[str, Any] | None = None
+) -> dict[str, FactSchema]:
+    """The namespaces as configured by ``collectors`` (the settings' sections, raw or parsed)
+    and ``custom_facts`` (declared custom facts; None: free-form).
 
     A registered collector without a section provides its default facts.
     """
@@ -51,5 +74,5 @@ def vocabulary(collectors: Mapping[str, Any] | None = None) -> dict[str, FactSch
     for name, source in registry.items():
         configured = source.parse_settings(sections[name]) if name in sections else None
         schemas.append(source.fact_schema(configured))
-    schemas.append(CUSTOM_SCHEMA)
+    schemas.append(custom_schema(custom_facts))
     return {schema.namespace: schema for schema in schemas}

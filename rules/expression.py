@@ -109,12 +109,16 @@ class Expression:
             raise
         except ValueError as error:
             text = str(error)
-            match = _SYNTAX_POSITION.search(text)
+            matches = list(_SYNTAX_POSITION.finditer(text))
+            match = next((m for m in matches if m.group(3).startswith("Syntax error")),
+                         matches[0] if matches else None)
             if match:
+                line, column = int(match.group(1)), int(match.group(2))  # both 1-based
                 raise ExpressionSyntaxError(
-                    f"CEL syntax error at column {match.group(2)}: {_short(match.group(3))}",
-                    int(match.group(1)),
-                    int(match.group(2)) + 1,
+                    f"CEL syntax error at column {column}: {_readable(match.group(3))}"
+                    + _caret(source, line, column),
+                    line,
+                    column,
                 ) from None
             raise ExpressionSyntaxError(f"CEL syntax error: {_short(text)}") from None
         except BaseException as error:  # a panic of the native parser
@@ -177,7 +181,20 @@ class Expression:
             # An index into a present map (service.labels["team"]) found no such key.
             key = error.args[0] if error.args else "?"
             return EvaluationOutcome(Outcome.ABSENT, f"no data: key {key!r} is absent", (str(key),))
-        return EvaluationOutcome(Outcome.ERROR, describe_error(error))
+        return EvaluationOutcome(Outcome.ERROR, describe_error(error) + self._type_error(error, facts))
+
+    def _type_error(self, error: BaseException, facts: Mapping[str, Any]) -> str:
+        """The sub-expression a run-time type error comes from, found by checking the
+        expression against the types of the facts themselves; empty when none is found."""
+        if not isinstance(error, TypeError | ValueError | RuntimeError):
+            return ""
+        from rules import typecheck
+
+        try:
+            found = typecheck.check(self.source, typecheck.Environment({}, values=facts))
+        except Exception:
+            return ""
+        return f"; {found[0].describe()}" if found else ""
 
 
 _SHORT = 200
@@ -195,6 +212,32 @@ def _short_repr(value: Any) -> str:
         return _short(_repr.repr(value))
     except Exception:
         return f"<{type(value).__name__}>"
+
+
+_EXPECTING = re.compile(r"\s*expecting\s+(\{[^}]*\}|\S+)\s*$")
+
+
+def _readable(message: str) -> str:
+    """The parser's message without its list of expected tokens, in words."""
+    message = message.split("\n")[0].removeprefix("Syntax error: ")
+    message = _EXPECTING.sub("", message)
+    if message.startswith("mismatched input '<EOF>'"):
+        return "the expression ends where an operand or a closing bracket is expected"
+    for prefix in ("mismatched input ", "no viable alternative at input ", "extraneous input "):
+        if message.startswith(prefix):
+            return f"unexpected {message.removeprefix(prefix)}"
+    if message.startswith("token recognition error at: "):
+        return f"unexpected characters {message.removeprefix('token recognition error at: ')}"
+    return _short(message)
+
+
+def _caret(source: str, line: int, column: int) -> str:
+    """The line of ``source`` with the error and a caret under ``column`` (1-based)."""
+    lines = source.split("\n")
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    start = max(0, column - 60)
+    shown = text[start:start + 100]
+    return f"\n    {shown}\n    {' ' * (column - 1 - start)}^"
 
 
 def describe_error(error: BaseException) -> str:

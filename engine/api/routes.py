@@ -137,18 +137,34 @@ def get_facts(session: SessionDep, service: ServiceName) -> list[FactSnapshotPub
     return fact_store.latest_snapshots(session, service=service, now=datetime.now(UTC))
 
 
-@writes_router.post("/services/{service}/facts", response_model=FactSnapshotPublic,
+class FactsPushed(FactSnapshotPublic):
+    run: RunAccepted | None = None  # with ?evaluate=true: the evaluation of the service
+
+
+@writes_router.post("/services/{service}/facts", response_model=FactsPushed,
                     status_code=status.HTTP_201_CREATED, tags=["facts"])
 def post_facts(
-    session: SessionDep, settings: SettingsDep, service: ServiceName, body: CustomFactsIn
-) -> FactSnapshotPublic:
+    request: Request, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
+    service: ServiceName, body: CustomFactsIn,
+    evaluate: Annotated[bool, Query(description=(
+        "Also start an evaluation of this service; poll `run.url`. Otherwise a push shows "
+        "in grades after the next run."))] = False,
+) -> FactsPushed:
     """Push custom facts (merged into the service's ``custom`` namespace).
 
-    Refused with 422: NaN and infinities, unpaired surrogates, nesting deeper than 32 levels.
+    Refused with 422: NaN and infinities, unpaired surrogates, nesting deeper than 32 levels,
+    and a value of a fact declared in ``custom_facts`` that does not have its declared type.
     """
     standings.service_detail(session, name=service)  # 404 for an unknown service
     _reject_nul(body.facts, "facts")
-    return push_custom_facts(settings, service=service, facts=body.facts)
+    pushed = FactsPushed.model_validate(
+        push_custom_facts(settings, service=service, facts=body.facts), from_attributes=True)
+    if evaluate:
+        run_id, _ = create_run(settings, trigger="api", service=service)
+        dispatcher.submit(run_id, service)
+        pushed.run = RunAccepted(run_id=run_id, status=RunStatus.RUNNING,
+                                 url=str(request.url_for("get_run", run_id=run_id).path))
+    return pushed
 
 
 @writes_router.delete("/services/{service}/facts/{key:path}", response_model=FactSnapshotPublic,

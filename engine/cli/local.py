@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -20,7 +20,7 @@ from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
 from engine.gate import GateVerdict, gate_verdict, write_junit
 from engine.loading import ScorecardSet, load_scorecards
-from engine.scorecard import ScorecardDocument
+from engine.scorecard import Scorecard, ScorecardDocument
 from engine.vocabulary import vocabulary
 
 if TYPE_CHECKING:
@@ -102,11 +102,13 @@ def validate(
     """
     schemas = vocabulary()
     default = Path("scorecards")
+    settings = None
     if config is not None:
         from engine.cli.server import load_settings_or_exit
 
         settings = load_settings_or_exit(config)
-        schemas, default = vocabulary(settings.collector_settings), settings.scorecards
+        schemas = vocabulary(settings.collector_settings, settings.custom_facts)
+        default = settings.scorecards
     roots = paths or [default]
     cards = load_scorecards(roots, schemas)
     problems = list(cards.problems)
@@ -114,6 +116,9 @@ def validate(
         problems.extend(load_catalog(catalog).problems)
     if problems:
         raise fail_input(sorted(problems))
+    if settings is not None and config is not None:
+        for warning in unconfigured_sources(cards.scorecards.values(), settings, config):
+            stderr().print(f"warning: {warning}", markup=False)
     rows = [
         [card.name, str(len(card.rules)), " < ".join(card.level_names), card.path]
         for card in cards.scorecards.values()
@@ -122,6 +127,36 @@ def validate(
         raise fail_input([Problem(", ".join(map(str, roots)), None, "no scorecards found")])
     print_table(["scorecard", "rules", "levels", "file"], rows)
     stdout().print(f"{len(rows)} scorecard(s) valid.", markup=False)
+
+
+def unconfigured_sources(cards: Iterable[Scorecard], settings: Settings, config: Path) -> list[Problem]:
+    """A rule or filter reading facts of a source the settings do not configure (no collector
+    section, and not in the facts file): it can never pass. One line per rule and source."""
+    from collectors import registry
+
+    provided = set(settings.collectors)
+    if settings.facts is not None and settings.facts.exists():
+        try:
+            for found in load_facts(settings.facts, vocabulary(settings.collector_settings)).values():
+                provided.update(found.values)
+        except InputError:
+            pass
+    missing = set(registry.names()) - provided
+    warnings = []
+    for card in cards:
+        checked = [(f'rule "{rule.name}"', rule.line, rule.expression) for rule in card.rules]
+        if card.filter is not None:
+            at = card.source_text.find("filter:")
+            line = card.source_text.count("\n", 0, at) + 1 if at >= 0 else None
+            checked.append(("filter", line, card.filter))
+        for where, line, expression in checked:
+            for namespace in sorted({ref.path[0] for ref in expression.references} & missing):
+                facts = ", ".join(sorted({r.dotted for r in expression.references if r.path[0] == namespace}))
+                warnings.append(Problem(card.path, line, (
+                    f"{where} reads {facts}, but the {namespace} source is not configured in "
+                    f"{config} (no collectors.{namespace} section, and no {namespace} facts in its "
+                    "facts file): it can never pass")))
+    return sorted(warnings)
 
 
 def _evaluation_json(evaluation: Evaluation) -> str:

@@ -12,7 +12,7 @@ from engine.vocabulary import vocabulary
 log = logging.getLogger("levelset.jobs")
 
 def schemas_for(settings: Settings) -> dict[str, FactSchema]:
-    return vocabulary(settings.collector_settings)
+    return vocabulary(settings.collector_settings, settings.custom_facts)
 
 
 def prepare_database(settings: Settings) -> None:

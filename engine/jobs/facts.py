@@ -15,7 +15,7 @@ from core.errors import InputError, NotFoundError, Problem
 from core.schema import FactSchema
 from engine.evaluation import ServiceFacts
 from engine.facts import load_facts
-from engine.settings import Settings
+from engine.settings import Settings, has_type
 from engine.storage import facts as fact_store
 from engine.storage.codec import json_path, repair_json
 from engine.storage.database import engine_for, write_scope
@@ -117,6 +117,13 @@ def push_custom_facts(
     if flaws:
         raise InputError([Problem(f"facts.{json_path(path)}", None, problem)
                           for path, problem in flaws])
+    declared = settings.custom_facts or {}
+    wrong = [Problem(f"facts.{key}", None, f"declared in custom_facts as {declared[key].type.value}, "
+                     f"got {type(value).__name__} {value!r:.100}")
+             for key, value in facts.items()
+             if key in declared and value is not None and not has_type(value, declared[key].type)]
+    if wrong:
+        raise InputError(wrong)
     now = now or datetime.now(UTC)
     with write_scope(engine_for(settings.database_url)) as session:
         merged = fact_store.latest_ok_facts(session, service=service, source=CUSTOM_SOURCE)

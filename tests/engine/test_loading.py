@@ -147,3 +147,30 @@ def test_a_stored_or_posted_scorecard_text_has_the_same_limits():
         "prod.yaml: scorecard file is 1 MiB (1,048,870 bytes), larger than the limit of 1 MiB "
         "(1,048,576 bytes) (set LEVELSET_MAX_SCORECARD_FILE_BYTES to raise it)"]
     assert problems_of(alias_bomb()) == ["prod.yaml:5: aliases expand to more than 10,000 nodes"]
+
+
+def test_every_problem_of_a_file_is_reported_in_one_run():
+    """Structure, names, levels, types and syntax: four mistakes, one run."""
+    text = (GOOD.replace("      expression: github.has_readme\n",
+                         "      expression: github.has_reame\n      weight: heavy\n")
+            .replace("level: Silver", "level: Silvr")
+            .replace("required_reviews >= 1", "required_reviews >= 1.5 + 1")
+            .replace("  levels:", "  colour: red\n  levels:"))
+    found = problems_of(text)
+    assert any("spec.colour: unknown field" in p for p in found), found
+    assert any("weight: Input should be a valid number" in p for p in found), found
+    assert any('unknown fact "github.has_reame"' in p for p in found), found
+    assert any('unknown level "Silvr"' in p for p in found), found
+    assert any('type error in "1.5 + 1"' in p for p in found), found
+    assert found == sorted(found, key=lambda p: int(p.split(":")[1]))
+
+
+def test_a_syntax_error_is_one_readable_line_with_a_caret_under_the_column():
+    found = problems_of(GOOD.replace(">= 1", ">= "))
+    assert len(found) == 1
+    first, source, caret = found[0].split("\n")
+    assert first == ('prod.yaml:13: rule "reviewed": CEL syntax error at column 45: the expression '
+                     "ends where an operand or a closing bracket is expected")
+    assert "expecting" not in found[0] and "NUM_FLOAT" not in found[0]
+    assert source.strip() == "github.branch_protection.required_reviews >="
+    assert caret.index("^") == source.index("github") + 44

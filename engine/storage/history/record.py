@@ -71,13 +71,15 @@ def record_results(
     scope_ids = None if scope is None else {service_ids[s] for s in scope if s not in skipped}
     skipped_ids = {service_ids[s] for s in skipped if s in service_ids}
     digests = _digests(session, scope_ids)
-    pending, present = [], set()
+    pending, present, computed = [], set(), {}
     for result in kept:
         ids = scorecards[result.scorecard]
         key = (service_ids[result.service], ids.scorecard_id)
         present.add(key)
-        if digests.get(key) != result_digest(ids.version_id, result):
+        whole = result_digest(ids.version_id, result)
+        if digests.get(key) != whole:
             pending.append(result)
+            computed[id(result)] = whole
     ending = sorted(key for key in digests if key not in present and key[0] not in skipped_ids)
     if graded is not None:
         graded_ids = {(service_ids[s], scorecards[c].scorecard_id) for s, c in graded
@@ -86,7 +88,7 @@ def record_results(
     changing = [(service_ids[r.service], scorecards[r.scorecard].scorecard_id) for r in pending]
     standings = _standings(session, [k for k in changing if k in digests] + ending)
     found = diff(run_id=run_id, results=pending, service_ids=service_ids, scorecards=scorecards,
-                 standings=standings, ending=ending)
+                 standings=standings, ending=ending, digests=computed)
     _write(session, run_id, found)
     return Recorded(found, skipped)
 

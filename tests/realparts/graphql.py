@@ -11,6 +11,7 @@ is divided by 100 and rounded to the nearest whole number, at least 1.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -41,14 +42,18 @@ _install_lock = threading.Lock()
 
 
 def schema_file() -> Path:
-    """The introspection JSON, installed with npm when it is not there yet."""
-    with _install_lock:
+    """The introspection JSON, installed with npm when it is not there yet (scripts/bootstrap
+    installs it; this covers a test run without it). One process installs, the others wait."""
+    if SCHEMA_JSON.is_file():
+        return SCHEMA_JSON
+    NPM_PREFIX.mkdir(parents=True, exist_ok=True)
+    with _install_lock, open(NPM_PREFIX / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not SCHEMA_JSON.is_file():
             npm = shutil.which("npm")
             if npm is None:
                 raise RuntimeError("npm is needed to install GitHub's GraphQL schema "
                                    f"({PACKAGE}); install Node.js")
-            NPM_PREFIX.mkdir(parents=True, exist_ok=True)
             subprocess.run([npm, "install", "--prefix", str(NPM_PREFIX), "--no-audit",
                             "--no-fund", "--no-save", PACKAGE], check=True,
                            capture_output=True, timeout=300)

@@ -7,12 +7,17 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from collectors.github.cache import JsonFileETagCache
 from collectors.github.client import graphql_url
 from collectors.github.collector import GitHubCollector
 from collectors.github.discovery import discover_catalog
 from engine.catalog import load_catalog_texts
+from engine.jobs.collection import configured_collectors
+from engine.settings import Settings
+from engine.storage.database import engine_for, session_scope
+from engine.storage.http_cache import DatabaseETagCache
 from tests.collectors.conftest import GITHUB_ANNOTATION, service
 from tests.realparts.github import GRAPHQL, FakeRepository, GitHubStandIn, days_ago
 from tests.realparts.httpserver import Reply
@@ -412,3 +417,38 @@ def test_a_run_costs_at_most_one_point_per_20_repositories(count):
     first, unchanged = costs
     assert first <= count / 20 and unchanged <= count / 20
     assert unchanged == 2 * count // 50  # the alert sweep answers 304
+
+
+def test_the_database_keeps_etags_for_every_process_and_run(github, github_services,
+                                                            database_url):
+    """A cron-driven collect starts a new process each time: the cache in the database makes
+    its alert sweep conditional anyway, so an unchanged run costs only its GraphQL query."""
+    engine = engine_for(database_url)
+    settings = {"base_url": github.base_url, "org": "acme",
+                "token_env": "LEVELSET_TEST_GITHUB_TOKEN"}
+    first = GitHubCollector(settings, cache=DatabaseETagCache(engine, "github"))
+    first.collect(github_services)
+    github.reset_counts()
+
+    second = GitHubCollector(settings, cache=DatabaseETagCache(engine, "github"))
+    result = second.collect(github_services)
+
+    assert result.not_modified == alert_requests(github, 304) == 2
+    assert result.cost == 1
+    with session_scope(engine) as session:
+        assert session.execute(text("SELECT count(*) FROM http_cache")).scalar() == 2
+        assert TOKEN not in str(session.execute(text("SELECT * FROM http_cache")).all())
+
+
+def test_collect_runs_keep_the_cache_in_the_database_by_default(github, github_services,
+                                                                database_url, tmp_path):
+    settings = Settings(environment="development", database_url=database_url,
+                        catalog=str(tmp_path), collectors={"github": {
+                            "base_url": github.base_url, "org": "acme",
+                            "token_env": "LEVELSET_TEST_GITHUB_TOKEN"}})
+    [built] = configured_collectors(settings)
+    assert isinstance(built.cache, DatabaseETagCache)
+    with_file = settings.model_copy(update={"collectors": {"github": {
+        "base_url": github.base_url, "cache_path": str(tmp_path / "etags.json")}}})
+    [from_file] = configured_collectors(with_file)
+    assert isinstance(from_file.cache, JsonFileETagCache)

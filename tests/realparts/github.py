@@ -11,7 +11,9 @@ recorded in ``invalid_queries``), computes its cost as GitHub documents it, take
 GraphQL budget of its own (like GitHub's separate ``graphql`` resource) and answers from the
 same repositories. Faults (5xx, secondary limits, slow answers) are queued per path by the
 tests (``GRAPHQL`` for the GraphQL endpoint); ``fail_repository`` and ``fail_field`` make one
-repository (or one of its fields) answer a GraphQL error inside an otherwise good answer.
+repository (or one of its fields) answer a GraphQL error inside an otherwise good answer. A
+server error set with ``fail_always`` for a repository's REST path (``/repos/acme/x``) is
+also the answer to any GraphQL query that reads that repository: GitHub failing for it.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class GitHubStandIn:
         self.graphql_limit = rate_limit
         self.graphql_remaining = rate_limit
         self.graphql_costs: list[int] = []  # the cost of each query answered
+        self.graphql_repositories: list[str] = []  # repositories the queries asked for
         self.invalid_queries: list[tuple[str, list[str]]] = []
         self.repository_faults: dict[str, tuple[str, str]] = {}
         self.field_faults: dict[tuple[str, str], tuple[str, str]] = {}
@@ -304,6 +307,10 @@ class GitHubStandIn:
         if problems:
             self.invalid_queries.append((query, [p.message for p in problems]))
             return self._graphql_reply({"errors": [p.formatted for p in problems]})
+        for full_name in _repositories_named(variables):
+            failing = self.always.get(f"/repos/{full_name}")
+            if failing is not None and failing.status >= 500:
+                return failing
         cost, _ = query_cost(schema, document, variables)
         if self.graphql_remaining < cost:
             return self._graphql_reply({"errors": [{
@@ -335,6 +342,7 @@ class GitHubStandIn:
 
     def _repository_node(self, owner: str, name: str, **_: Any) -> dict[str, Any] | None:
         full_name = f"{owner}/{name}"
+        self.graphql_repositories.append(full_name)
         repo = self.repositories.get(full_name)
         if full_name in self.repository_faults:
             kind, message = self.repository_faults[full_name]
@@ -481,6 +489,14 @@ class GitHubStandIn:
             query = {**request.query, "page": last}
             links.append(f'<{self.base_url}{path}?{urlencode(query)}>; rel="last"')
         return 200, chunk, ({"Link": ", ".join(links)} if links else {})
+
+
+def _repositories_named(variables: dict[str, Any]) -> list[str]:
+    """``owner/name`` of the repositories a query's variables name (``o0``/``n0``, ...)."""
+    pairs = [(variables.get("owner"), variables.get("name"))]
+    pairs += [(value, variables.get("n" + key[1:])) for key, value in variables.items()
+              if key.startswith("o") and key[1:].isdigit()]
+    return [f"{owner}/{name}" for owner, name in pairs if owner and name]
 
 
 def _github_error(error: GraphQLError) -> dict[str, Any]:

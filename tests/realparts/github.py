@@ -312,6 +312,8 @@ class GitHubStandIn:
             if failing is not None and failing.status >= 500:
                 return failing
         cost, _ = query_cost(schema, document, variables)
+        if time.time() >= self.reset_at:  # a new window
+            self.graphql_remaining, self.reset_at = self.graphql_limit, int(time.time()) + 3600
         if self.graphql_remaining < cost:
             return self._graphql_reply({"errors": [{
                 "type": "RATE_LIMITED",

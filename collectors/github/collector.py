@@ -35,21 +35,12 @@ from collectors.github import REPOSITORY, SOURCE
 from collectors.github.alerts import AlertSweep
 from collectors.github.budget import Budget
 from collectors.github.cache import ETagCache, JsonFileETagCache, MemoryETagCache
-from collectors.github.client import (
-    RepositoryFailed,
-    RestReader,
-    SourceFailed,
-    next_link,
-    open_client,
-    reset_time,
-)
-from collectors.github.graphql import UNPROTECTED, GraphQLReader, RepositoryRead
+from collectors.github.client import RepositoryFailed, RestReader, SourceFailed, open_client
+from collectors.github.graphql import GraphQLReader, RepositoryRead
 from collectors.github.settings import GitHubConfig
 from collectors.http import RequestCounter
 from core.errors import CollectorError
 from core.service import Service
-
-__all__ = ["UNPROTECTED", "GitHubCollector", "next_link", "reset_time"]
 
 log = logging.getLogger(__name__)
 

@@ -87,12 +87,14 @@ class AlertSweep:
             if isinstance(name, str):
                 grouped[name.lower()].append(alert)
         for key, (read, service) in reads.items():
-            if kind == "dependabot" and read.dependabot_enabled is not True:
+            listed = grouped.get(key, [])
+            # Dependabot off, or not known to be on with nothing listed: unknown, not 0.
+            if kind == "dependabot" and read.dependabot_enabled is not True and not listed:
                 if read.dependabot_enabled is False:
                     self.notes.append(f"{service}: {what}: not enabled for the repository; "
                                       "left unknown")
                 continue
-            read.facts["alerts"][kind] = count(grouped.get(key, []), kind)
+            read.facts["alerts"][kind] = count(listed, kind)
 
     def _one(self, read: RepositoryRead, service: str, kind: str) -> None:
         path, what, _ = KINDS[kind]

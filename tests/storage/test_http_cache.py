@@ -9,7 +9,7 @@ from engine.storage.http_cache import DatabaseETagCache, cached_answer, store_an
 from engine.storage.models import utcnow
 
 
-def test_migration_0004_creates_the_http_cache_table_as_the_model_describes(
+def test_migration_0005_creates_the_http_cache_table_as_the_model_describes(
     database_url: str,
 ) -> None:
     from alembic.autogenerate import compare_metadata

@@ -1,7 +1,7 @@
 """http_cache: collectors' conditional-request cache (GitHub ETags), shared by every process
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 from collections.abc import Sequence
 
@@ -12,8 +12,8 @@ from sqlmodel.sql.sqltypes import AutoString
 
 import engine.storage.types
 
-revision: str = '0004'
-down_revision: str | None = '0003'
+revision: str = '0005'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

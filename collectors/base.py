@@ -40,7 +40,9 @@ class CollectionResult:
     ``errors`` notes problems that cost some facts but no whole service (a failed query).
     ``requests`` counts the requests that really went out, retries included; ``not_modified``
     how many of them were answered 304 from a conditional request; ``calls`` API calls by
-    operation (``eu-west-1 tagging:GetResources``), to see where a request budget goes.
+    operation (``eu-west-1 tagging:GetResources``), to see where a request budget goes;
+    ``cost`` the rate-limit points the run spent where the source counts them (GitHub: the
+    GraphQL points it reports plus the REST requests it counts).
     """
 
     source: str
@@ -52,6 +54,7 @@ class CollectionResult:
     requests: int = 0
     not_modified: int = 0
     calls: dict[str, int] = field(default_factory=dict)
+    cost: int | None = None
 
     @property
     def ok(self) -> bool:

@@ -6,7 +6,10 @@ against the rate limit; the cached body is then handed to PyGithub as if it were
 an unchanged repository costs no rate limit on later runs.
 
 The cache is pluggable: :class:`MemoryETagCache` (one process), :class:`JsonFileETagCache`
-(kept between runs in a JSON file; it holds response bodies, never credentials).
+(kept between runs in a JSON file, ``cache_path``), and the engine's database cache
+(``engine/storage/http_cache.py``), which the engine gives the collector by default. Each
+holds response bodies, never credentials. GraphQL queries are POSTs and are never cached:
+the REST requests left (the organisation's alert lists) are the ones made conditional.
 """
 
 from __future__ import annotations

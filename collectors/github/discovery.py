@@ -5,25 +5,38 @@ found = discover_catalog(settings.collectors["github"])   # needs ``org``
 catalog = load_catalog_texts(found)                       # engine.catalog: the Backstage rules
 ```
 
-Discovery only fetches the files; the engine parses them with the same Backstage rules as
-files on disk. A repository without the file is skipped.
+One GraphQL query per 100 repositories lists the organisation's repositories with the text
+of their catalog-info.yaml (1 rate-limit point each). Discovery only fetches the files; the
+engine parses them with the same Backstage rules as files on disk. A repository without the
+file is skipped.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-from github import GithubException, RateLimitExceededException
-
-from collectors.github.collector import GitHubCollector, next_link, reset_time
+from collectors.github.budget import RATE_LIMIT_FIELDS, Budget
+from collectors.github.client import RepositoryFailed, SourceFailed
+from collectors.github.collector import GitHubCollector
+from collectors.github.graphql import GraphQLReader
 from collectors.http import RequestCounter
 from core.errors import CollectorError
 
 CATALOG_FILE = "catalog-info.yaml"
+
+QUERY = f"""query CatalogFiles($org: String!, $after: String) {{
+  {RATE_LIMIT_FIELDS}
+  organization(login: $org) {{
+    repositories(first: 100, after: $after, orderBy: {{field: NAME, direction: ASC}}) {{
+      nodes {{
+        nameWithOwner isArchived
+        catalog: object(expression: "HEAD:{CATALOG_FILE}") {{ ... on Blob {{ text isBinary }} }}
+      }}
+      pageInfo {{ hasNextPage endCursor }}
+    }}
+  }}
+}}"""
 
 
 def discover_catalog(config: Mapping[str, Any], *, include_archived: bool = False
@@ -34,46 +47,33 @@ def discover_catalog(config: Mapping[str, Any], *, include_archived: bool = Fals
     if not org:
         raise CollectorError("GitHub discovery needs collectors.github.org")
     client = collector.open_client(RequestCounter())
-    requester = client.requester
+    reader = GraphQLReader(client.requester, collector.config,
+                           Budget(collector.config.max_wait_seconds))
     found: list[tuple[str, str]] = []
+    after: str | None = None
     try:
-        url: str | None = f"/orgs/{org}/repos"
-        params: dict[str, Any] | None = {"type": "all", "per_page": collector.config.per_page}
-        repositories: list[dict[str, Any]] = []
-        while url:
-            headers, data = requester.requestJsonAndCheck("GET", url, parameters=params)
-            repositories.extend(r for r in data or [] if isinstance(r, dict))
-            url, params = next_link(headers.get("link", "")), None
-        for repo in repositories:
-            if repo.get("archived") and not include_archived:
-                continue
-            name = repo["full_name"]
-            try:
-                _, content = requester.requestJsonAndCheck(
-                    "GET", f"/repos/{name}/contents/{CATALOG_FILE}")
-            except GithubException as error:
-                if error.status == 404 and not isinstance(error, RateLimitExceededException):
+        while True:
+            data, errors = reader.query(QUERY, {"org": org, "after": after},
+                                        "GitHub discovery", 1)
+            page = (data.get("organization") or {}).get("repositories")
+            if not isinstance(page, dict):
+                message = errors[0].get("message") if errors else "no repositories"
+                raise CollectorError(f"GitHub discovery: {message}")
+            for repo in page.get("nodes") or []:
+                if not isinstance(repo, dict) or (repo.get("isArchived") and not include_archived):
                     continue
-                raise
-            text = _decode(content)
-            if text is not None:
-                found.append((f"{name}/{CATALOG_FILE}", text))
-    except RateLimitExceededException as error:
-        raise CollectorError(
-            f"GitHub discovery: rate limited until {reset_time(error.headers)}") from None
-    except GithubException as error:
-        raise CollectorError(f"GitHub discovery: HTTP {error.status}") from None
-    except requests.exceptions.RequestException as error:
-        raise CollectorError(f"GitHub discovery: {type(error).__name__}") from None
+                blob = repo.get("catalog")
+                if not isinstance(blob, dict):
+                    continue
+                text = blob.get("text")
+                if isinstance(text, str) and not blob.get("isBinary"):
+                    found.append((f"{repo['nameWithOwner']}/{CATALOG_FILE}", text))
+            info = page.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                break
+            after = info.get("endCursor")
+    except (RepositoryFailed, SourceFailed) as error:
+        raise CollectorError(f"GitHub discovery: {error}") from None
     finally:
         client.close()
     return found
-
-
-def _decode(content: Any) -> str | None:
-    if not isinstance(content, dict) or content.get("encoding") != "base64":
-        return None
-    try:
-        return base64.b64decode(content.get("content", "")).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None

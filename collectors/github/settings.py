@@ -18,8 +18,10 @@ class GitHubConfig(CollectorConfig):
                                   "the token (none: anonymous, 60 requests an hour)")
     token_file: Path | None = Field(default=None, description="File holding the token "
                                     "(a mounted secret); wins over token_env")
+    batch_size: int = Field(default=50, ge=1, le=100, description="Repositories per GraphQL "
+                            "query")
     cache_path: Path | None = Field(default=None, description="JSON file keeping ETags and "
-                                    "bodies between runs (none: in memory)")
+                                    "bodies between runs (none: the engine's database)")
     timeout_seconds: int = Field(default=15, ge=1, description="Per-request timeout")
     max_wait_seconds: float = Field(default=60.0, ge=0, description="Longest sleep for a rate "
                                     "limit; beyond it the rest fails as rate limited")

@@ -73,9 +73,12 @@ def collect(
     rows = []
     for result, _stored in results:
         took = (result.finished_at - result.started_at).total_seconds() if result.finished_at else 0
+        cost = getattr(result, "cost", None)
         rows.append([result.source, str(len(result.facts)), str(len(result.failures)),
-                     str(result.requests), str(getattr(result, "not_modified", 0)), f"{took:.1f}s"])
-    print_table(["source", "collected", "failed", "requests", "not modified", "took"], rows)
+                     str(result.requests), str(getattr(result, "not_modified", 0)),
+                     "-" if cost is None else str(cost), f"{took:.1f}s"])
+    print_table(["source", "collected", "failed", "requests", "not modified", "rate-limit cost",
+                 "took"], rows)
     for result, _stored in results:
         for name, why in sorted(result.failures.items()):
             console.print(f"{result.source}: {name}: {why}", markup=False)

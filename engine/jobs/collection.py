@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from collectors import build_collectors, collect_all
@@ -16,6 +17,7 @@ from engine.catalog import load_catalog
 from engine.settings import Settings
 from engine.storage import facts as fact_store
 from engine.storage.database import engine_for, write_scope
+from engine.storage.http_cache import DatabaseETagCache
 
 log = logging.getLogger("levelset.jobs")
 
@@ -67,8 +69,10 @@ def store_collection_result(settings: Settings, result: CollectionResult) -> Col
 Progress = Callable[[str, CollectionResult | None], None]
 
 # Collectors live as long as the process, so a server or worker keeps each collector's state
-# (the GitHub ETag cache) from run to run; keyed by the collector's settings section.
-_COLLECTORS: dict[tuple[str, str], Any] = {}
+# from run to run; keyed by the database and the collector's settings section. A collector
+# that keeps an HTTP cache keeps it in the database (``use_shared_cache``), shared by every
+# process and kept across runs, unless its settings name a file for it.
+_COLLECTORS: dict[tuple[str, str, str], Any] = {}
 
 
 def configured_collectors(settings: Settings, sources: Sequence[str] | None = None) -> list[Any]:
@@ -83,12 +87,16 @@ def configured_collectors(settings: Settings, sources: Sequence[str] | None = No
                              for name in missing])
     built = []
     for name, section in wanted.items():
-        key = (name, json.dumps(section, sort_keys=True, default=str))
+        key = (name, settings.database_url, json.dumps(section, sort_keys=True, default=str))
         if key not in _COLLECTORS:
             try:
-                [_COLLECTORS[key]] = build_collectors({name: section})
+                [collector] = build_collectors({name: section})
             except KeyError as error:
                 raise SettingsError([Problem("collectors", None, str(error.args[0]))]) from None
+            share = getattr(collector, "use_shared_cache", None)
+            if share is not None:
+                share(partial(DatabaseETagCache, engine_for(settings.database_url)))
+            _COLLECTORS[key] = collector
         built.append(_COLLECTORS[key])
     return built
 

@@ -302,9 +302,25 @@ class DeliveryClaim(SQLModel, table=True):
     expires_at: datetime = _ts()
 
 
+class HttpCacheEntry(SQLModel, table=True):
+    """A collector's cached HTTP answer (the GitHub ETag cache): the last 200 for a request
+    with its ``ETag``, so that later runs of any process ask ``If-None-Match`` and an
+    unchanged answer (304) costs no rate limit. Keyed by source and the SHA-256 of the
+    request key (media type and URL). Not history: replaced in place, and dropped when no
+    run used it for 30 days. Holds response bodies, never credentials."""
+
+    __tablename__ = "http_cache"
+    source: str = Field(primary_key=True, max_length=32)
+    key_digest: str = Field(primary_key=True, max_length=64)
+    etag: str = Field(max_length=512)
+    body: str
+    headers: dict[str, Any] = _json()
+    used_at: datetime = _ts()
+
+
 __all__ = [
     "CurrentResult", "Delivery", "DeliveryClaim", "DeliveryKind", "DeliveryStatus",
-    "EvaluationRun", "FactSnapshot", "RuleOutcome", "RuleState", "RunStatus",
+    "EvaluationRun", "FactSnapshot", "HttpCacheEntry", "RuleOutcome", "RuleState", "RunStatus",
     "ScorecardRecord", "ScorecardRule", "ScorecardState", "ScorecardVersion", "ServiceRecord",
     "SnapshotStatus", "utcnow",
 ]

@@ -224,6 +224,8 @@ def github() -> Iterator[GitHubStandIn]:
     stand_in = GitHubStandIn(github_repositories())
     with stand_in.server.running():
         yield stand_in
+    # every query the collector sent is one GitHub's published schema accepts
+    assert stand_in.invalid_queries == []
 
 
 @pytest.fixture

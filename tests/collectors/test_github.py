@@ -7,19 +7,24 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from collectors.github.cache import JsonFileETagCache
+from collectors.github.client import graphql_url
 from collectors.github.collector import GitHubCollector
 from collectors.github.discovery import discover_catalog
 from engine.catalog import load_catalog_texts
+from engine.jobs.collection import configured_collectors
+from engine.settings import Settings
+from engine.storage.database import engine_for, session_scope
+from engine.storage.http_cache import DatabaseETagCache
 from tests.collectors.conftest import GITHUB_ANNOTATION, service
-from tests.realparts.github import GitHubStandIn, days_ago
+from tests.realparts.github import GRAPHQL, FakeRepository, GitHubStandIn, days_ago
 from tests.realparts.httpserver import Reply
 
 TOKEN = "ghp_not-a-real-token-0123456789"
-# repository, languages, git tree, branch, [protection when protected], pull requests,
-# dependabot alerts, code scanning alerts, latest release
-FIRST_RUN = {"checkout": 9, "payments": 8, "legacy": 8}
+# one GraphQL query for the three repositories, then one page of each organisation alert list
+FIRST_RUN_REQUESTS = 3
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +37,8 @@ def collector(github: GitHubStandIn, **settings: object) -> GitHubCollector:
                             "token_env": "LEVELSET_TEST_GITHUB_TOKEN", **settings})
 
 
-def requests_for(github: GitHubStandIn, repo: str, status: int | None = None) -> int:
-    return github.requests(status, f"/repos/acme/{repo}")
+def alert_requests(github: GitHubStandIn, status: int | None = None) -> int:
+    return github.requests(status, "/orgs/acme/")
 
 
 def test_first_run_reads_every_fact(github, github_services):
@@ -78,44 +83,62 @@ def test_unprotected_branch_is_known_unprotected_and_missing_release_is_absent(
     assert "latest_release" not in payments
 
 
-def test_alerts_the_token_cannot_read_are_unknown_with_a_note(github, github_services):
+def test_alerts_come_from_one_sweep_of_the_organisation(github, github_services):
     result = collector(github).collect(github_services)
 
-    assert result.facts["payments"]["alerts"] == {"dependabot": None, "code_scanning": None}
-    assert "payments: dependabot alerts: HTTP 403; left unknown" in result.errors
-    assert "payments: code scanning alerts: HTTP 404; left unknown" in result.errors
+    assert alert_requests(github) == 2  # dependabot and code scanning, one page each
+    assert github.requests(path_prefix="/repos/") == 0
+    # payments: Dependabot alerts are not enabled (GraphQL says so): unknown, with a note
+    assert result.facts["payments"]["alerts"]["dependabot"] is None
+    assert "payments: dependabot alerts: not enabled for the repository; left unknown" \
+        in result.errors
+    assert result.facts["payments"]["alerts"]["code_scanning"]["total"] == 0
+    assert result.facts["legacy"]["alerts"]["dependabot"] == {
+        "critical": 0, "high": 0, "medium": 0, "low": 0, "total": 0}
     assert "payments" not in result.failures
 
 
-def test_first_run_costs_a_handful_of_requests_per_repository(github, github_services):
+def test_alerts_are_read_per_repository_when_the_token_cannot_read_the_organisations(
+        github, github_services):
+    github.org_alerts_readable = False
+
     result = collector(github).collect(github_services)
 
-    for repo, expected in FIRST_RUN.items():
-        assert requests_for(github, repo) == expected, repo
-    assert result.requests == github.requests() == sum(FIRST_RUN.values())
+    assert result.facts["checkout"]["alerts"]["dependabot"]["total"] == 3
+    assert result.facts["checkout"]["alerts"]["code_scanning"]["medium"] == 1
+    assert result.facts["payments"]["alerts"] == {"dependabot": None, "code_scanning": None}
+    assert "payments: dependabot alerts: HTTP 403; left unknown" in result.errors
+    assert "payments: code scanning alerts: HTTP 404; left unknown" in result.errors
+    assert any("cannot read the alerts of organisation acme (HTTP 403); read per repository"
+               in note for note in result.errors)
+    assert github.requests(path_prefix="/repos/") == 6  # two per repository
+
+
+def test_first_run_costs_a_few_requests_for_all_repositories(github, github_services):
+    result = collector(github).collect(github_services)
+
+    assert github.graphql_requests() == 1
+    assert result.requests == github.requests() + github.graphql_requests() == FIRST_RUN_REQUESTS
+    assert result.cost == github.points_used() == 3  # 1 GraphQL point, 2 REST requests
+    assert github.graphql_costs == [1]
     assert github.authorizations() == {f"token {TOKEN}"}
 
 
-def test_unchanged_second_run_is_all_304_and_costs_no_rate_limit(github, github_services):
+def test_unchanged_second_run_costs_only_its_graphql_query(github, github_services):
     col = collector(github)
     first = col.collect(github_services)
     github.reset_counts()
-    remaining = github.remaining
+    used = github.points_used()
 
     second = col.collect(github_services)
 
     assert second.facts == first.facts
-    # checkout answers everything with an ETag: every request is a free 304
-    assert requests_for(github, "checkout") == requests_for(github, "checkout", 304) == 9
-    assert requests_for(github, "legacy", 304) == 8
-    # only answers GitHub sends without an ETag are counted again: payments' missing
-    # release (404) and its unreadable alerts (403, 404)
-    assert requests_for(github, "payments", 304) == 5
-    assert github.remaining == remaining - 3
-    assert second.not_modified == github.requests(304) == 22
+    assert alert_requests(github) == alert_requests(github, 304) == 2  # free revalidations
+    assert second.not_modified == 2
+    assert github.points_used() - used == second.cost == 1
 
 
-def test_a_changed_repository_costs_only_what_changed(github, github_services):
+def test_a_changed_repository_is_read_in_the_same_query(github, github_services):
     col = collector(github)
     col.collect(github_services)
     github.repositories["acme/checkout"].pull_requests_created.append(days_ago(0.1))
@@ -124,8 +147,7 @@ def test_a_changed_repository_costs_only_what_changed(github, github_services):
     result = col.collect(github_services)
 
     assert result.facts["checkout"]["pull_requests"]["open"] == 4
-    assert requests_for(github, "checkout", 200) == 1
-    assert requests_for(github, "checkout", 304) == 8
+    assert result.requests == FIRST_RUN_REQUESTS and result.not_modified == 2
 
 
 def test_file_cache_keeps_etags_between_processes(github, github_services, tmp_path: Path):
@@ -136,8 +158,8 @@ def test_file_cache_keeps_etags_between_processes(github, github_services, tmp_p
 
     result = collector(github, cache_path=str(cache_path)).collect(github_services)
 
-    assert requests_for(github, "checkout", 304) == 9
-    assert result.not_modified == 22
+    assert alert_requests(github, 304) == 2
+    assert result.not_modified == 2
 
 
 def test_corrupt_cache_file_costs_a_full_run_not_a_failure(github, github_services, tmp_path):
@@ -169,8 +191,8 @@ def test_secondary_rate_limit_waits_for_retry_after_then_continues(github, githu
     body = json.dumps({"message": "You have exceeded a secondary rate limit. Please wait a few "
                                   "minutes before you try again.",
                        "documentation_url": "https://docs.github.com/rest"}).encode()
-    github.fault("/repos/acme/payments/languages",
-                 Reply(403, body, {"Retry-After": "1", "Content-Type": "application/json"}))
+    github.fault(GRAPHQL, Reply(403, body, {"Retry-After": "1",
+                                            "Content-Type": "application/json"}))
 
     started = time.monotonic()
     result = collector(github).collect(github_services)
@@ -178,16 +200,16 @@ def test_secondary_rate_limit_waits_for_retry_after_then_continues(github, githu
     assert 1 <= time.monotonic() - started < 10
     assert result.failures == {}
     assert result.facts["payments"]["languages"] == ["Go"]
-    assert requests_for(github, "payments") == FIRST_RUN["payments"] + 1  # the retry
-    assert result.requests == sum(FIRST_RUN.values()) + 1
+    assert github.graphql_requests() == 2  # the retry
+    assert result.requests == FIRST_RUN_REQUESTS + 1
 
 
 def test_secondary_rate_limit_longer_than_the_bound_fails_the_rest(github, github_services):
     body = json.dumps({"message": "You have exceeded a secondary rate limit."}).encode()
-    github.fault("/repos/acme/payments", Reply(403, body, {"Retry-After": "3600"}))
+    github.fault(GRAPHQL, None, Reply(403, body, {"Retry-After": "3600"}))
 
     started = time.monotonic()
-    result = collector(github, max_wait_seconds=2).collect(github_services)
+    result = collector(github, max_wait_seconds=2, batch_size=1).collect(github_services)
 
     assert time.monotonic() - started < 5
     assert "checkout" in result.facts
@@ -195,28 +217,55 @@ def test_secondary_rate_limit_longer_than_the_bound_fails_the_rest(github, githu
     assert result.failures["payments"].startswith("rate limited until ")
 
 
-def test_server_error_fails_that_repository_after_retries_and_not_the_others(
-        github, github_services):
-    github.fail_always("/repos/acme/payments/languages",
-                       Reply(503, b'{"message": "Service Unavailable"}'))
+def test_graphql_rate_limit_with_far_reset_fails_the_batches_not_yet_read(github,
+                                                                        github_services):
+    github.graphql_remaining = 1  # pays for the first batch only
+    reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(github.reset_at))
 
-    result = collector(github, retries=2).collect(github_services)
+    result = collector(github, max_wait_seconds=5, batch_size=2).collect(github_services)
 
-    assert result.failures == {
-        "payments": "acme/payments: languages: HTTP 503 (server error)"}
-    assert set(result.facts) == {"checkout", "legacy"}
-    assert github.requests(503) == 3  # the first try and two retries
+    assert set(result.facts) == {"checkout", "payments"}
+    assert result.failures == {"legacy": f"rate limited until {reset}"}
 
 
-def test_a_slow_answer_times_out_that_repository_only(github, github_services):
-    github.fault("/repos/acme/checkout/git/trees/main", Reply(200, b"{}", delay=3))
+def test_graphql_rate_limit_resetting_within_the_bound_is_waited_for(github,
+                                                                     github_services):
+    github.graphql_remaining = 1  # pays for the first batch only
+    github.reset_at = int(time.time()) + 2
 
     started = time.monotonic()
-    result = collector(github, timeout_seconds=1).collect(github_services)
+    result = collector(github, max_wait_seconds=10, batch_size=2).collect(github_services)
+
+    assert 1 <= time.monotonic() - started < 8
+    assert result.failures == {} and len(result.facts) == 3
+    # the first answer said nothing remained: it waited rather than send a refused query
+    assert github.graphql_requests() == 2
+
+
+def test_server_error_fails_that_batch_after_retries_and_not_the_others(
+        github, github_services):
+    bad = Reply(502, b'{"message": "Bad Gateway"}')
+    github.fault(GRAPHQL, None, bad, bad, bad)
+
+    result = collector(github, retries=2, batch_size=1).collect(github_services)
+
+    assert result.failures == {
+        "payments": "acme/payments: GraphQL batch: HTTP 502 (server error)"}
+    assert set(result.facts) == {"checkout", "legacy"}
+    assert github.graphql_requests(502) == 3  # the first try and two retries
+
+
+def test_a_slow_answer_times_out_that_batch_only(github, github_services):
+    github.fault(GRAPHQL, Reply(200, b"{}", delay=3))
+
+    started = time.monotonic()
+    result = collector(github, timeout_seconds=1, batch_size=2).collect(github_services)
 
     assert time.monotonic() - started < 3
-    assert result.failures == {"checkout": "acme/checkout: git tree: timeout after 1s"}
-    assert set(result.facts) == {"payments", "legacy"}
+    assert result.failures == {
+        "checkout": "acme/checkout: GraphQL batch: timeout after 1s",
+        "payments": "acme/payments: GraphQL batch: timeout after 1s"}
+    assert set(result.facts) == {"legacy"}
 
 
 def test_missing_repository_fails_only_its_service(github, github_services):
@@ -224,8 +273,43 @@ def test_missing_repository_fails_only_its_service(github, github_services):
 
     result = collector(github).collect(services)
 
-    assert result.failures == {"ghost": "acme/ghost: repository: HTTP 404 (not found)"}
+    assert result.failures == {"ghost": "acme/ghost: repository not found, or not visible to "
+                                        "the token (GraphQL NOT_FOUND)"}
     assert len(result.facts) == 3
+    assert github.graphql_requests() == 1  # in the same query as the others
+
+
+def test_a_graphql_error_for_one_repository_fails_that_repository_alone(github,
+                                                                       github_services):
+    github.fail_repository("acme/payments", "INTERNAL", "Something went wrong.")
+
+    result = collector(github).collect(github_services)
+
+    assert result.failures == {
+        "payments": "acme/payments: repository: GraphQL error INTERNAL: Something went wrong."}
+    assert set(result.facts) == {"checkout", "legacy"}
+
+
+def test_partial_data_keeps_what_arrived(github, github_services):
+    github.fail_field("acme/checkout", "languages", "INTERNAL", "Timeout on languages.")
+
+    result = collector(github).collect(github_services)
+
+    checkout = result.facts["checkout"]
+    assert "languages" not in checkout  # unknown, not empty
+    assert checkout["topics"] == ["payments", "tier-1"] and checkout["has_readme"] is True
+    assert "checkout: languages: INTERNAL (Timeout on languages.); left unknown" in result.errors
+    assert result.facts["payments"]["languages"] == ["Go"]
+
+
+def test_more_than_a_page_of_languages_is_paged_for_that_repository_only(github,
+                                                                        github_services):
+    github.repositories["acme/legacy"].languages = {f"Lang{i:03d}": 1000 - i for i in range(150)}
+
+    result = collector(github).collect(github_services)
+
+    assert result.facts["legacy"]["languages"] == [f"Lang{i:03d}" for i in range(150)]
+    assert github.graphql_requests() == 2
 
 
 def test_unreachable_server_fails_every_service(github_services):
@@ -279,31 +363,23 @@ def test_discovery_reads_catalog_info_of_every_repository_of_the_org(github):
     assert sorted(catalog.services) == ["checkout", "payments"]
     assert GitHubCollector({}).repository_of(catalog.services["checkout"]) == "acme/checkout"
     assert catalog.problems == []
-
-
-def test_branch_protection_404_branch_not_protected_means_disabled(github, github_services):
-    github.fault("/repos/acme/checkout/branches/main/protection", Reply(
-        404, b'{"message": "Branch not protected", "documentation_url": "https://docs"}'))
-
-    result = collector(github).collect(github_services)
-
-    assert result.facts["checkout"]["branch_protection"]["enabled"] is False
-    assert not any(e.startswith("checkout:") for e in result.errors)
+    assert github.graphql_requests() == 2 and github.requests() == 0  # one query each
 
 
 def test_branch_protection_the_token_may_not_read_is_unknown(github, github_services):
-    github.fault("/repos/acme/checkout/branches/main/protection", Reply(
-        403, b'{"message": "Must have admin rights to Repository."}'))
+    github.fail_field("acme/checkout", "branchProtectionRule")
 
     result = collector(github).collect(github_services)
 
     assert result.facts["checkout"]["branch_protection"] is None  # unknown, not disabled
-    assert any(e.startswith("checkout: branch protection: HTTP 403") for e in result.errors)
+    assert "checkout: branch protection: FORBIDDEN (Resource not accessible by integration); " \
+           "left unknown" in result.errors
+    assert result.facts["checkout"]["last_commit_at"].endswith("Z")
     assert "checkout" not in result.failures
 
 
 def test_a_rejected_token_stops_the_run(github, github_services):
-    github.fault("/repos/acme/checkout", Reply(401, b'{"message": "Bad credentials"}'))
+    github.fault(GRAPHQL, Reply(401, b'{"message": "Bad credentials"}'))
 
     result = collector(github).collect(github_services)
 
@@ -318,4 +394,76 @@ def test_services_sharing_a_repository_read_it_once(github):
     result = collector(github).collect(services)
 
     assert result.facts["web"] == result.facts["worker"]
-    assert result.requests == FIRST_RUN["checkout"]
+    assert result.requests == FIRST_RUN_REQUESTS
+
+
+def test_graphql_endpoint_derives_from_the_rest_root():
+    assert graphql_url("https://github.example.com/api/v3") == \
+        "https://github.example.com/api/graphql"
+    assert graphql_url("https://github.example.com/api/v3/") == \
+        "https://github.example.com/api/graphql"
+    assert graphql_url("https://api.github.com") == "https://api.github.com/graphql"
+
+
+@pytest.mark.parametrize(("count", "first_cost", "unchanged_cost"), [(200, 10, 8),
+                                                                   (1000, 45, 40)])
+def test_a_run_costs_at_most_one_point_per_20_repositories(count, first_cost, unchanged_cost):
+    """First run and unchanged run, counted as GitHub counts them: GraphQL points plus REST
+    requests not answered 304."""
+    fleet = [FakeRepository(f"acme/svc-{i:04d}", files=["README.md"], languages={"Go": 10},
+                            topics=["t"], last_commit_at=days_ago(i % 30),
+                            pull_requests_created=[days_ago(1)] * (i % 3),
+                            dependabot_alerts=["high"] if i % 4 == 0 else [],
+                            code_scanning_alerts=["low"] if i % 5 == 0 else [])
+             for i in range(count)]
+    github = GitHubStandIn(fleet)
+    services = [service(f"svc-{i:04d}") for i in range(count)]
+    with github.server.running():
+        col = collector(github)
+        costs = []
+        for _ in range(2):
+            used = github.points_used()
+            result = col.collect(services)
+            assert len(result.facts) == count and result.failures == {}
+            assert result.cost == github.points_used() - used
+            costs.append(result.cost)
+    assert github.invalid_queries == []
+    assert github.graphql_costs == [2] * (2 * count // 50)  # 50 repositories, 2 points
+    assert costs == [first_cost, unchanged_cost]  # the figures in the README
+    assert first_cost <= count / 20 and unchanged_cost <= count / 20
+    assert unchanged_cost == 2 * count // 50  # the alert sweep answers 304
+
+
+def test_the_database_keeps_etags_for_every_process_and_run(github, github_services,
+                                                            database_url):
+    """A cron-driven collect starts a new process each time: the cache in the database makes
+    its alert sweep conditional anyway, so an unchanged run costs only its GraphQL query."""
+    engine = engine_for(database_url)
+    settings = {"base_url": github.base_url, "org": "acme",
+                "token_env": "LEVELSET_TEST_GITHUB_TOKEN"}
+    first = GitHubCollector(settings, cache=DatabaseETagCache(engine, "github"))
+    first.collect(github_services)
+    github.reset_counts()
+
+    second = GitHubCollector(settings, cache=DatabaseETagCache(engine, "github"))
+    result = second.collect(github_services)
+
+    assert result.not_modified == alert_requests(github, 304) == 2
+    assert result.cost == 1
+    with session_scope(engine) as session:
+        assert session.execute(text("SELECT count(*) FROM http_cache")).scalar() == 2
+        assert TOKEN not in str(session.execute(text("SELECT * FROM http_cache")).all())
+
+
+def test_collect_runs_keep_the_cache_in_the_database_by_default(github, github_services,
+                                                                database_url, tmp_path):
+    settings = Settings(environment="development", database_url=database_url,
+                        catalog=str(tmp_path), collectors={"github": {
+                            "base_url": github.base_url, "org": "acme",
+                            "token_env": "LEVELSET_TEST_GITHUB_TOKEN"}})
+    [built] = configured_collectors(settings)
+    assert isinstance(built.cache, DatabaseETagCache)
+    with_file = settings.model_copy(update={"collectors": {"github": {
+        "base_url": github.base_url, "cache_path": str(tmp_path / "etags.json")}}})
+    [from_file] = configured_collectors(with_file)
+    assert isinstance(from_file.cache, JsonFileETagCache)

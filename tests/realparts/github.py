@@ -1,10 +1,19 @@
-"""A local HTTP server that answers like GitHub's REST API, for PyGithub.
+"""A local HTTP server that answers like GitHub's REST and GraphQL APIs, for PyGithub.
 
-Bodies follow GitHub's documented shapes (only the fields the collector and PyGithub read,
-plus the ``url`` fields, which point at this server). Like GitHub it sends ``ETag`` and
+REST bodies follow GitHub's documented shapes (only the fields the collector and PyGithub
+read, plus the ``url`` fields, which point at this server). Like GitHub it sends ``ETag`` and
 answers ``If-None-Match`` with 304 without counting it against ``X-RateLimit-Remaining``,
 paginates with ``Link`` headers, answers 404 ``Branch not protected`` and 403 rate limits.
-Faults (5xx, secondary limits, slow answers) are queued per path by the tests.
+
+``POST /api/graphql`` validates every query against GitHub's published schema (see
+:mod:`tests.realparts.graphql`; a query GitHub would reject is answered with its errors and
+recorded in ``invalid_queries``), computes its cost as GitHub documents it, takes it from a
+GraphQL budget of its own (like GitHub's separate ``graphql`` resource) and answers from the
+same repositories. Faults (5xx, secondary limits, slow answers) are queued per path by the
+tests (``GRAPHQL`` for the GraphQL endpoint); ``fail_repository`` and ``fail_field`` make one
+repository (or one of its fields) answer a GraphQL error inside an otherwise good answer. A
+server error set with ``fail_always`` for a repository's REST path (``/repos/acme/x``) is
+also the answer to any GraphQL query that reads that repository: GitHub failing for it.
 """
 
 from __future__ import annotations
@@ -21,9 +30,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from graphql import GraphQLError, execute_sync, parse, validate
+
+from tests.realparts.graphql import connection, field_resolver, github_schema, query_cost
 from tests.realparts.httpserver import LocalHTTPServer, Reply, Request
 
 PREFIX = "/api/v3"
+GRAPHQL = "/api/graphql"
 DOCS = "https://docs.github.com/rest"
 
 
@@ -57,8 +70,16 @@ class GitHubStandIn:
         self.limit = rate_limit
         self.remaining = rate_limit
         self.reset_at = int(time.time()) + 3600
-        self.faults: dict[str, deque[Reply]] = {}
+        self.faults: dict[str, deque[Reply | None]] = {}
         self.always: dict[str, Reply] = {}
+        self.graphql_limit = rate_limit
+        self.graphql_remaining = rate_limit
+        self.graphql_costs: list[int] = []  # the cost of each query answered
+        self.graphql_repositories: list[str] = []  # repositories the queries asked for
+        self.invalid_queries: list[tuple[str, list[str]]] = []
+        self.repository_faults: dict[str, tuple[str, str]] = {}
+        self.field_faults: dict[tuple[str, str], tuple[str, str]] = {}
+        self.org_alerts_readable = True
         self._lock = threading.Lock()
         self.server = LocalHTTPServer(self._answer)
 
@@ -72,8 +93,9 @@ class GitHubStandIn:
     def base_url(self) -> str:
         return f"{self.server.url}{PREFIX}"
 
-    def fault(self, path: str, *replies: Reply) -> None:
-        """Answer the next requests for ``path`` (without /api/v3) with ``replies``, once each."""
+    def fault(self, path: str, *replies: Reply | None) -> None:
+        """Answer the next requests for ``path`` (without /api/v3) with ``replies``, once each
+        (``None``: answer that one as usual)."""
         self.faults.setdefault(path, deque()).extend(replies)
 
     def fail_always(self, path: str, reply: Reply) -> None:
@@ -81,7 +103,26 @@ class GitHubStandIn:
 
     def exhaust_rate_limit(self, *, reset_in: int = 3600) -> None:
         self.remaining = 0
+        self.graphql_remaining = 0
         self.reset_at = int(time.time()) + reset_in
+
+    def fail_repository(self, full_name: str, kind: str = "INTERNAL",
+                        message: str = "Something went wrong while executing your query.") -> None:
+        """GraphQL answers an error for this repository (its alias is null), the rest is data."""
+        self.repository_faults[full_name] = (kind, message)
+
+    def fail_field(self, full_name: str, field_name: str, kind: str = "FORBIDDEN",
+                   message: str = "Resource not accessible by integration") -> None:
+        """GraphQL answers an error for one field of this repository (e.g. branchProtectionRule)."""
+        self.field_faults[(full_name, field_name)] = (kind, message)
+
+    def points_used(self) -> int:
+        """Rate limit spent so far: GraphQL points plus counted REST requests."""
+        return (self.graphql_limit - self.graphql_remaining) + (self.limit - self.remaining)
+
+    def graphql_requests(self, status: int | None = None) -> int:
+        return sum(1 for e in self.server.exchanges if e.request.path == GRAPHQL
+                   and (status is None or e.status == status))
 
     def requests(self, status: int | None = None, path_prefix: str = "") -> int:
         return sum(1 for e in self.server.exchanges
@@ -100,10 +141,13 @@ class GitHubStandIn:
         path = request.path.removeprefix(PREFIX)
         with self._lock:
             queued = self.faults.get(path)
-            if queued:
-                return queued.popleft()
+            reply = queued.popleft() if queued else None
+            if reply is not None:
+                return reply
             if path in self.always:
                 return self.always[path]
+            if path == GRAPHQL and request.method == "POST":
+                return self._graphql(request)
             if self.remaining <= 0:
                 return self._rate_limited()
         status, body, extra = self._route(path, request)
@@ -133,6 +177,9 @@ class GitHubStandIn:
                      {"Content-Type": "application/json; charset=utf-8", **self._limits()})
 
     def _route(self, path: str, request: Request) -> tuple[int, Any, dict[str, str]]:
+        match = re.fullmatch(r"/orgs/([^/]+)/(dependabot|code-scanning)/alerts", path)
+        if match:
+            return self._org_alerts(match.group(1), match.group(2), path, request)
         match = re.fullmatch(r"/orgs/([^/]+)/repos", path)
         if match:
             names = sorted(n for n in self.repositories if n.startswith(match.group(1) + "/"))
@@ -211,6 +258,209 @@ class GitHubStandIn:
                          "content": base64.b64encode(repo.catalog_info.encode()).decode()}, {}
         return 404, {"message": "Not Found", "documentation_url": DOCS}, {}
 
+    def _alert_json(self, repo: FakeRepository, kind: str, number: int, severity: str
+                    ) -> dict[str, Any]:
+        base = f"{self.base_url}/repos/{repo.full_name}"
+        owner, name = repo.full_name.split("/")
+        alert: dict[str, Any] = {"number": number, "state": "open"}
+        if kind == "dependabot":
+            alert.update(url=f"{base}/dependabot/alerts/{number}",
+                         security_advisory={"severity": severity},
+                         security_vulnerability={"severity": severity})
+        else:
+            alert.update(url=f"{base}/code-scanning/alerts/{number}",
+                         rule={"id": f"rule-{number}", "severity": "warning",
+                               "security_severity_level": severity})
+        alert["repository"] = {"id": 1, "name": name, "full_name": repo.full_name,
+                               "owner": {"login": owner}, "url": base}
+        return alert
+
+    def _org_alerts(self, org: str, kind: str, path: str, request: Request
+                    ) -> tuple[int, Any, dict[str, str]]:
+        if not self.org_alerts_readable:
+            return 403, {"message": "Resource not accessible by integration",
+                         "documentation_url": DOCS}, {}
+        alerts = []
+        for full_name in sorted(self.repositories):
+            repo = self.repositories[full_name]
+            if not full_name.startswith(org + "/"):
+                continue
+            severities = (repo.dependabot_alerts if kind == "dependabot"
+                          else repo.code_scanning_alerts)
+            alerts += [self._alert_json(repo, kind, n, s)
+                       for n, s in enumerate(severities or [], start=1)]
+        return self._page(alerts, path, request)
+
+    # -- GraphQL --------------------------------------------------------------------
+
+    def _graphql(self, request: Request) -> Reply:
+        """Validate, cost and answer one query (the caller holds the lock)."""
+        body = json.loads(request.body or b"{}")
+        query, variables = body.get("query", ""), body.get("variables") or {}
+        schema = github_schema()
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            self.invalid_queries.append((query, [error.message]))
+            return self._graphql_reply({"errors": [{"message": error.message}]})
+        problems = validate(schema, document)
+        if problems:
+            self.invalid_queries.append((query, [p.message for p in problems]))
+            return self._graphql_reply({"errors": [p.formatted for p in problems]})
+        for full_name in _repositories_named(variables):
+            failing = self.always.get(f"/repos/{full_name}")
+            if failing is not None and failing.status >= 500:
+                return failing
+        cost, _ = query_cost(schema, document, variables)
+        if time.time() >= self.reset_at:  # a new window
+            self.graphql_remaining, self.reset_at = self.graphql_limit, int(time.time()) + 3600
+        if self.graphql_remaining < cost:
+            return self._graphql_reply({"errors": [{
+                "type": "RATE_LIMITED",
+                "message": "API rate limit exceeded for user ID 1."}]})
+        self.graphql_remaining -= cost
+        self.graphql_costs.append(cost)
+        root = {"repository": self._repository_node, "organization": self._organization_node,
+                "rateLimit": lambda **_: {
+                    "cost": cost, "limit": self.graphql_limit,
+                    "remaining": self.graphql_remaining, "used": self.graphql_limit -
+                    self.graphql_remaining, "nodeCount": 0,
+                    "resetAt": iso(datetime.fromtimestamp(self.reset_at, UTC))}}
+        result = execute_sync(schema, document, root_value=root, variable_values=variables,
+                              field_resolver=field_resolver)
+        answer: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            answer["errors"] = [_github_error(e) for e in result.errors]
+        return self._graphql_reply(answer)
+
+    def _graphql_reply(self, answer: dict[str, Any]) -> Reply:
+        remaining = max(self.graphql_remaining, 0)
+        return Reply(200, json.dumps(answer).encode(), {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-RateLimit-Limit": str(self.graphql_limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Used": str(self.graphql_limit - remaining),
+            "X-RateLimit-Reset": str(self.reset_at), "X-RateLimit-Resource": "graphql"})
+
+    def _repository_node(self, owner: str, name: str, **_: Any) -> dict[str, Any] | None:
+        full_name = f"{owner}/{name}"
+        self.graphql_repositories.append(full_name)
+        repo = self.repositories.get(full_name)
+        if full_name in self.repository_faults:
+            kind, message = self.repository_faults[full_name]
+            raise GraphQLError(message, extensions={"type": kind})
+        if repo is None:
+            raise GraphQLError(f"Could not resolve to a Repository with the name '{full_name}'.",
+                               extensions={"type": "NOT_FOUND"})
+        return self._repository_dict(repo)
+
+    def _organization_node(self, login: str, **_: Any) -> dict[str, Any]:
+        names = sorted(n for n in self.repositories if n.startswith(login + "/"))
+
+        def repositories(first: int | None = None, after: str | None = None,
+                         **_: Any) -> dict[str, Any]:
+            return connection([self._repository_dict(self.repositories[n]) for n in names],
+                              first=first, after=after)
+
+        return {"__typename": "Organization", "login": login, "repositories": repositories}
+
+    def _repository_dict(self, repo: FakeRepository) -> dict[str, Any]:
+        owner, name = repo.full_name.split("/")
+        by_size = sorted(repo.languages.items(), key=lambda item: -item[1])
+        pulls = sorted(repo.pull_requests_created)
+        faults = {field_name: (lambda kind=kind, message=message: GraphQLError(
+            message, extensions={"type": kind}))
+            for (full_name, field_name), (kind, message) in self.field_faults.items()
+            if full_name == repo.full_name}
+        branch = None
+        if repo.files or repo.last_commit_at is not None:
+            committed = repo.last_commit_at or datetime(2020, 1, 1, tzinfo=UTC)
+            branch = {"__typename": "Ref", "name": repo.default_branch,
+                      "prefix": "refs/heads/", "__faults__": faults,
+                      "target": {"__typename": "Commit", "oid": _sha(iso(committed)),
+                                 "committedDate": iso(committed),
+                                 "pushedDate": iso(committed)},
+                      "branchProtectionRule": self._protection_rule(repo),
+                      "refUpdateRule": None if repo.protection is None else {
+                          "pattern": repo.default_branch}}
+
+        def pull_requests(first: int | None = None, after: str | None = None,
+                          last: int | None = None, orderBy: Any = None,
+                          **_: Any) -> dict[str, Any]:
+            nodes = [{"__typename": "PullRequest", "number": n, "createdAt": iso(created)}
+                     for n, created in enumerate(pulls, start=1)]
+            if orderBy and orderBy.get("direction") == "DESC":
+                nodes.reverse()
+            return connection(nodes, first=first, after=after, last=last)
+
+        return {
+            "__typename": "Repository", "__faults__": faults,
+            "name": name, "nameWithOwner": repo.full_name,
+            "owner": {"__typename": "Organization", "login": owner},
+            "isArchived": repo.archived, "isPrivate": repo.visibility != "public",
+            "visibility": repo.visibility.upper(), "isEmpty": not repo.files,
+            "hasVulnerabilityAlertsEnabled": repo.dependabot_alerts is not None,
+            "primaryLanguage": {"name": by_size[0][0]} if by_size else None,
+            "languages": lambda first=None, after=None, **_: connection(
+                [{"name": n} for n, _ in by_size], first=first, after=after,
+                edge=lambda node: {"size": repo.languages[node["name"]]}),
+            "repositoryTopics": lambda first=None, after=None, **_: connection(
+                [{"topic": {"name": t}} for t in repo.topics], first=first, after=after),
+            "pullRequests": pull_requests,
+            "defaultBranchRef": branch,
+            "latestRelease": None if repo.release is None else {
+                "tagName": repo.release[0], "publishedAt": iso(repo.release[1]),
+                "createdAt": iso(repo.release[1])},
+            "object": lambda expression, **_: self._git_object(repo, expression),
+        }
+
+    def _protection_rule(self, repo: FakeRepository) -> dict[str, Any] | None:
+        rule = repo.protection
+        if rule is None:
+            return None
+        reviews = rule.get("required_pull_request_reviews")
+        checks = rule.get("required_status_checks")
+        return {
+            "pattern": repo.default_branch,
+            "requiresApprovingReviews": reviews is not None,
+            "requiredApprovingReviewCount": (reviews or {}).get(
+                "required_approving_review_count") if reviews else None,
+            "requiresCodeOwnerReviews": bool((reviews or {}).get("require_code_owner_reviews")),
+            "dismissesStaleReviews": bool((reviews or {}).get("dismiss_stale_reviews")),
+            "requiresStatusChecks": checks is not None,
+            "requiresStrictStatusChecks": bool((checks or {}).get("strict")),
+            "requiredStatusCheckContexts": list((checks or {}).get("contexts", [])),
+            "isAdminEnforced": bool((rule.get("enforce_admins") or {}).get("enabled")),
+            "allowsForcePushes": bool((rule.get("allow_force_pushes") or {}).get("enabled")),
+            "allowsDeletions": bool((rule.get("allow_deletions") or {}).get("enabled")),
+        }
+
+    def _git_object(self, repo: FakeRepository, expression: str) -> dict[str, Any] | None:
+        """``HEAD:path`` or ``<branch>:path``: a Tree of the entries below, or a Blob."""
+        ref, _, path = expression.partition(":")
+        if ref not in ("HEAD", repo.default_branch) or not repo.files:
+            return None
+        path = path.strip("/")
+        if path == "catalog-info.yaml" and repo.catalog_info is not None:
+            return {"__typename": "Blob", "text": repo.catalog_info, "isBinary": False,
+                    "isTruncated": False, "byteSize": len(repo.catalog_info.encode())}
+        if path in repo.files:
+            return {"__typename": "Blob", "text": "", "isBinary": False, "isTruncated": False,
+                    "byteSize": 0}
+        prefix = f"{path}/" if path else ""
+        below = [p[len(prefix):] for p in repo.files if p.startswith(prefix)]
+        if not below:
+            return None
+        names = sorted({p.split("/", 1)[0] for p in below})
+        entries = []
+        for entry in names:
+            full = prefix + entry
+            kind = "blob" if full in repo.files else "tree"
+            entries.append({"name": entry, "path": full, "type": kind,
+                            "object": (lambda full=full, **_: self._git_object(
+                                repo, f"HEAD:{full}"))})
+        return {"__typename": "Tree", "entries": entries}
+
     def _repo_json(self, repo: FakeRepository) -> dict[str, Any]:
         owner, name = repo.full_name.split("/")
         url = f"{self.base_url}/repos/{repo.full_name}"
@@ -241,6 +491,23 @@ class GitHubStandIn:
             query = {**request.query, "page": last}
             links.append(f'<{self.base_url}{path}?{urlencode(query)}>; rel="last"')
         return 200, chunk, ({"Link": ", ".join(links)} if links else {})
+
+
+def _repositories_named(variables: dict[str, Any]) -> list[str]:
+    """``owner/name`` of the repositories a query's variables name (``o0``/``n0``, ...)."""
+    pairs = [(variables.get("owner"), variables.get("name"))]
+    pairs += [(value, variables.get("n" + key[1:])) for key, value in variables.items()
+              if key.startswith("o") and key[1:].isdigit()]
+    return [f"{owner}/{name}" for owner, name in pairs if owner and name]
+
+
+def _github_error(error: GraphQLError) -> dict[str, Any]:
+    """GitHub's error shape: ``type`` beside ``message`` and ``path``."""
+    formatted = dict(error.formatted)
+    extensions = formatted.pop("extensions", None) or {}
+    if "type" in extensions:
+        formatted["type"] = extensions["type"]
+    return formatted
 
 
 def _sha(text: str) -> str:

@@ -14,11 +14,10 @@ import typer
 from core.errors import InputError, Problem, StorageError
 from core.schema import FactSchema
 from engine.catalog import Catalog, load_catalog
-from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, ConfigOpt, FormatOpt, app
+from engine.cli.app import EXIT_INPUT, SAMPLE_FACTS, ConfigOpt, FormatOpt, app, in_own_checkout
 from engine.cli.output import print_table, stderr, stdout
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
-from engine.gate import GateVerdict, gate_verdict, write_junit
 from engine.loading import ScorecardSet, load_scorecards
 from engine.scorecard import Scorecard, ScorecardDocument
 from engine.vocabulary import vocabulary
@@ -186,8 +185,8 @@ def evaluate_command(
     scorecards: ScorecardsOpt = Path("scorecards"),
     catalog: CatalogOpt = Path("catalog"),
     facts: Annotated[Path | None, typer.Option(
-        "--facts", help="Facts by service and namespace (default: samples/facts.json, or the "
-        "stored facts when --config is given).")] = None,
+        "--facts", help="Facts by service and namespace (required in file mode; with --config "
+        "the stored facts are graded).")] = None,
     config: ConfigOpt = None,
     now: NowOpt = None,
     output_format: FormatOpt = "table",
@@ -203,9 +202,14 @@ def evaluate_command(
     if facts is None and config is not None:
         _evaluate_stored(config, clock, output_format, service)
         return
+    if facts is None:
+        if not in_own_checkout():
+            raise fail_input([Problem("--facts", None, "file mode needs a facts file: give "
+                                      "--facts FILE, or --config levelset.yaml for the "
+                                      "collected facts")])
+        facts = SAMPLE_FACTS
     schemas = vocabulary()
-    cards, services, facts_by_service = load_inputs(
-        scorecards, catalog, facts or Path("samples/facts.json"), schemas)
+    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts, schemas)
     selected = sorted(services, key=lambda s: s.name)
     if service:
         missing = sorted(set(service) - set(services.services))
@@ -265,53 +269,6 @@ def _notify_drops(settings: Settings, outcome: RunOutcome) -> None:
 
 
 @app.command()
-def gate(
-    service: Annotated[str, typer.Option(help="Service to check.")],
-    scorecard: Annotated[str, typer.Option(help="Scorecard to check it on.")],
-    min_level: Annotated[str, typer.Option("--min-level", help="Lowest acceptable level.")],
-    scorecards: ScorecardsOpt = Path("scorecards"),
-    catalog: CatalogOpt = Path("catalog"),
-    facts: FactsOpt = Path("samples/facts.json"),
-    now: NowOpt = None,
-    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
-    api: Annotated[str | None, typer.Option(
-        "--api", help="Use the result stored by this Levelset server instead of local files.",
-    )] = None,
-) -> None:
-    """Exit 0 when SERVICE is at or above MIN_LEVEL on SCORECARD, 1 when below, 2 on bad input."""
-    if api is not None:
-        from engine.api.client import remote_verdict
-
-        try:
-            verdict = remote_verdict(api, service=service, scorecard=scorecard,
-                                     min_level=min_level)
-        except InputError as error:
-            raise fail_input(error.problems) from None
-        finish_gate(verdict, junit)
-    clock = parse_now(now)
-    schemas = vocabulary()
-    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts, schemas)
-    try:
-        verdict = gate_verdict(
-            cards.scorecards, services.services, facts_by_service, schemas, clock,
-            service=service, scorecard=scorecard, min_level=min_level,
-        )
-    except InputError as error:
-        raise fail_input(error.problems) from None
-    finish_gate(verdict, junit)
-
-
-def finish_gate(verdict: GateVerdict, junit: Path | None) -> None:
-    """Print the verdict, write JUnit if asked, and exit 0 or 1."""
-    console = stdout()
-    for line, style in verdict.lines():
-        console.print(line, style=style, markup=False)
-    if junit is not None:
-        write_junit(verdict, junit)
-    raise typer.Exit(EXIT_OK if verdict.passed else EXIT_BELOW)
-
-
-@app.command()
 def schema() -> None:
     """Print the JSON Schema of a scorecard file (for editors and CI linters)."""
     document = ScorecardDocument.model_json_schema()
@@ -320,4 +277,4 @@ def schema() -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
-__all__ = ["evaluate_command", "gate", "schema", "validate"]
+__all__ = ["evaluate_command", "schema", "validate"]

@@ -15,16 +15,13 @@ from typing import Annotated, Any
 import typer
 
 from core.errors import InputError, Problem, StorageError
-from engine.cli.app import EXIT_INPUT, ConfigOpt, FormatOpt, app
+from engine.cli.app import EXIT_INPUT, SAMPLE_FACTS, ConfigOpt, FormatOpt, app, in_own_checkout
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.scheduling.schedule import Job, listing, report_schedule, scheduled_jobs
 from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")
-
-SAMPLE_FACTS = Path("samples/facts.json")
-
 
 def _point_at(config: Path | None) -> None:
     """Make ``config`` the settings file of this process, or exit 2 if it does not exist."""
@@ -40,7 +37,7 @@ def load_settings_or_exit(config: Path | None) -> Settings:
     except InputError as error:
         raise fail_input(error.problems) from None
     pointed = config is not None or os.environ.get(CONFIG_ENV)
-    if not pointed and settings.facts is None and SAMPLE_FACTS.is_file():
+    if not pointed and settings.facts is None and in_own_checkout():
         # Pointed at nothing: serve the shipped sample catalog, scorecards and facts.
         settings = settings.model_copy(update={"facts": SAMPLE_FACTS})
     return settings

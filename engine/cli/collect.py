@@ -13,7 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from collectors import registry
 from core.errors import InputError, NotFoundError, Problem, StorageError
-from engine.cli.app import EXIT_INPUT, EXIT_OK, ConfigOpt, FormatOpt, app
+from engine.cli.app import EXIT_INPUT, EXIT_OK, EXIT_UNREACHABLE, ConfigOpt, FormatOpt, app, split_names
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.cli.server import load_settings_or_exit
@@ -32,14 +32,17 @@ def _age(seconds: float) -> str:
 @app.command()
 def collect(
     config: ConfigOpt = None,
-    service: Annotated[list[str] | None, typer.Option(help="Only these services.")] = None,
+    service: Annotated[list[str] | None, typer.Option(
+        help="Only these services (repeat, or separate with commas).")] = None,
     source: Annotated[list[str] | None, typer.Option(
         help=f"Only these sources: {', '.join(registry.names())}.")] = None,
 ) -> None:
     """Collect facts from the configured sources and store them.
 
     A source that fails for a service records the failure; that service's rules on those
-    facts become unknown, and every other service is still collected.
+    facts become unknown, and every other service is still collected. Exit 0 when every
+    source collected something, 2 on bad input (no catalog, no services, bad settings), 3 when
+    a source failed for every service (a missing token, an unreachable endpoint).
     """
     from engine.jobs import prepare_database, run_collection
 
@@ -50,6 +53,11 @@ def collect(
     if not settings.collectors:
         raise fail_input([Problem(str(config or "settings"), None,
                                   "no collectors configured (add a collectors: section)")])
+    if not settings.catalog.exists():
+        raise fail_input([Problem(str(settings.catalog), None, "catalog path does not exist "
+                                  f"(set catalog: in {config or 'the settings'}, or run "
+                                  "levelset init / levelset discover)")])
+    service = split_names(service)
     console = stderr()
     try:
         prepare_database(settings)
@@ -63,7 +71,8 @@ def collect(
                 else:
                     bar.update(tasks[name], completed=1)
 
-            results = run_collection(settings, sources=source, services=service, progress=progress)
+            results = run_collection(settings, sources=source, services=service or None,
+                                     progress=progress)
     except (InputError, NotFoundError) as error:
         problems = error.problems if isinstance(error, InputError) else [
             Problem("--service", None, str(error))]
@@ -76,12 +85,32 @@ def collect(
         rows.append([result.source, str(len(result.facts)), str(len(result.failures)),
                      str(result.requests), str(getattr(result, "not_modified", 0)), f"{took:.1f}s"])
     print_table(["source", "collected", "failed", "requests", "not modified", "took"], rows)
-    for result, _stored in results:
+    raise typer.Exit(report_collection([result for result, _ in results], settings.catalog))
+
+
+def report_collection(results: list[Any], catalog: Path) -> int:
+    """Failures grouped by reason, and the exit code: 2 when the catalog has no service, 3
+    when a source failed for every service (nothing was collected from it), else 0."""
+    console = stderr()
+    for result in results:
+        by_reason: dict[str, list[str]] = {}
         for name, why in sorted(result.failures.items()):
-            console.print(f"{result.source}: {name}: {why}", markup=False)
+            by_reason.setdefault(why, []).append(name)
+        for why, names in by_reason.items():
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            console.print(f"{result.source}: {shown}: {why}", markup=False)
         for note in getattr(result, "errors", []):
             console.print(f"{result.source}: {note}", markup=False)
-    raise typer.Exit(EXIT_OK)
+    if results and all(not r.facts and not r.failures for r in results):
+        console.print(f"error: {catalog}: no services in the catalog: nothing collected",
+                      markup=False)
+        return EXIT_INPUT
+    dead = [r for r in results if r.failures and not r.facts]
+    for result in dead:
+        reason = max(set(result.failures.values()), key=list(result.failures.values()).count)
+        console.print(f"error: {result.source}: failed for every service "
+                      f"({len(result.failures)}): {reason}", markup=False)
+    return EXIT_UNREACHABLE if dead else EXIT_OK
 
 
 @app.command()
@@ -91,11 +120,13 @@ def facts(
     output_format: FormatOpt = "table",
 ) -> None:
     """Show the latest stored facts of a service, per source, with their age."""
+    from engine.cli.database import require_database
     from engine.storage import facts as fact_store
     from engine.storage.database import engine_for, session_scope
     from engine.storage.models import SnapshotStatus
 
     settings = load_settings_or_exit(config)
+    require_database(settings, config)
     try:
         with session_scope(engine_for(settings.database_url)) as session:
             snapshots = fact_store.latest_snapshots(session, service=service, now=datetime.now(UTC))

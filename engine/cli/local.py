@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -14,7 +15,15 @@ import typer
 from core.errors import InputError, Problem, StorageError
 from core.schema import FactSchema
 from engine.catalog import Catalog, load_catalog
-from engine.cli.app import EXIT_INPUT, SAMPLE_FACTS, ConfigOpt, FormatOpt, app, in_own_checkout
+from engine.cli.app import (
+    EXIT_INPUT,
+    SAMPLE_FACTS,
+    ConfigOpt,
+    FormatOpt,
+    app,
+    in_own_checkout,
+    split_names,
+)
 from engine.cli.output import print_table, stderr, stdout
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
@@ -118,6 +127,8 @@ def validate(
     if settings is not None and config is not None:
         for warning in unconfigured_sources(cards.scorecards.values(), settings, config):
             stderr().print(f"warning: {warning}", markup=False)
+        for warning in configured_filters(cards.scorecards.values(), settings, schemas):
+            stderr().print(f"warning: {warning}", markup=False)
     rows = [
         [card.name, str(len(card.rules)), " < ".join(card.level_names), card.path]
         for card in cards.scorecards.values()
@@ -126,6 +137,21 @@ def validate(
         raise fail_input([Problem(", ".join(map(str, roots)), None, "no scorecards found")])
     print_table(["scorecard", "rules", "levels", "file"], rows)
     stdout().print(f"{len(rows)} scorecard(s) valid.", markup=False)
+
+
+def configured_filters(cards: Iterable[Scorecard], settings: Settings,
+                       schemas: Mapping[str, FactSchema]) -> list[Problem]:
+    """Filters that match no service of the settings' catalog (on the facts file, if any)."""
+    from engine.cli.filters import empty_filters
+
+    catalog = load_catalog(settings.catalog)
+    if not settings.catalog.exists():
+        return [Problem(str(settings.catalog), None, "catalog path does not exist")]
+    facts: dict[str, ServiceFacts] = {}
+    if settings.facts is not None and settings.facts.exists():
+        with contextlib.suppress(InputError):
+            facts = load_facts(settings.facts, schemas)
+    return empty_filters(cards, catalog.services, facts, schemas, datetime.now(UTC))
 
 
 def unconfigured_sources(cards: Iterable[Scorecard], settings: Settings, config: Path) -> list[Problem]:
@@ -190,7 +216,8 @@ def evaluate_command(
     config: ConfigOpt = None,
     now: NowOpt = None,
     output_format: FormatOpt = "table",
-    service: Annotated[list[str] | None, typer.Option(help="Only these services.")] = None,
+    service: Annotated[list[str] | None, typer.Option(
+        help="Only these services (repeat, or separate with commas).")] = None,
 ) -> None:
     """Grade every service on every scorecard that applies to it.
 
@@ -199,6 +226,7 @@ def evaluate_command(
     `levelset collect`, and the run is kept in the history like a scheduled one.
     """
     clock = parse_now(now)
+    service = split_names(service) or None
     if facts is None and config is not None:
         _evaluate_stored(config, clock, output_format, service)
         return
@@ -220,6 +248,12 @@ def evaluate_command(
     for (name, card), problem in sorted(evaluation.filter_errors.items()):
         stderr().print(f"warning: scorecard {card}: filter failed for {name}, not graded: {problem}",
                        markup=False)
+    if not service:
+        from engine.cli.filters import empty_filters
+
+        for warning in empty_filters(cards.scorecards.values(), services.services,
+                                     facts_by_service, schemas, clock):
+            stderr().print(f"warning: {warning}", markup=False)
     _print_evaluation(evaluation, output_format)
 
 

@@ -206,10 +206,12 @@ def runs(
     """List recent evaluation runs."""
     from sqlmodel import Session
 
+    from engine.cli.database import require_database
     from engine.storage import runs as run_store
     from engine.storage.database import engine_for
 
     settings = load_settings_or_exit(config)
+    require_database(settings, config)
     with Session(engine_for(settings.database_url)) as session:
         _, items = run_store.list_runs(session, limit=limit)
     rows = [[str(r.id), r.trigger, r.status, r.service or "all",

@@ -27,6 +27,7 @@ from engine.cli.app import (
 from engine.cli.output import print_table, stderr, stdout
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
+from engine.generation import placeholder_owners
 from engine.loading import ScorecardSet, load_scorecards
 from engine.scorecard import Scorecard, ScorecardDocument
 from engine.vocabulary import vocabulary
@@ -120,10 +121,15 @@ def validate(
     roots = paths or [default]
     cards = load_scorecards(roots, schemas)
     problems = list(cards.problems)
+    owners: list[str] = []
     if catalog is not None:
-        problems.extend(load_catalog(catalog).problems)
+        checked = load_catalog(catalog)
+        problems.extend(checked.problems)
+        owners = placeholder_owners(checked.services.values())
     if problems:
         raise fail_input(sorted(problems))
+    for owner in owners:
+        stderr().print(f"warning: {owner}", markup=False)
     if settings is not None and config is not None:
         for warning in unconfigured_sources(cards.scorecards.values(), settings, config):
             stderr().print(f"warning: {warning}", markup=False)
@@ -147,6 +153,8 @@ def configured_filters(cards: Iterable[Scorecard], settings: Settings,
     catalog = load_catalog(settings.catalog)
     if not settings.catalog.exists():
         return [Problem(str(settings.catalog), None, "catalog path does not exist")]
+    for warning in placeholder_owners(catalog.services.values()):
+        stderr().print(f"warning: {warning}", markup=False)
     facts: dict[str, ServiceFacts] = {}
     if settings.facts is not None and settings.facts.exists():
         with contextlib.suppress(InputError):

@@ -93,14 +93,19 @@ def report_collection(results: list[Any], catalog: Path) -> int:
     when a source failed for every service (nothing was collected from it), else 0."""
     console = stderr()
     for result in results:
-        by_reason: dict[str, list[str]] = {}
-        for name, why in sorted(result.failures.items()):
-            by_reason.setdefault(why, []).append(name)
-        for why, names in by_reason.items():
-            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            console.print(f"{result.source}: {shown}: {why}", markup=False)
-        for note in getattr(result, "errors", []):
-            console.print(f"{result.source}: {note}", markup=False)
+        failures = sorted(result.failures.items())
+        notes = [tuple(str(note).split(": ", 1)) for note in getattr(result, "errors", [])]
+        for items in (failures, notes):
+            by_reason: dict[str, list[str]] = {}
+            for item in items:
+                name, why = item if len(item) == 2 else ("", item[0])
+                by_reason.setdefault(why, []).append(name)
+            for why, names in by_reason.items():
+                named = [n for n in names if n]
+                shown = ", ".join(named[:3]) + (
+                    f" and {len(named) - 3} more" if len(named) > 3 else "")
+                console.print(f"{result.source}: {shown + ': ' if shown else ''}{why}",
+                              markup=False)
     if results and all(not r.facts and not r.failures for r in results):
         console.print(f"error: {catalog}: no services in the catalog: nothing collected",
                       markup=False)

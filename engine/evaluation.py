@@ -201,10 +201,13 @@ class FactContext:
         values: dict[str, Any] = {}
         unreadable: dict[str, str] = {}
         try:
-            service_facts = service.facts()
-            service_reads = reads.get("service") if reads is not None else None
-            values["service"] = (select(service_facts, service_reads) if service_reads is not None
-                                 else service_facts)
+            if reads is not None and "service" not in reads:
+                values["service"] = {}  # no rule reads it: nothing to convert
+            else:
+                service_facts = service.facts()
+                service_reads = reads.get("service") if reads is not None else None
+                values["service"] = (select(service_facts, service_reads)
+                                     if service_reads is not None else service_facts)
         except PROCESS_EXITS:
             raise
         except BaseException as error:

@@ -26,7 +26,7 @@ from core.schema import FactSchema
 from core.service import Service
 from engine.evaluation import ScorecardResult, facts_read
 from engine.scorecard import Scorecard
-from engine.storage.codec import canonical_json, digest64, jsonable
+from engine.storage.codec import canonical_json, digest64
 from rules.functions import clock_names
 from rules.references import reads_identifier
 
@@ -85,7 +85,7 @@ def card_inputs(card: Scorecard, schemas: Mapping[str, FactSchema]) -> CardInput
 
 def service_digest(service: Service) -> int:
     """The catalog entry as rules read it (``service.*``)."""
-    return digest64(canonical_json(jsonable(service.facts())))
+    return digest64(canonical_json(service.facts()))
 
 
 def input_digest(
@@ -115,7 +115,7 @@ def clock_verdicts(result: ScorecardResult | None) -> str:
     status, message and evidence; "not graded" when the filter left the service out."""
     if result is None:
         return "not graded"
-    return canonical_json([[r.rule, r.status.value, r.message, jsonable(dict(r.evidence))]
+    return canonical_json([[r.rule, r.status.value, r.message, dict(r.evidence) or None]
                            for r in result.rules])
 
 

@@ -266,6 +266,7 @@ def evaluate_command(
 
 
 def _evaluate_stored(config: Path, clock: datetime, output_format: str, only: list[str] | None) -> None:
+    from engine.cli.run_summary import print_results_json, print_summary
     from engine.cli.server import load_settings_or_exit
     from engine.jobs import EvaluationFailed, prepare_database, run_evaluation
 
@@ -280,16 +281,16 @@ def _evaluate_stored(config: Path, clock: datetime, output_format: str, only: li
         raise fail_input([Problem(settings.database_url, None, str(error))]) from None
     for problem in outcome.problems:
         stderr().print(f"warning: {problem}", markup=False)
-    if outcome.evaluation is None:  # the same run key was already stored
+    if not outcome.timings:  # the same run key was already stored
         raise fail_input([Problem(str(config), None, f"run {outcome.run_id} was already complete")])
-    evaluation = outcome.evaluation
-    if only:
-        evaluation.results = [r for r in evaluation.results if r.service in only]
-    _print_evaluation(evaluation, output_format)
-    for change in outcome.level_changes:
-        stderr().print(f"{change.direction}: {change.service} on {change.scorecard}: "
-                       f"{change.before or 'no level'} -> {change.after or 'no level'}",
-                       markup=False)
+    if output_format == "json":
+        print_results_json(settings, outcome, only)
+        for change in outcome.level_changes:
+            stderr().print(f"{change.direction}: {change.service} on {change.scorecard}: "
+                           f"{change.before or 'no level'} -> {change.after or 'no level'}",
+                           markup=False)
+    else:
+        print_summary(settings, outcome)
     stderr().print(f"stored as run {outcome.run_id} ({outcome.status})", markup=False)
     _notify_drops(settings, outcome)
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import IO, Any
 
+from core.schema import UnreadableFacts, select
 from core.service import Service
 from engine.evaluation import (
     Evaluation,
@@ -24,10 +25,12 @@ from engine.evaluation import (
     ScorecardResult,
     ServiceFacts,
     evaluate,
+    facts_read,
 )
 from engine.incremental import (
     CardInputs,
     card_inputs,
+    clock_part,
     clock_verdicts,
     input_digest,
     reads_clock,
@@ -78,16 +81,32 @@ class Grader:
                  if any(name in wanted for wanted in only.values())]
         if not self.settings.evaluation.isolated:
             if clock_only:
-                from engine.incremental import clock_part
-
                 cards = [clock_part(card) for card in cards]
             return evaluate(batch, facts, cards, self.schemas, self.now, only)  # type: ignore[arg-type]
+        tree = facts_read([clock_part(card) for card in cards] if clock_only else cards)
         task = EvaluationTask(
-            services=batch, facts={s.name: facts[s.name] for s in batch if s.name in facts},
+            services=batch,
+            facts={s.name: _trimmed(facts[s.name], tree) for s in batch if s.name in facts},
             scorecards=[(card.path, card.source_text) for card in cards],
             schemas=self.schemas, now=self.now, only=only, clock_only=clock_only,  # type: ignore[arg-type]
         )
         return evaluate_isolated(task, budget=self.settings.evaluation.timeout_seconds)
+
+
+def _trimmed(facts: ServiceFacts, tree: Mapping[str, Any]) -> ServiceFacts:
+    """Only the facts the rules read (what the evaluation would select anyway), so that a
+    batch sent to the evaluation process is small."""
+    values: dict[str, dict[str, Any]] = {}
+    for namespace, raw in facts.values.items():
+        if namespace not in tree:
+            continue
+        try:
+            values[namespace] = (select(raw, tree[namespace])
+                                 if tree[namespace] is not None and isinstance(raw, Mapping)
+                                 else raw)
+        except UnreadableFacts:  # the evaluation says why, for the rules that read it
+            values[namespace] = raw
+    return ServiceFacts(values, facts.failures)
 
 
 def plan(grader: Grader) -> Plan:

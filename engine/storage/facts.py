@@ -33,15 +33,22 @@ def latest(
     ).scalars())
 
 
-def latest_states(session: Session) -> list[Any]:
-    """What the latest snapshot of each (service, source) is, without its facts: service,
-    source, digest, status, error and confirmed_at (what decides whether a result changed)."""
+def latest_states(
+    session: Session, *, source: str | None = None, service: str | None = None
+) -> list[Any]:
+    """What the latest snapshot of each (service, source) is, without its facts: id,
+    service, source, digest, status, error and confirmed_at (what decides whether a result
+    changed, or a snapshot is new)."""
     newest = select(func.max(col(FactSnapshot.id))).group_by(
         col(FactSnapshot.service), col(FactSnapshot.source))
+    if source is not None:
+        newest = newest.where(col(FactSnapshot.source) == source)
+    if service is not None:
+        newest = newest.where(col(FactSnapshot.service) == service)
     table = table_of(FactSnapshot)
     return list(session.execute(
-        select(table.c.service, table.c.source, table.c.digest, table.c.status, table.c.error,
-               table.c.confirmed_at).where(table.c.id.in_(newest))))
+        select(table.c.id, table.c.service, table.c.source, table.c.digest, table.c.status,
+               table.c.error, table.c.confirmed_at).where(table.c.id.in_(newest))))
 
 
 def latest_of(session: Session, *, services: Collection[str]) -> list[FactSnapshot]:
@@ -74,7 +81,7 @@ def store_snapshots(
     if not contents:
         return 0
     only = next(iter(contents)) if len(contents) == 1 else None
-    stored = {s.service: s for s in latest(session, source=source, service=only)}
+    stored = {s.service: s for s in latest_states(session, source=source, service=only)}
     new: list[dict[str, Any]] = []
     confirmed: list[dict[str, Any]] = []
     for service, (status, values, error) in contents.items():

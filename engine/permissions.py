@@ -26,7 +26,6 @@ GITHUB: tuple[Permission, ...] = (
     Permission("alerts.code_scanning.", SECURITY, "Code scanning alerts: read",
                "/code-scanning/alerts"),
     Permission("pull_requests.", REPO, "Pull requests: read", "/pulls"),
-    Permission("workflows", REPO, "Contents: read, Actions: read"),
     Permission("", REPO, "Contents: read, Metadata: read"),  # files, metadata, releases
 )
 

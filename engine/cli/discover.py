@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -13,8 +12,7 @@ from engine.cli.app import EXIT_OK, EXIT_UNREACHABLE, ConfigOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import stderr, stdout
 from engine.cli.server import load_settings_or_exit
-
-DISCOVERED = "# discovered from "
+from engine.discovery import discover_into
 
 
 @app.command()
@@ -40,56 +38,20 @@ def discover(
         raise fail_input([Problem(str(config or "settings"), None,
                                   "discovery needs a collectors.github section with org")])
     try:
-        found, services, generated, skipped = discover_into(section, output, generate=generate,
-                                                  include_archived=include_archived)
+        result = discover_into(section, output, generate=generate,
+                               include_archived=include_archived)
     except InputError as error:
         raise fail_input(error.problems) from None
     except CollectorError as error:
         stderr().print(f"error: github: {error}", markup=False)
         raise typer.Exit(EXIT_UNREACHABLE) from None
-    summary = f"{found} catalog file(s) from GitHub, {services} service(s)"
+    for problem in result.problems:
+        stderr().print(f"error: {problem}", markup=False)
+    summary = f"{result.found} catalog file(s) from GitHub, {result.services} service(s)"
     if generate:
-        summary += f", {generated} generated for repositories without one"
-    elif skipped:
-        summary += (f"; {skipped} repositories without catalog-info.yaml skipped (--generate "
+        summary += f", {result.generated} generated for repositories without one"
+    elif result.skipped:
+        summary += (f"; {result.skipped} repositories without catalog-info.yaml skipped (--generate "
                     "writes an entity for each)")
     stdout().print(f"{summary}, written to {output}", markup=False)
     raise typer.Exit(EXIT_OK)
-
-
-def discover_into(section: Mapping[str, Any], output: Path, *, generate: bool,
-                  include_archived: bool = False) -> tuple[int, int, int, int]:
-    """Write the organisation's entities under ``output``: ``(catalog files found, services
-    in them, entities generated, repositories skipped)``."""
-    from collectors.github.discovery import discover_catalog
-    from engine.catalog import load_catalog_texts
-    from engine.generation import GENERATED, generate_entities
-    from engine.githubrest import GitHubReader
-
-    found = discover_catalog(section, include_archived=include_archived)
-    catalog = load_catalog_texts(found)
-    for problem in catalog.problems:
-        stderr().print(f"error: {problem}", markup=False)
-    having = {"/".join(origin.split("/")[:2]) for origin, _ in found}
-    with GitHubReader(section) as reader:
-        if not generate:
-            skipped = sum(1 for r in reader.repositories(str(section["org"]))
-                          if r.get("full_name") not in having
-                          and (include_archived or not r.get("archived")))
-        missing = generate_entities(reader, str(section["org"]), having=having,
-                                    include_archived=include_archived) if generate else []
-    written: set[Path] = set()
-    files = [(origin.split("/")[:2], f"{DISCOVERED}{origin}\n{text}") for origin, text in found]
-    if generate:
-        files += [(name.split("/"), text) for name, text in missing]
-    for (owner, repo), text in files:
-        target = output / owner / f"{repo}.yaml"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        written.add(target)
-    for stale in sorted(output.glob("*/*.yaml")):
-        head = stale.read_text(encoding="utf-8")[:200]
-        if stale not in written and (head.startswith(DISCOVERED) or head.startswith(GENERATED)):
-            stale.unlink()
-    return len(found), len(catalog.services) + len(missing), len(missing), \
-        0 if generate else skipped

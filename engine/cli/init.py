@@ -16,6 +16,7 @@ from engine.cli.local import fail_input
 from engine.cli.output import stderr, stdout
 
 GITHUB_API = "https://api.github.com"
+DISCOVER_CRON = "30 2 * * *"
 
 
 def _interactive(yes: bool) -> bool:
@@ -84,7 +85,8 @@ def init(
     services = _write_catalog(directory / "catalog", catalog, collectors.get("github"))
     console.print(f"catalog: {services} service(s) in {directory / 'catalog'}", markup=False)
     _write_scorecards(directory / "scorecards", set(collectors))
-    settings_file.write_text(settings_text(directory, collectors), encoding="utf-8")
+    settings_file.write_text(settings_text(directory, collectors, discover=catalog is None),
+                             encoding="utf-8")
     console.print(f"settings: {settings_file} (sources: {', '.join(collectors) or 'none'})",
                   markup=False)
     _check(settings_file)
@@ -96,10 +98,13 @@ def init(
     raise typer.Exit(EXIT_OK)
 
 
-def settings_text(directory: Path, collectors: dict[str, Any]) -> str:
+def settings_text(directory: Path, collectors: dict[str, Any], *, discover: bool) -> str:
+    """The settings file; a catalog discovered from GitHub is discovered again every night."""
     database = (directory.resolve() / "levelset.db").as_posix()
     document: dict[str, Any] = {"database_url": f"sqlite:///{database}", "catalog": "catalog/",
                                 "scorecards": "scorecards/", "collectors": collectors}
+    if discover:
+        document["schedule"] = {"discover": DISCOVER_CRON}
     return ("# Levelset settings (written by levelset init). Every key can be overridden by "
             "LEVELSET_<KEY>;\n# tokens are never read from this file, only from the "
             "environment variables named here.\n"
@@ -116,15 +121,17 @@ def _write_catalog(target: Path, source: Path | None, github: dict[str, Any] | N
         else:
             shutil.copy2(source, target / source.name)
     elif github is not None:
-        from engine.cli.discover import discover_into
+        from engine.discovery import discover_into
 
         try:
-            discover_into(github, target, generate=True)
+            found = discover_into(github, target, generate=True)
         except InputError as error:
             raise fail_input(error.problems) from None
         except CollectorError as error:
             stderr().print(f"error: github: {error}", markup=False)
             raise typer.Exit(EXIT_UNREACHABLE) from None
+        for problem in found.problems:
+            stderr().print(f"error: {problem}", markup=False)
     return len(load_catalog(target).services)
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from core.errors import InputError, Problem, StorageError
+from core.errors import CollectorError, InputError, Problem, StorageError
 from engine.cli.app import EXIT_INPUT, SAMPLE_FACTS, ConfigOpt, FormatOpt, app, in_own_checkout
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
@@ -123,10 +123,19 @@ def scheduled_report(settings: Settings, scheduler: Any = None, *, now: datetime
                       id="report-retry", replace_existing=True)
 
 
+def scheduled_discovery(settings: Settings) -> None:
+    from engine.discovery import scheduled_discovery as discover
+
+    try:
+        log.info("discovered: %s", discover(settings))
+    except (InputError, CollectorError) as error:
+        log.error("discovery failed: %s", error)
+
+
 # What each job of the schedule table runs in ``levelset serve``.
 SCHEDULED: dict[Job, Callable[[Settings], None]] = {
     Job.evaluate: scheduled_evaluation, Job.collect: scheduled_collection, Job.prune: scheduled_prune,
-    Job.report: scheduled_report,
+    Job.report: scheduled_report, Job.discover: scheduled_discovery,
 }
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated, Any
 
 import typer
+from typer._click import echo
+from typer._click.exceptions import UsageError
 from typer.core import _TyperParameter
 
 _PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH",
@@ -27,6 +30,17 @@ def _plain_type(display_type: Callable[..., str]) -> Callable[..., str]:
 
 
 _TyperParameter.display_type = _plain_type(_TyperParameter.display_type)  # type: ignore[method-assign]
+
+
+def _one_line_usage_error(self: UsageError, file: IO[Any] | None = None) -> None:
+    """Usage errors in the one style of every error: ``error: ...``, and where to look."""
+    message = self.format_message()
+    message = message[0].lower() + message[1:] if message[:1].isupper() else message
+    hint = f" (see {self.ctx.command_path} --help)" if self.ctx is not None else ""
+    echo(f"error: {message.rstrip('.')}{hint}", file=file or sys.stderr)
+
+
+UsageError.show = _one_line_usage_error  # type: ignore[method-assign]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

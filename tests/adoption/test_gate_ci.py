@@ -6,6 +6,8 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from engine.api.client import api_root
 from tests.adoption.conftest import NOW, Invoke, write_settings
 
@@ -109,3 +111,32 @@ def test_help_names_the_token_variables_and_the_exit_codes(cli: Invoke):
     assert "LEVELSET_READ_TOKEN" in text and "LEVELSET_API_TOKEN" in text
     assert "1 below it; 2 bad input" in text and "3 no decision possible" in text
     assert "<" not in result.stdout  # no <list[str]> type noise
+
+
+def _answering(status: int, body: dict[str, object]):
+    import httpx
+
+    return httpx.MockTransport(lambda request: httpx.Response(status, json=body))
+
+
+@pytest.mark.parametrize(("status", "detail", "error", "option"), [
+    (404, 'unknown service "nope"', "InputError", "--service"),
+    (404, 'unknown scorecard "nope"', "InputError", "--scorecard"),
+    (404, 'service "a" is not graded on scorecard "b" (its filter excludes it, or it has not '
+     "been evaluated yet)", "Unreachable", "--api"),
+    (401, "missing token", "InputError", "--api"),
+    (503, "database unavailable", "Unreachable", "--api"),
+])
+def test_server_answers_map_to_bad_input_or_no_data(status: int, detail: str, error: str,
+                                                     option: str):
+    from core.errors import InputError
+    from engine.api.client import Unreachable, remote_verdict
+
+    kinds = {"InputError": InputError, "Unreachable": Unreachable}
+    with pytest.raises(kinds[error]) as raised:
+        remote_verdict("https://levelset.example.com/api/v1", service="a", scorecard="b",
+                       min_level="Gold", transport=_answering(status, {"detail": detail}))
+    problem = raised.value.problems[0]
+    assert problem.file == option
+    if status == 401:
+        assert "LEVELSET_READ_TOKEN or LEVELSET_API_TOKEN" in problem.message

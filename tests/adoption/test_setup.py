@@ -177,3 +177,21 @@ def test_discovery_runs_on_the_schedule(tmp_path: Path, cli: Invoke, github: Set
     SCHEDULED[Job.discover](load_settings(config))
     assert (project / "catalog/acme/scratch.yaml").is_file()
     assert not (project / "catalog/acme/gone.yaml").exists()
+
+
+def test_init_asks_on_a_terminal(tmp_path: Path, cli: Invoke, monkeypatch: pytest.MonkeyPatch):
+    import engine.cli.init as init_module
+
+    monkeypatch.setattr(init_module, "_interactive", lambda yes: not yes)
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    project = tmp_path / "asked"
+    answers = f"{ROOT / 'catalog'}\n\nhttp://127.0.0.1:9\n"  # catalog, no GitHub, Prometheus
+    result = CliRunner().invoke(app, ["init", "--dir", str(project)], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "Backstage catalog path" in result.output and "Prometheus URL" in result.output
+    settings = yaml.safe_load((project / "levelset.yaml").read_text())
+    assert settings["collectors"] == {"prometheus": {"url": "http://127.0.0.1:9"}}
+    assert "schedule" not in settings  # a Backstage catalog is not rediscovered

@@ -147,8 +147,21 @@ def one_run(config: Path, now: datetime) -> dict[str, Any]:
         "total": total, "phases": outcome.timings, "status": str(outcome.status),
         "evaluated": outcome.evaluated, "changed_results": outcome.changed_results,
         "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "evaluator_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "evaluator_rss_mib": evaluator_peak_mib(),
     }
+
+
+def evaluator_peak_mib() -> float:
+    """The peak RSS of the evaluation process (it outlives the run; read from /proc)."""
+    from engine.isolation import _EVALUATOR
+
+    process = _EVALUATOR._process
+    if process is None or not process.is_alive():
+        return 0.0
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def reset_postgres() -> None:

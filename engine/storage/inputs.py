@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlmodel import Session, col
 
-from engine.storage.database import chunks, table_of
+from engine.storage.database import bulk_insert, chunks, table_of
 from engine.storage.models import ResultInput, ScorecardRecord, ServiceRecord
 
 Key = tuple[int, int]  # (service id, scorecard id)
@@ -28,10 +28,8 @@ def replace_inputs(session: Session, *, digests: Mapping[Key, int | None]) -> No
     for part in chunks(keys):
         session.execute(delete(table).where(
             tuple_(table.c.service_id, table.c.scorecard_id).in_(part)))
-    rows = [{"service_id": s, "scorecard_id": c, "digest": digests[(s, c)]}
-            for s, c in keys if digests[(s, c)] is not None]
-    for batch in chunks(rows, 5000):
-        session.execute(insert(table), batch)
+    bulk_insert(session, table, ("service_id", "scorecard_id", "digest"),
+                [(s, c, digests[(s, c)]) for s, c in keys if digests[(s, c)] is not None])
 
 
 def drop_inputs(session: Session, *, keys: Iterable[Key]) -> None:

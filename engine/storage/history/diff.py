@@ -114,7 +114,7 @@ class LevelChanged:
         return Direction.PROMOTION if self.after_rank > self.before_rank else Direction.REGRESSION
 
 
-class RuleStatusChanged(NamedTuple):  # a tuple: one per rule of a result graded first
+class RuleStatusChanged(NamedTuple):  # a tuple: one per rule whose status changed
     service: str
     scorecard: str
     rule: str
@@ -150,7 +150,7 @@ def result_digest(version_id: int, result: ScorecardResult) -> int:
         version_id,
         result.level,
         result.score,
-        [[r.rule, r.status.value, r.message, r.evidence] for r in result.rules],
+        [[r.rule, r.status, r.message, r.evidence] for r in result.rules],  # StrEnum: a string
     ]))
 
 
@@ -193,6 +193,7 @@ def diff(
     scorecards: Mapping[str, ScorecardIds],
     standings: Mapping[Key, Standing],
     ending: Sequence[Key] = (),
+    digests: Mapping[int, int] | None = None,
 ) -> HistoryDiff:
     """The history rows, current standings and events of storing ``results`` at ``run_id``.
 
@@ -205,7 +206,8 @@ def diff(
         ids = scorecards[result.scorecard]
         key = (service_ids[result.service], ids.scorecard_id)
         was = standings.get(key)
-        whole = result_digest(ids.version_id, result)
+        whole = (digests.get(id(result)) if digests is not None else None) or result_digest(
+            ids.version_id, result)
         if was is not None and was.digest == whole:
             continue
         _diff_result(out, run_id, key, result, ids, whole, was)
@@ -236,8 +238,9 @@ def _diff_result(
         old = was_rules.get(rule_id)
         if old is None or old.status != rule.status:
             out.rule_rows.append(RuleRow(service_id, rule_id, digest, result.score))
-            out.events.append(RuleStatusChanged(result.service, result.scorecard, rule.rule,
-                                                old.status if old else None, rule.status))
+            if was is not None:  # a result graded for the first time is one LevelChanged
+                out.events.append(RuleStatusChanged(result.service, result.scorecard, rule.rule,
+                                                    old.status if old else None, rule.status))
     for rule_id in sorted(was_rules.keys() - now_rules.keys()):
         out.rule_rows.append(RuleRow(service_id, rule_id, None, result.score))
     # A scorecard's row when its version or level changes, or its score does with no rule

@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from engine.evaluation import RuleStatus, ScorecardResult
 from engine.storage import runs
-from engine.storage.database import chunks, insert_missing, table_of
+from engine.storage.database import bulk_insert, chunks, insert_missing, table_of
 from engine.storage.history.diff import (
     Event,
     HistoryDiff,
@@ -71,13 +71,15 @@ def record_results(
     scope_ids = None if scope is None else {service_ids[s] for s in scope if s not in skipped}
     skipped_ids = {service_ids[s] for s in skipped if s in service_ids}
     digests = _digests(session, scope_ids)
-    pending, present = [], set()
+    pending, present, computed = [], set(), {}
     for result in kept:
         ids = scorecards[result.scorecard]
         key = (service_ids[result.service], ids.scorecard_id)
         present.add(key)
-        if digests.get(key) != result_digest(ids.version_id, result):
+        whole = result_digest(ids.version_id, result)
+        if digests.get(key) != whole:
             pending.append(result)
+            computed[id(result)] = whole
     ending = sorted(key for key in digests if key not in present and key[0] not in skipped_ids)
     if graded is not None:
         graded_ids = {(service_ids[s], scorecards[c].scorecard_id) for s, c in graded
@@ -86,7 +88,7 @@ def record_results(
     changing = [(service_ids[r.service], scorecards[r.scorecard].scorecard_id) for r in pending]
     standings = _standings(session, [k for k in changing if k in digests] + ending)
     found = diff(run_id=run_id, results=pending, service_ids=service_ids, scorecards=scorecards,
-                 standings=standings, ending=ending)
+                 standings=standings, ending=ending, digests=computed)
     _write(session, run_id, found)
     return Recorded(found, skipped)
 
@@ -189,20 +191,20 @@ def _append_history(session: Session, run_id: int, found: HistoryDiff, ids: dict
     """The rule and scorecard rows of the run, all keyed by it (appended, never updated).
 
     Inserted in primary-key order: B-tree pages then fill as an append does instead of
-    splitting in the middle (a first run of 1,000,000 rows is a fifth smaller).
+    splitting in the middle (a first run of 1,000,000 rows is a fifth smaller). Scores are
+    stored as hundredths (``Hundredths``).
     """
-    rule_rows = [{"service_id": r.service_id, "rule_id": r.rule_id, "valid_from_run": run_id,
-                  "outcome_id": None if r.outcome is None else ids[r.outcome], "score": r.score}
+    rule_rows = [(r.service_id, r.rule_id, run_id, None if r.outcome is None else ids[r.outcome],
+                  round(r.score * 100))
                  for r in sorted(found.rule_rows, key=lambda r: (r.service_id, r.rule_id))]
-    card_rows = [{"service_id": c.service_id, "scorecard_id": c.scorecard_id,
-                  "valid_from_run": run_id, "version_id": c.version_id,
-                  "level_rank": c.level_rank, "score": c.score}
+    card_rows = [(c.service_id, c.scorecard_id, run_id, c.version_id, c.level_rank,
+                  round(c.score * 100))
                  for c in sorted(found.card_rows, key=lambda c: (c.service_id, c.scorecard_id))]
-    # Core inserts (executemany), not the ORM's bulk path: a million rows on a first run.
-    for batch in chunks(rule_rows, 5000):
-        session.execute(insert(table_of(RuleState)), batch)
-    for batch in chunks(card_rows, 5000):
-        session.execute(insert(table_of(ScorecardState)), batch)
+    bulk_insert(session, table_of(RuleState),
+                ("service_id", "rule_id", "valid_from_run", "outcome_id", "score"), rule_rows)
+    bulk_insert(session, table_of(ScorecardState),
+                ("service_id", "scorecard_id", "valid_from_run", "version_id", "level_rank",
+                 "score"), card_rows)
 
 
 def _replace_current(session: Session, rows: list[dict[str, Any]]) -> None:

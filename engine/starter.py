@@ -7,6 +7,7 @@ left is not written. Exemptions of rules left out go with them.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,15 @@ import yaml
 from collectors import registry
 
 SHIPPED = Path(__file__).resolve().parent.parent / "scorecards"
+
+
+def shipped() -> Path | None:
+    """Where the shipped scorecards are: beside the source tree, or (in the container image)
+    where ``LEVELSET_SCORECARDS`` points."""
+    for candidate in (SHIPPED, Path(os.environ.get("LEVELSET_SCORECARDS") or SHIPPED)):
+        if candidate.is_dir() and any(candidate.glob("*.yaml")):
+            return candidate
+    return None
 
 
 @dataclass
@@ -65,6 +75,9 @@ def restrict(text: str, configured: set[str]) -> Restricted:
     return Restricted(name, f"{header}\n{body}", dropped)
 
 
-def starter_scorecards(configured: set[str], source: Path = SHIPPED) -> list[Restricted]:
+def starter_scorecards(configured: set[str], source: Path | None = None) -> list[Restricted]:
+    source = source or shipped()
+    if source is None:
+        return []
     return [restrict(path.read_text(encoding="utf-8"), configured)
             for path in sorted(source.glob("*.yaml"))]

@@ -140,7 +140,11 @@ def _write_scorecards(target: Path, configured: set[str]) -> None:
 
     target.mkdir(parents=True, exist_ok=True)
     console = stdout()
-    for card in starter_scorecards(configured):
+    cards = starter_scorecards(configured)
+    if not cards:
+        console.print(f"scorecards: none shipped with this installation; write yours in {target}",
+                      markup=False)
+    for card in cards:
         path = target / f"{card.name}.yaml"
         if card.text is None:
             path.unlink(missing_ok=True)

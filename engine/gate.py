@@ -41,8 +41,15 @@ class GatedRule:
     remediation: str | None
 
 
+UNKNOWN_POLICIES = ("block", "warn", "pass")
+
+
 @dataclass(frozen=True)
 class GateVerdict:
+    """``unknown`` says what a rule without data (status unknown) does to the verdict:
+    ``block`` (it stands in the way, like a failing rule), ``warn`` (it is printed, and does
+    not), ``pass`` (it is counted as passing)."""
+
     service: str
     scorecard: str
     required: str
@@ -50,51 +57,107 @@ class GateVerdict:
     score: float
     levels: tuple[str, ...]
     rules: tuple[GatedRule, ...]
+    unknown: str = "block"
+
+    def _required_rules(self) -> list[GatedRule]:
+        """Rules of the required level and below that are not pass or exempt."""
+        required = self._rank(self.required)
+        return [r for r in self.rules
+                if r.level is not None and self._rank(r.level) <= required
+                and r.status not in SATISFIED]
 
     @property
     def passed(self) -> bool:
-        return self._rank(self.current) >= self._rank(self.required)
+        return self._rank(self.current) >= self._rank(self.required) or not self.blocking
 
     def _rank(self, level: str | None) -> int:
         return self.levels.index(level) + 1 if level in self.levels else 0
 
     @property
     def blocking(self) -> list[GatedRule]:
-        """Rules of the required level and below that are not pass or exempt."""
-        required = self._rank(self.required)
-        return [
-            r for r in self.rules
-            if r.level is not None and self._rank(r.level) <= required
-            and r.status not in SATISFIED
-        ]
+        """Rules of the required level and below that stand in the way: not pass or exempt,
+        and (unless ``unknown`` is block) not merely without data."""
+        return [r for r in self._required_rules()
+                if r.status != RuleStatus.UNKNOWN or self.unknown == "block"]
+
+    @property
+    def missing(self) -> list[GatedRule]:
+        """Required rules without data (status unknown), whatever the policy."""
+        return [r for r in self._required_rules() if r.status == RuleStatus.UNKNOWN]
+
+    @property
+    def no_data(self) -> bool:
+        """Below the bar only for want of data: every blocking rule is unknown."""
+        blocking = self.blocking
+        return not self.passed and bool(blocking) and all(
+            r.status == RuleStatus.UNKNOWN for r in blocking)
 
     def lines(self) -> list[tuple[str, str | None]]:
         current = self.current or "no level"
         head = f"{self.service} on {self.scorecard}: {current} (score {self.score:.0f}%)"
+        missing = self.missing
         if self.passed:
-            return [(f"PASS {head}; required {self.required}.", "green")]
+            out: list[tuple[str, str | None]] = [
+                (f"PASS {head}; required {self.required}.", "green")]
+            if missing:
+                counted = "warned about" if self.unknown == "warn" else "counted as passing"
+                out.append((f"{len(missing)} rule(s) without data {counted} "
+                            f"(--unknown {self.unknown}):", "yellow"))
+                if self.unknown == "warn":
+                    for rule in missing:
+                        out.append((f"  - [{rule.level}] {rule.name} (unknown): {rule.title}",
+                                    "yellow"))
+                        out.append((f"      missing data: {rule.message}", None))
+            return out
         blocking = self.blocking
-        out: list[tuple[str, str | None]] = [
-            (f"FAIL {head}; required {self.required}.", "bold red"),
-            (f"Fix {len(blocking)} rule(s) to reach {self.required}:", None),
-        ]
+        failing = [r for r in blocking if r.status != RuleStatus.UNKNOWN]
+        unknown = len(blocking) - len(failing)
+        if not failing:
+            todo = (f"Missing data for {unknown} rule(s) needed for {self.required} "
+                    "(collect it, or --unknown warn to let it through):")
+        elif unknown:
+            todo = (f"Fix {len(failing)} rule(s) and collect the missing data of {unknown} "
+                    f"to reach {self.required}:")
+        else:
+            todo = f"Fix {len(failing)} rule(s) to reach {self.required}:"
+        out = [(f"FAIL {head}; required {self.required}.", "bold red"), (todo, None)]
         for rule in blocking:
+            if rule.status == RuleStatus.UNKNOWN:
+                out.append((f"  - [{rule.level}] {rule.name} (unknown): {rule.title}", "yellow"))
+                out.append((f"      missing data: {rule.message}", None))
+                continue
             out.append((f"  - [{rule.level}] {rule.name} ({rule.status}): {rule.title}", "red"))
             out.append((f"      {rule.message}", None))
             if rule.remediation:
                 out.append((f"      fix: {rule.remediation.strip()}", "cyan"))
         return out
 
+    def to_dict(self) -> dict[str, object]:
+        """The verdict for ``--format json``."""
+        blocking = {r.name for r in self.blocking}
+        missing = {r.name for r in self.missing}
+        return {
+            "service": self.service, "scorecard": self.scorecard, "required": self.required,
+            "level": self.current, "score": self.score, "levels": list(self.levels),
+            "passed": self.passed, "unknown": self.unknown,
+            "blocking": [r.name for r in self.blocking],
+            "missing_data": [r.name for r in self.missing],
+            "rules": [{"name": r.name, "title": r.title, "level": r.level,
+                       "status": r.status.value, "message": r.message,
+                       "remediation": r.remediation, "blocking": r.name in blocking,
+                       "missing_data": r.name in missing} for r in self.rules],
+        }
+
     @classmethod
     def build(
         cls, *, service: str, scorecard: str, required: str, current: str | None, score: float,
-        levels: Sequence[str], rules: Sequence[GatedRule],
+        levels: Sequence[str], rules: Sequence[GatedRule], unknown: str = "block",
     ) -> GateVerdict:
         match = next((name for name in levels if name.lower() == required.lower()), None)
         if match is None:
             raise InputError([Problem("--min-level", None, f'scorecard "{scorecard}" has no level '
                                       f'"{required}" (levels: {", ".join(levels)})')])
-        return cls(service, scorecard, match, current, score, tuple(levels), tuple(rules))
+        return cls(service, scorecard, match, current, score, tuple(levels), tuple(rules), unknown)
 
 
 def gate_verdict(
@@ -107,6 +170,7 @@ def gate_verdict(
     service: str,
     scorecard: str,
     min_level: str,
+    unknown: str = "block",
 ) -> GateVerdict:
     card = scorecards.get(scorecard)
     if card is None:
@@ -134,6 +198,7 @@ def gate_verdict(
                       rules[r.rule].remediation)
             for r in result.rules
         ],
+        unknown=unknown,
     )
 
 
@@ -162,9 +227,20 @@ def service_scorecard(session: Session, *, service: str, scorecard: str) -> Serv
     return explain(stored_result(session, service=service, scorecard=scorecard))
 
 
-def write_junit(verdict: GateVerdict, path: Path) -> None:
-    """One test case per rule; blocking rules are failures, rules above the bar are skipped."""
+def write_junit(verdicts: GateVerdict | Sequence[GateVerdict], path: Path) -> None:
+    """One test suite per verdict, one test case per rule; blocking rules are failures, rules
+    above the bar (or without data and let through) are skipped."""
+    suites = ET.Element("testsuites", name="levelset gate")
+    for verdict in [verdicts] if isinstance(verdicts, GateVerdict) else verdicts:
+        suites.append(_junit_suite(verdict))
+    ET.indent(suites)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _junit_suite(verdict: GateVerdict) -> ET.Element:
     blocking = {r.name for r in verdict.blocking}
+    missing = {r.name for r in verdict.missing} - blocking
     required = verdict._rank(verdict.required)
     suite = ET.Element("testsuite", name=f"levelset.{verdict.scorecard}.{verdict.service}",
                        tests=str(len(verdict.rules)), failures=str(len(blocking)))
@@ -173,15 +249,15 @@ def write_junit(verdict: GateVerdict, path: Path) -> None:
                              name=rule.name)
         if rule.name in blocking:
             failure = ET.SubElement(case, "failure", message=rule.message, type=rule.status.value)
-            failure.text = rule.remediation or rule.message
+            failure.text = (f"missing data: {rule.message}" if rule.status == RuleStatus.UNKNOWN
+                            else rule.remediation or rule.message)
+        elif rule.name in missing:
+            ET.SubElement(case, "skipped", message=f"unknown: not counted (--unknown "
+                          f"{verdict.unknown}): missing data: {rule.message}")
         elif rule.status not in SATISFIED and (
             rule.level is None or verdict._rank(rule.level) > required
         ):
             ET.SubElement(case, "skipped", message=f"{rule.status.value}: not required for "
                           f"{verdict.required}: {rule.message}")
         ET.SubElement(case, "system-out").text = rule.message
-    suites = ET.Element("testsuites", name="levelset gate")
-    suites.append(suite)
-    ET.indent(suites)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+    return suite

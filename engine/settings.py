@@ -115,11 +115,15 @@ class ScheduleSettings(_Section):
     evaluate: str | JobSchedule = "0 */4 * * *"
     collect: str | JobSchedule = "0 */4 * * *"
     prune: str | JobSchedule = "17 3 * * *"
+    # GitHub discovery into the catalog directory (levelset discover --generate); off when unset.
+    discover: str | JobSchedule | None = None
 
-    @field_validator("evaluate", "collect", "prune", mode="before")
+    @field_validator("evaluate", "collect", "prune", "discover", mode="before")
     @classmethod
     def _job(cls, value: Any) -> Any:
         # Decided here rather than by the union, so that a problem is reported once, at its key.
+        if value is None:
+            return None
         if isinstance(value, str):
             return _check_cron(value)
         if isinstance(value, Mapping):

@@ -12,41 +12,80 @@ from engine.api.paths import service_segment
 from engine.evaluation import RuleStatus
 from engine.gate import GatedRule, GateVerdict
 
+API_PREFIX = "/api/v1"
+# The token a gate sends, in this order (a read token is enough).
+TOKEN_ENVS = ("LEVELSET_READ_TOKEN", "LEVELSET_API_TOKEN")
+
+
+class Unreachable(Exception):
+    """The server cannot be reached, or has no data to answer with: the gate cannot decide."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
 
 def _token() -> str | None:
-    return os.environ.get("LEVELSET_READ_TOKEN") or os.environ.get("LEVELSET_API_TOKEN")
+    return next((os.environ[name] for name in TOKEN_ENVS if os.environ.get(name)), None)
+
+
+def api_root(api: str) -> str:
+    """The server's base URL, given with or without ``/api/v1``."""
+    root = api.strip().rstrip("/")
+    return root.removesuffix(API_PREFIX).rstrip("/")
 
 
 def remote_verdict(
     api: str, *, service: str, scorecard: str, min_level: str, timeout: float = 30.0,
-    transport: httpx.BaseTransport | None = None,
+    transport: httpx.BaseTransport | None = None, unknown: str = "block",
 ) -> GateVerdict:
     """The gate verdict from the server's stored result (same output as local mode).
 
     ``service`` is the catalog name: ``team-x/svc`` (or ``team-x:svc``) outside the default
-    namespace, asked for as ``team-x:svc``."""
-    url = f"{api.rstrip('/')}/api/v1/services/{quote(service_segment(service), safe=':')}/" \
-          "scorecards/" \
-          f"{quote(scorecard, safe='')}"
+    namespace, asked for as ``team-x:svc``. Raises ``InputError`` for what the caller got
+    wrong and ``Unreachable`` when the server cannot answer or has nothing stored."""
+    url = f"{api_root(api)}{API_PREFIX}/services/{quote(service_segment(service), safe=':')}/" \
+          f"scorecards/{quote(scorecard, safe='')}"
     token = _token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         with httpx.Client(timeout=timeout, transport=transport) as client:
             response = client.get(url, headers=headers)
     except httpx.HTTPError as error:
-        raise InputError([Problem("--api", None, f"cannot reach {api}: {error}")]) from None
+        raise Unreachable([Problem("--api", None, f"cannot reach {api}: {error}")]) from None
     if response.status_code != 200:
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        option = "--api" if response.status_code in (401, 403) or response.status_code >= 500 \
-            else "--service/--scorecard"
-        raise InputError([Problem(option, None, f"{url}: HTTP {response.status_code}: {detail}")])
-    body = response.json()
-    return GateVerdict.build(
-        service=body["service"], scorecard=body["scorecard"], required=min_level,
-        current=body["level"], score=body["score"], levels=body["levels"],
-        rules=[GatedRule(r["name"], r["title"], r["level"], RuleStatus(r["status"]), r["message"],
-                         r["remediation"]) for r in body["rules"]],
-    )
+        _refuse(response, url)
+    try:
+        body = response.json()
+        return GateVerdict.build(
+            service=body["service"], scorecard=body["scorecard"], required=min_level,
+            current=body["level"], score=body["score"], levels=body["levels"],
+            rules=[GatedRule(r["name"], r["title"], r["level"], RuleStatus(r["status"]),
+                             r["message"], r["remediation"]) for r in body["rules"]],
+            unknown=unknown,
+        )
+    except (ValueError, KeyError, TypeError):
+        raise InputError([Problem("--api", None, f"{url} does not answer as a Levelset server "
+                                  "(give the server's base URL, e.g. https://levelset.example.com)")
+                          ]) from None
+
+
+def _refuse(response: httpx.Response, url: str) -> None:
+    status = response.status_code
+    try:
+        detail = str(response.json().get("detail", response.text))
+    except (ValueError, AttributeError):
+        detail = response.text.strip()[:200]
+    if status in (401, 403):
+        raise InputError([Problem("--api", None, f"{url}: HTTP {status}: {detail} (set "
+                                  f"{' or '.join(TOKEN_ENVS)})")])
+    if status >= 500 or status == 429:
+        raise Unreachable([Problem("--api", None, f"{url}: HTTP {status}: {detail}")])
+    if status == 404 and detail.startswith("unknown service"):
+        raise InputError([Problem("--service", None, detail)])
+    if status == 404 and detail.startswith("unknown scorecard"):
+        raise InputError([Problem("--scorecard", None, detail)])
+    if status == 404 and "not graded" in detail:
+        raise Unreachable([Problem("--api", None, detail)])
+    raise InputError([Problem("--api", None, f"{url}: HTTP {status}: {detail} (is --api the "
+                              "base URL of a Levelset server?)")])

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from engine.cli import (
     collect,  # noqa: F401  (registers collect, facts)
-    local,  # noqa: F401  (registers validate, evaluate, gate, schema)
+    discover,  # noqa: F401  (registers discover)
+    doctor,  # noqa: F401  (registers doctor)
+    gate,  # noqa: F401  (registers gate)
+    init,  # noqa: F401  (registers init)
+    local,  # noqa: F401  (registers validate, evaluate, schema)
     report,  # noqa: F401  (registers report slack)
     server,  # noqa: F401  (registers serve, migrate, runs, prune)
 )

@@ -13,7 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from collectors import registry
 from core.errors import InputError, NotFoundError, Problem, StorageError
-from engine.cli.app import EXIT_INPUT, EXIT_OK, ConfigOpt, FormatOpt, app
+from engine.cli.app import EXIT_INPUT, EXIT_OK, EXIT_UNREACHABLE, ConfigOpt, FormatOpt, app, split_names
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.cli.server import load_settings_or_exit
@@ -32,14 +32,17 @@ def _age(seconds: float) -> str:
 @app.command()
 def collect(
     config: ConfigOpt = None,
-    service: Annotated[list[str] | None, typer.Option(help="Only these services.")] = None,
+    service: Annotated[list[str] | None, typer.Option(
+        help="Only these services (repeat, or separate with commas).")] = None,
     source: Annotated[list[str] | None, typer.Option(
         help=f"Only these sources: {', '.join(registry.names())}.")] = None,
 ) -> None:
     """Collect facts from the configured sources and store them.
 
     A source that fails for a service records the failure; that service's rules on those
-    facts become unknown, and every other service is still collected.
+    facts become unknown, and every other service is still collected. Exit 0 when every
+    source collected something, 2 on bad input (no catalog, no services, bad settings), 3 when
+    a source failed for every service (a missing token, an unreachable endpoint).
     """
     from engine.jobs import prepare_database, run_collection
 
@@ -50,6 +53,11 @@ def collect(
     if not settings.collectors:
         raise fail_input([Problem(str(config or "settings"), None,
                                   "no collectors configured (add a collectors: section)")])
+    if not settings.catalog.exists():
+        raise fail_input([Problem(str(settings.catalog), None, "catalog path does not exist "
+                                  f"(set catalog: in {config or 'the settings'}, or run "
+                                  "levelset init / levelset discover)")])
+    service = split_names(service)
     console = stderr()
     try:
         prepare_database(settings)
@@ -63,7 +71,8 @@ def collect(
                 else:
                     bar.update(tasks[name], completed=1)
 
-            results = run_collection(settings, sources=source, services=service, progress=progress)
+            results = run_collection(settings, sources=source, services=service or None,
+                                     progress=progress)
     except (InputError, NotFoundError) as error:
         problems = error.problems if isinstance(error, InputError) else [
             Problem("--service", None, str(error))]
@@ -79,12 +88,37 @@ def collect(
                      "-" if cost is None else str(cost), f"{took:.1f}s"])
     print_table(["source", "collected", "failed", "requests", "not modified", "rate-limit cost",
                  "took"], rows)
-    for result, _stored in results:
-        for name, why in sorted(result.failures.items()):
-            console.print(f"{result.source}: {name}: {why}", markup=False)
-        for note in getattr(result, "errors", []):
-            console.print(f"{result.source}: {note}", markup=False)
-    raise typer.Exit(EXIT_OK)
+    raise typer.Exit(report_collection([result for result, _ in results], settings.catalog))
+
+
+def report_collection(results: list[Any], catalog: Path) -> int:
+    """Failures grouped by reason, and the exit code: 2 when the catalog has no service, 3
+    when a source failed for every service (nothing was collected from it), else 0."""
+    console = stderr()
+    for result in results:
+        failures = sorted(result.failures.items())
+        notes = [tuple(str(note).split(": ", 1)) for note in getattr(result, "errors", [])]
+        for items in (failures, notes):
+            by_reason: dict[str, list[str]] = {}
+            for item in items:
+                name, why = item if len(item) == 2 else ("", item[0])
+                by_reason.setdefault(why, []).append(name)
+            for why, names in by_reason.items():
+                named = [n for n in names if n]
+                shown = ", ".join(named[:3]) + (
+                    f" and {len(named) - 3} more" if len(named) > 3 else "")
+                console.print(f"{result.source}: {shown + ': ' if shown else ''}{why}",
+                              markup=False)
+    if results and all(not r.facts and not r.failures for r in results):
+        console.print(f"error: {catalog}: no services in the catalog: nothing collected",
+                      markup=False)
+        return EXIT_INPUT
+    dead = [r for r in results if r.failures and not r.facts]
+    for result in dead:
+        reason = max(set(result.failures.values()), key=list(result.failures.values()).count)
+        console.print(f"error: {result.source}: failed for every service "
+                      f"({len(result.failures)}): {reason}", markup=False)
+    return EXIT_UNREACHABLE if dead else EXIT_OK
 
 
 @app.command()
@@ -94,11 +128,13 @@ def facts(
     output_format: FormatOpt = "table",
 ) -> None:
     """Show the latest stored facts of a service, per source, with their age."""
+    from engine.cli.database import require_database
     from engine.storage import facts as fact_store
     from engine.storage.database import engine_for, session_scope
     from engine.storage.models import SnapshotStatus
 
     settings = load_settings_or_exit(config)
+    require_database(settings, config)
     try:
         with session_scope(engine_for(settings.database_url)) as session:
             snapshots = fact_store.latest_snapshots(session, service=service, now=datetime.now(UTC))
@@ -132,47 +168,3 @@ def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:
             out.extend(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
         return out
     return [(prefix, values)]
-
-
-@app.command()
-def discover(
-    output: Annotated[Path, typer.Option(help="Directory to write the discovered entity files to.")],
-    config: ConfigOpt = None,
-    include_archived: Annotated[bool, typer.Option(help="Also read archived repositories.")] = False,
-) -> None:
-    """Read catalog-info.yaml from every repository of the GitHub organisation into OUTPUT.
-
-    One file per repository (OUTPUT/<org>/<repo>.yaml), replacing those of an earlier
-    discovery; point `catalog:` at a directory that holds OUTPUT to grade them.
-    """
-    from collectors.github.discovery import discover_catalog
-    from core.errors import CollectorError
-    from engine.catalog import load_catalog_texts
-
-    settings = load_settings_or_exit(config)
-    section = settings.collectors.get("github")
-    if section is None:
-        raise fail_input([Problem(str(config or "settings"), None,
-                                  "discovery needs a collectors.github section with org")])
-    try:
-        found = discover_catalog(section, include_archived=include_archived)
-    except (CollectorError, InputError) as error:
-        problems = error.problems if isinstance(error, InputError) else [
-            Problem("github", None, str(error))]
-        raise fail_input(problems) from None
-    catalog = load_catalog_texts(found)
-    written: set[Path] = set()
-    for origin, text in found:
-        owner, repo = origin.split("/")[:2]
-        target = output / owner / f"{repo}.yaml"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f"# discovered from {origin}\n{text}", encoding="utf-8")
-        written.add(target)
-    for stale in sorted(output.glob("*/*.yaml")):
-        if stale not in written and stale.read_text(encoding="utf-8").startswith("# discovered from "):
-            stale.unlink()
-    for problem in catalog.problems:
-        stderr().print(f"error: {problem}", markup=False)
-    stdout().print(f"{len(found)} catalog file(s) from GitHub, {len(catalog.services)} service(s) "
-                   f"written to {output}", markup=False)
-    raise typer.Exit(EXIT_OK)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -14,11 +15,19 @@ import typer
 from core.errors import InputError, Problem, StorageError
 from core.schema import FactSchema
 from engine.catalog import Catalog, load_catalog
-from engine.cli.app import EXIT_BELOW, EXIT_INPUT, EXIT_OK, ConfigOpt, FormatOpt, app
+from engine.cli.app import (
+    EXIT_INPUT,
+    SAMPLE_FACTS,
+    ConfigOpt,
+    FormatOpt,
+    app,
+    in_own_checkout,
+    split_names,
+)
 from engine.cli.output import print_table, stderr, stdout
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
-from engine.gate import GateVerdict, gate_verdict, write_junit
+from engine.generation import placeholder_owners
 from engine.loading import ScorecardSet, load_scorecards
 from engine.scorecard import Scorecard, ScorecardDocument
 from engine.vocabulary import vocabulary
@@ -112,12 +121,19 @@ def validate(
     roots = paths or [default]
     cards = load_scorecards(roots, schemas)
     problems = list(cards.problems)
+    owners: list[str] = []
     if catalog is not None:
-        problems.extend(load_catalog(catalog).problems)
+        checked = load_catalog(catalog)
+        problems.extend(checked.problems)
+        owners = placeholder_owners(checked.services.values())
     if problems:
         raise fail_input(sorted(problems))
+    for owner in owners:
+        stderr().print(f"warning: {owner}", markup=False)
     if settings is not None and config is not None:
         for warning in unconfigured_sources(cards.scorecards.values(), settings, config):
+            stderr().print(f"warning: {warning}", markup=False)
+        for warning in configured_filters(cards.scorecards.values(), settings, schemas):
             stderr().print(f"warning: {warning}", markup=False)
     rows = [
         [card.name, str(len(card.rules)), " < ".join(card.level_names), card.path]
@@ -127,6 +143,23 @@ def validate(
         raise fail_input([Problem(", ".join(map(str, roots)), None, "no scorecards found")])
     print_table(["scorecard", "rules", "levels", "file"], rows)
     stdout().print(f"{len(rows)} scorecard(s) valid.", markup=False)
+
+
+def configured_filters(cards: Iterable[Scorecard], settings: Settings,
+                       schemas: Mapping[str, FactSchema]) -> list[Problem]:
+    """Filters that match no service of the settings' catalog (on the facts file, if any)."""
+    from engine.cli.filters import empty_filters
+
+    catalog = load_catalog(settings.catalog)
+    if not settings.catalog.exists():
+        return [Problem(str(settings.catalog), None, "catalog path does not exist")]
+    for warning in placeholder_owners(catalog.services.values()):
+        stderr().print(f"warning: {warning}", markup=False)
+    facts: dict[str, ServiceFacts] = {}
+    if settings.facts is not None and settings.facts.exists():
+        with contextlib.suppress(InputError):
+            facts = load_facts(settings.facts, schemas)
+    return empty_filters(cards, catalog.services, facts, schemas, datetime.now(UTC))
 
 
 def unconfigured_sources(cards: Iterable[Scorecard], settings: Settings, config: Path) -> list[Problem]:
@@ -186,12 +219,13 @@ def evaluate_command(
     scorecards: ScorecardsOpt = Path("scorecards"),
     catalog: CatalogOpt = Path("catalog"),
     facts: Annotated[Path | None, typer.Option(
-        "--facts", help="Facts by service and namespace (default: samples/facts.json, or the "
-        "stored facts when --config is given).")] = None,
+        "--facts", help="Facts by service and namespace (required in file mode; with --config "
+        "the stored facts are graded).")] = None,
     config: ConfigOpt = None,
     now: NowOpt = None,
     output_format: FormatOpt = "table",
-    service: Annotated[list[str] | None, typer.Option(help="Only these services.")] = None,
+    service: Annotated[list[str] | None, typer.Option(
+        help="Only these services (repeat, or separate with commas).")] = None,
 ) -> None:
     """Grade every service on every scorecard that applies to it.
 
@@ -200,12 +234,18 @@ def evaluate_command(
     `levelset collect`, and the run is kept in the history like a scheduled one.
     """
     clock = parse_now(now)
+    service = split_names(service) or None
     if facts is None and config is not None:
         _evaluate_stored(config, clock, output_format, service)
         return
+    if facts is None:
+        if not in_own_checkout():
+            raise fail_input([Problem("--facts", None, "file mode needs a facts file: give "
+                                      "--facts FILE, or --config levelset.yaml for the "
+                                      "collected facts")])
+        facts = SAMPLE_FACTS
     schemas = vocabulary()
-    cards, services, facts_by_service = load_inputs(
-        scorecards, catalog, facts or Path("samples/facts.json"), schemas)
+    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts, schemas)
     selected = sorted(services, key=lambda s: s.name)
     if service:
         missing = sorted(set(service) - set(services.services))
@@ -216,6 +256,12 @@ def evaluate_command(
     for (name, card), problem in sorted(evaluation.filter_errors.items()):
         stderr().print(f"warning: scorecard {card}: filter failed for {name}, not graded: {problem}",
                        markup=False)
+    if not service:
+        from engine.cli.filters import empty_filters
+
+        for warning in empty_filters(cards.scorecards.values(), services.services,
+                                     facts_by_service, schemas, clock):
+            stderr().print(f"warning: {warning}", markup=False)
     _print_evaluation(evaluation, output_format)
 
 
@@ -266,53 +312,6 @@ def _notify_drops(settings: Settings, outcome: RunOutcome) -> None:
 
 
 @app.command()
-def gate(
-    service: Annotated[str, typer.Option(help="Service to check.")],
-    scorecard: Annotated[str, typer.Option(help="Scorecard to check it on.")],
-    min_level: Annotated[str, typer.Option("--min-level", help="Lowest acceptable level.")],
-    scorecards: ScorecardsOpt = Path("scorecards"),
-    catalog: CatalogOpt = Path("catalog"),
-    facts: FactsOpt = Path("samples/facts.json"),
-    now: NowOpt = None,
-    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
-    api: Annotated[str | None, typer.Option(
-        "--api", help="Use the result stored by this Levelset server instead of local files.",
-    )] = None,
-) -> None:
-    """Exit 0 when SERVICE is at or above MIN_LEVEL on SCORECARD, 1 when below, 2 on bad input."""
-    if api is not None:
-        from engine.api.client import remote_verdict
-
-        try:
-            verdict = remote_verdict(api, service=service, scorecard=scorecard,
-                                     min_level=min_level)
-        except InputError as error:
-            raise fail_input(error.problems) from None
-        finish_gate(verdict, junit)
-    clock = parse_now(now)
-    schemas = vocabulary()
-    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts, schemas)
-    try:
-        verdict = gate_verdict(
-            cards.scorecards, services.services, facts_by_service, schemas, clock,
-            service=service, scorecard=scorecard, min_level=min_level,
-        )
-    except InputError as error:
-        raise fail_input(error.problems) from None
-    finish_gate(verdict, junit)
-
-
-def finish_gate(verdict: GateVerdict, junit: Path | None) -> None:
-    """Print the verdict, write JUnit if asked, and exit 0 or 1."""
-    console = stdout()
-    for line, style in verdict.lines():
-        console.print(line, style=style, markup=False)
-    if junit is not None:
-        write_junit(verdict, junit)
-    raise typer.Exit(EXIT_OK if verdict.passed else EXIT_BELOW)
-
-
-@app.command()
 def schema() -> None:
     """Print the JSON Schema of a scorecard file (for editors and CI linters)."""
     document = ScorecardDocument.model_json_schema()
@@ -321,4 +320,4 @@ def schema() -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
-__all__ = ["evaluate_command", "gate", "schema", "validate"]
+__all__ = ["evaluate_command", "schema", "validate"]

@@ -14,7 +14,7 @@ from engine.cli.local import fail_input, parse_now
 from engine.cli.output import stderr, stdout
 from engine.cli.server import load_settings_or_exit
 
-report_app = typer.Typer(name="report", help="Send the weekly scorecard report.",
+report_app = typer.Typer(name="report", help="Send the weekly scorecard report.", rich_markup_mode=None,
                          no_args_is_help=True)
 app.add_typer(report_app)
 

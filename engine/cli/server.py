@@ -14,17 +14,14 @@ from typing import Annotated, Any
 
 import typer
 
-from core.errors import InputError, Problem, StorageError
-from engine.cli.app import EXIT_INPUT, ConfigOpt, FormatOpt, app
+from core.errors import CollectorError, InputError, Problem, StorageError
+from engine.cli.app import EXIT_INPUT, SAMPLE_FACTS, ConfigOpt, FormatOpt, app, in_own_checkout
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.scheduling.schedule import Job, listing, report_schedule, scheduled_jobs
 from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")
-
-SAMPLE_FACTS = Path("samples/facts.json")
-
 
 def _point_at(config: Path | None) -> None:
     """Make ``config`` the settings file of this process, or exit 2 if it does not exist."""
@@ -40,7 +37,7 @@ def load_settings_or_exit(config: Path | None) -> Settings:
     except InputError as error:
         raise fail_input(error.problems) from None
     pointed = config is not None or os.environ.get(CONFIG_ENV)
-    if not pointed and settings.facts is None and SAMPLE_FACTS.is_file():
+    if not pointed and settings.facts is None and in_own_checkout():
         # Pointed at nothing: serve the shipped sample catalog, scorecards and facts.
         settings = settings.model_copy(update={"facts": SAMPLE_FACTS})
     return settings
@@ -126,10 +123,19 @@ def scheduled_report(settings: Settings, scheduler: Any = None, *, now: datetime
                       id="report-retry", replace_existing=True)
 
 
+def scheduled_discovery(settings: Settings) -> None:
+    from engine.discovery import scheduled_discovery as discover
+
+    try:
+        log.info("discovered: %s", discover(settings))
+    except (InputError, CollectorError) as error:
+        log.error("discovery failed: %s", error)
+
+
 # What each job of the schedule table runs in ``levelset serve``.
 SCHEDULED: dict[Job, Callable[[Settings], None]] = {
     Job.evaluate: scheduled_evaluation, Job.collect: scheduled_collection, Job.prune: scheduled_prune,
-    Job.report: scheduled_report,
+    Job.report: scheduled_report, Job.discover: scheduled_discovery,
 }
 
 
@@ -209,10 +215,12 @@ def runs(
     """List recent evaluation runs."""
     from sqlmodel import Session
 
+    from engine.cli.database import require_database
     from engine.storage import runs as run_store
     from engine.storage.database import engine_for
 
     settings = load_settings_or_exit(config)
+    require_database(settings, config)
     with Session(engine_for(settings.database_url)) as session:
         _, items = run_store.list_runs(session, limit=limit)
     rows = [[str(r.id), r.trigger, r.status, r.service or "all",

@@ -155,9 +155,17 @@ def prune() -> dict[str, int]:
     return prune_history(get_settings())
 
 
+@app.task(name="levelset.discover")
+def discover() -> dict[str, int]:
+    """Rewrite the catalog directory's entities from the GitHub organisation."""
+    from engine.discovery import scheduled_discovery
+
+    return scheduled_discovery(get_settings())
+
+
 # What each job of the schedule table runs on a worker.
 TASKS: dict[Job, Task] = {Job.evaluate: evaluate, Job.collect: collect, Job.prune: prune,
-                          Job.report: report}
+                          Job.report: report, Job.discover: discover}
 
 
 @worker_ready.connect

@@ -34,6 +34,7 @@ class Job(StrEnum):
     collect = "collect"
     prune = "prune"
     report = "report"
+    discover = "discover"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ def schedule_table(schedule: ScheduleSettings,
         _entry("collect", Job.collect, schedule.collect, schedule.timezone),
         _entry("prune", Job.prune, schedule.prune, schedule.timezone),
     ]
+    if schedule.discover is not None:
+        table.append(_entry("discover", Job.discover, schedule.discover, schedule.timezone))
     if report is not None:
         table.append(ScheduledJob("report", Job.report, report.schedule, report.timezone))
     return table

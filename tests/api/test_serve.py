@@ -94,7 +94,7 @@ def test_gate_api_reaches_a_namespaced_service(server: str, sample: Path) -> Non
     target = ["--service", "team-x/svc", "--scorecard", "readiness", "--min-level", "Bronze"]
     remote_code, remote_out = gate(*target, "--api", server)
     assert (remote_code, remote_out) == gate(*target, *local)
-    assert remote_code == 1 and "team-x/svc" in remote_out
+    assert remote_code == 3 and "team-x/svc" in remote_out  # no facts at all: no data
 
 
 def test_a_20_mb_push_is_refused_before_it_is_read(serving: tuple[str, int]) -> None:
@@ -119,6 +119,13 @@ def test_a_20_mb_push_is_refused_before_it_is_read(serving: tuple[str, int]) -> 
     assert [s["facts"] for s in shown if s["source"] == "custom"] == [{"a": 1}]
 
 
+def test_gate_api_takes_the_base_url_with_or_without_the_api_prefix(server: str) -> None:
+    target = ["--service", "payments", "--scorecard", "readiness", "--min-level", "Gold"]
+    assert gate(*target, "--api", f"{server}/api/v1") == gate(*target, "--api", server)
+    code, output = gate(*target, "--api", f"{server}/api/v1/")
+    assert code == 0 and output.startswith("PASS payments on readiness")
+
+
 def test_gate_api_bad_input_exits_2(server: str) -> None:
     code, output = gate("--service", "nope", "--scorecard", "readiness", "--min-level", "Gold",
                         "--api", server)
@@ -128,7 +135,7 @@ def test_gate_api_bad_input_exits_2(server: str) -> None:
     assert code == 2 and 'no level "Platinum"' in output
     code, output = gate("--service", "payments", "--scorecard", "readiness", "--min-level", "Gold",
                         "--api", "http://127.0.0.1:9")
-    assert code == 2 and "cannot reach" in output
+    assert code == 3 and "cannot reach" in output
 
 
 def test_migrate_and_runs_commands(sample: Path, tmp_path: Path,

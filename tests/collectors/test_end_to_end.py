@@ -116,8 +116,9 @@ def test_collect_then_evaluate_from_stored_facts(config: Path, github: GitHubSta
     github.fail_always("/repos/acme/checkout", Reply(503, b'{"message": "Service unavailable"}'))
     github.fail_always("/repos/acme/payments", Reply(503, b'{"message": "Service unavailable"}'))
     again = cli("collect", "--config", str(config))
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 3, again.output  # a source that failed for every service
     assert "github: checkout:" in again.stderr and "503" in again.stderr
+    assert "error: github: failed for every service (2)" in again.stderr
     payload = json.loads(cli("evaluate", "--config", str(config), "--format", "json").stdout)
     checkout = rules_of(payload, "checkout")
     assert checkout["readme"] == "unknown" and checkout["reviews"] == "unknown"

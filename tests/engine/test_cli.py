@@ -116,8 +116,10 @@ def test_gate_below_the_bar_names_each_blocking_rule_with_its_remediation(run, t
 def test_gate_unknown_blocks_and_says_why(run):
     result = run("gate", "--service", "notifications", "--scorecard", "security",
                  "--min-level", "Bronze", *NOW)
-    assert result.exit_code == 1
-    assert "(unknown)" in result.stdout and "github collection failed: 403" in result.stdout
+    assert result.exit_code == 3  # only missing data stands in the way: no decision
+    assert "(unknown)" in result.stdout
+    assert "missing data: no data for github.alerts.dependabot.critical (github collection failed: 403" in result.stdout
+    assert "fix:" not in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,179 @@
+"""``levelset gate``: is a service at or above a level? Exit codes CI can act on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.errors import InputError, Problem
+from engine.cli.app import (
+    EXIT_BELOW,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    SAMPLE_FACTS,
+    ConfigOpt,
+    FormatOpt,
+    app,
+    in_own_checkout,
+    split_names,
+)
+from engine.cli.local import CatalogOpt, NowOpt, ScorecardsOpt, fail_input, load_inputs, parse_now
+from engine.cli.output import stderr, stdout
+from engine.evaluation import ServiceFacts
+from engine.gate import UNKNOWN_POLICIES, GateVerdict, gate_verdict, write_junit
+from engine.vocabulary import vocabulary
+
+
+def _unknown_policy(value: str) -> str:
+    if value not in UNKNOWN_POLICIES:
+        raise fail_input([Problem("--unknown", None, f"{value!r}: use block, warn or pass")])
+    return value
+
+
+@app.command()
+def gate(
+    service: Annotated[list[str], typer.Option(
+        help="Service to check (repeat, or separate with commas, for several).")],
+    scorecard: Annotated[str, typer.Option(help="Scorecard to check it on.")],
+    min_level: Annotated[str, typer.Option("--min-level", help="Lowest acceptable level.")],
+    unknown: Annotated[str, typer.Option(
+        "--unknown", callback=_unknown_policy,
+        help="A required rule without data (its source failed or has no value): block (it "
+        "keeps the service below the bar), warn (printed, not counted) or pass.")] = "block",
+    api: Annotated[str | None, typer.Option(
+        "--api", help="Read the result stored by this Levelset server (its base URL, with or "
+        "without /api/v1). Sends LEVELSET_READ_TOKEN, or else LEVELSET_API_TOKEN, as the "
+        "bearer token when set.")] = None,
+    config: ConfigOpt = None,
+    scorecards: ScorecardsOpt = Path("scorecards"),
+    catalog: CatalogOpt = Path("catalog"),
+    facts: Annotated[Path | None, typer.Option(
+        "--facts", help="Facts file (file mode: required unless --config or --api is given).",
+    )] = None,
+    now: NowOpt = None,
+    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+    output_format: FormatOpt = "table",
+) -> None:
+    """Check that SERVICE is at or above MIN_LEVEL on SCORECARD.
+
+    Three ways to get the result: --api (the server's stored result), --config (the
+    settings' scorecards and catalog on the facts stored by `levelset collect`), or files
+    (--scorecards, --catalog, --facts).
+
+    Exit codes: 0 at or above the bar; 1 below it; 2 bad input (unknown service, scorecard or
+    level, bad files or options); 3 no decision possible: the server or database cannot be
+    reached, nothing is stored yet, or (with --unknown block) only rules without data stand in
+    the way.
+    """
+    services = split_names(service)
+    if not services:
+        raise fail_input([Problem("--service", None, "give a service name")])
+    if api is not None:
+        verdicts = _remote(api, services, scorecard, min_level, unknown)
+    else:
+        verdicts = _local(services, scorecard, min_level, unknown, config=config,
+                          scorecards=scorecards, catalog=catalog, facts=facts, clock=parse_now(now))
+    finish_gate(verdicts, junit, output_format)
+
+
+def _remote(api: str, services: list[str], scorecard: str, min_level: str,
+            unknown: str) -> list[GateVerdict]:
+    from engine.api.client import Unreachable, remote_verdict
+
+    verdicts = []
+    for name in services:
+        try:
+            verdicts.append(remote_verdict(api, service=name, scorecard=scorecard,
+                                           min_level=min_level, unknown=unknown))
+        except InputError as error:
+            raise fail_input(error.problems) from None
+        except Unreachable as error:
+            for problem in error.problems:
+                stderr().print(f"error: {problem}", markup=False)
+            raise typer.Exit(EXIT_UNREACHABLE) from None
+    return verdicts
+
+
+def _local(services: list[str], scorecard: str, min_level: str, unknown: str, *,
+           config: Path | None, scorecards: Path, catalog: Path, facts: Path | None,
+           clock: datetime) -> list[GateVerdict]:
+    if config is not None and facts is None:
+        from engine.cli.stored import stored_inputs
+
+        cards, known, facts_by_service, schemas = stored_inputs(config, clock)
+    else:
+        if facts is None:
+            if not in_own_checkout():
+                raise fail_input([Problem("--facts", None, "file mode needs a facts file: give "
+                                          "--facts FILE, or --config levelset.yaml for the "
+                                          "collected facts, or --api URL for a server")])
+            facts = SAMPLE_FACTS
+        schemas = vocabulary()
+        loaded_cards, loaded_catalog, facts_by_service = load_inputs(
+            scorecards, catalog, facts, schemas)
+        cards, known = loaded_cards.scorecards, loaded_catalog.services
+    verdicts = []
+    for name in services:
+        try:
+            verdicts.append(gate_verdict(cards, known, facts_by_service, schemas, clock,
+                                         service=name, scorecard=scorecard,
+                                         min_level=min_level, unknown=unknown))
+        except InputError as error:
+            raise fail_input(error.problems) from None
+    return verdicts
+
+
+def finish_gate(verdicts: list[GateVerdict], junit: Path | None, output_format: str) -> None:
+    """Print the verdicts, write JUnit if asked, and exit 0, 1 or 3."""
+    if output_format == "json":
+        document = {"passed": all(v.passed for v in verdicts),
+                    "verdicts": [v.to_dict() for v in verdicts]}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        console = stdout()
+        for verdict in verdicts:
+            for line, style in verdict.lines():
+                console.print(line, style=style, markup=False)
+    if junit is not None:
+        write_junit(verdicts, junit)
+    raise typer.Exit(gate_exit(verdicts))
+
+
+def gate_exit(verdicts: list[GateVerdict]) -> int:
+    """1 when a verdict fails on a rule that failed; 3 when only data is missing; else 0."""
+    failed = [v for v in verdicts if not v.passed]
+    if not failed:
+        return EXIT_OK
+    if all(v.no_data for v in failed):
+        return EXIT_UNREACHABLE
+    return EXIT_BELOW
+
+
+def merged_facts(stored: dict[str, ServiceFacts], recorded: dict[str, ServiceFacts]
+                 ) -> dict[str, ServiceFacts]:
+    """Stored facts, with the facts file filling in the sources nothing was stored for."""
+    merged = dict(recorded)
+    for name, found in stored.items():
+        base = merged.get(name)
+        if base is None:
+            merged[name] = found
+            continue
+        entry = ServiceFacts()
+        entry.values.update(base.values)
+        entry.failures.update(base.failures)
+        for source, values in found.values.items():
+            entry.values[source] = values
+            entry.failures.pop(source, None)
+        for source, why in found.failures.items():
+            if source not in entry.values:
+                entry.failures[source] = why
+        merged[name] = entry
+    return merged
+
+
+__all__ = ["finish_gate", "gate", "gate_exit", "merged_facts"]

@@ -28,24 +28,19 @@ def discover_into(section: Mapping[str, Any], output: Path, *, generate: bool,
                   include_archived: bool = False) -> Discovered:
     """Write the organisation's entities under ``output`` (``output/<org>/<repo>.yaml``),
     removing those an earlier discovery wrote for repositories now gone."""
-    from collectors.github.discovery import discover_catalog
+    from collectors.github.discovery import discover_repositories
     from engine.catalog import load_catalog_texts
     from engine.generation import GENERATED, generate_entities
-    from engine.githubrest import GitHubReader
 
-    found = discover_catalog(section, include_archived=include_archived)
+    discovery = discover_repositories(section, include_archived=include_archived)
+    found = discovery.catalogs
     catalog = load_catalog_texts(found)
     having = {"/".join(origin.split("/")[:2]) for origin, _ in found}
-    org = str(section["org"])
+    missing = generate_entities(discovery.uncatalogued, having=having,
+                                include_archived=include_archived)
     skipped = 0
-    with GitHubReader(section) as reader:
-        if generate:
-            missing = generate_entities(reader, org, having=having,
-                                        include_archived=include_archived)
-        else:
-            missing = []
-            skipped = sum(1 for r in reader.repositories(org) if r.get("full_name") not in having
-                          and (include_archived or not r.get("archived")))
+    if not generate:
+        skipped, missing = len(missing), []
     written: set[Path] = set()
     files = [(origin.split("/")[:2], f"{DISCOVERED}{origin}\n{text}") for origin, text in found]
     files += [(name.split("/"), text) for name, text in missing]

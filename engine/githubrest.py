@@ -1,5 +1,7 @@
-"""The few GitHub REST reads that setting up needs (listing repositories, reading a file,
-the token's scopes), apart from the collector: ``init``, ``discover --generate``, ``doctor``."""
+"""The few GitHub REST reads that ``levelset doctor`` needs, apart from the collector: the
+token's scopes, the organisation's first repository and what each fact's endpoint answers.
+(Discovery, also for ``discover --generate``, reads through GraphQL:
+:mod:`collectors.github.discovery`.)"""
 
 from __future__ import annotations
 
@@ -71,21 +73,6 @@ class GitHubReader:
             yield from (r for r in response.json() if isinstance(r, dict))
             found = _NEXT.search(response.headers.get("link", ""))
             url, params = (found.group(1), {}) if found else (None, {})
-
-    def file(self, repo: str, path: str) -> str | None:
-        """A file's text on the default branch, or None when it is not there."""
-        response = self.client.get(f"/repos/{repo}/contents/{path}",
-                                   headers={"Accept": "application/vnd.github.raw+json"})
-        if response.status_code != 200:
-            return None
-        if response.headers.get("content-type", "").startswith("application/json"):
-            import base64
-
-            body = response.json()
-            if isinstance(body, dict) and body.get("encoding") == "base64":
-                return base64.b64decode(body.get("content", "")).decode("utf-8", "replace")
-            return None
-        return response.text
 
 
 def _message(response: httpx.Response) -> str:

@@ -6,14 +6,16 @@ catalog = load_catalog_texts(found)                       # engine.catalog: the 
 ```
 
 One GraphQL query per 100 repositories lists the organisation's repositories with the text
-of their catalog-info.yaml (1 rate-limit point each). Discovery only fetches the files; the
-engine parses them with the same Backstage rules as files on disk. A repository without the
-file is skipped.
+of their catalog-info.yaml and of their CODEOWNERS (1 rate-limit point each: the files are
+plain fields, not connections). Discovery only fetches the files; the engine parses them with
+the same Backstage rules as files on disk. :func:`discover_repositories` also returns the
+repositories without the file, with their CODEOWNERS text, for ``discover --generate``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.github.budget import RATE_LIMIT_FIELDS, Budget
@@ -24,14 +26,23 @@ from collectors.http import RequestCounter
 from core.errors import CollectorError
 
 CATALOG_FILE = "catalog-info.yaml"
+# Where GitHub looks for CODEOWNERS, in its order: the first one found is used.
+CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+_CODEOWNERS_ALIASES = ("codeownersGithub", "codeownersRoot", "codeownersDocs")
+
+_BLOB = "{ ... on Blob { text isBinary } }"
+_CODEOWNERS_FIELDS = "\n        ".join(
+    f'{alias}: object(expression: "HEAD:{path}") {_BLOB}'
+    for alias, path in zip(_CODEOWNERS_ALIASES, CODEOWNERS_PATHS, strict=True))
 
 QUERY = f"""query CatalogFiles($org: String!, $after: String) {{
   {RATE_LIMIT_FIELDS}
   organization(login: $org) {{
     repositories(first: 100, after: $after, orderBy: {{field: NAME, direction: ASC}}) {{
       nodes {{
-        nameWithOwner isArchived
-        catalog: object(expression: "HEAD:{CATALOG_FILE}") {{ ... on Blob {{ text isBinary }} }}
+        nameWithOwner name description isArchived
+        catalog: object(expression: "HEAD:{CATALOG_FILE}") {_BLOB}
+        {_CODEOWNERS_FIELDS}
       }}
       pageInfo {{ hasNextPage endCursor }}
     }}
@@ -39,9 +50,33 @@ QUERY = f"""query CatalogFiles($org: String!, $after: String) {{
 }}"""
 
 
+@dataclass(frozen=True)
+class Uncatalogued:
+    """A repository without a catalog-info.yaml: what a generated entity is made of."""
+
+    full_name: str  # owner/name
+    name: str
+    description: str | None = None
+    archived: bool = False
+    codeowners: str | None = None  # the text of the first CODEOWNERS GitHub would use
+
+
+@dataclass
+class Discovery:
+    catalogs: list[tuple[str, str]] = field(default_factory=list)  # (origin, text)
+    uncatalogued: list[Uncatalogued] = field(default_factory=list)
+
+
 def discover_catalog(config: Mapping[str, Any], *, include_archived: bool = False
                      ) -> list[tuple[str, str]]:
     """``(origin, text)`` of each repository's catalog-info.yaml, origin ``org/repo/file``."""
+    return discover_repositories(config, include_archived=include_archived).catalogs
+
+
+def discover_repositories(config: Mapping[str, Any], *, include_archived: bool = False
+                          ) -> Discovery:
+    """Each repository's catalog-info.yaml, and the repositories without one; archived
+    repositories are left out of both unless ``include_archived``."""
     collector = GitHubCollector(config)
     org = collector.config.org
     if not org:
@@ -49,7 +84,7 @@ def discover_catalog(config: Mapping[str, Any], *, include_archived: bool = Fals
     client = collector.open_client(RequestCounter())
     reader = GraphQLReader(client.requester, collector.config,
                            Budget(collector.config.max_wait_seconds))
-    found: list[tuple[str, str]] = []
+    found = Discovery()
     after: str | None = None
     try:
         while True:
@@ -60,14 +95,21 @@ def discover_catalog(config: Mapping[str, Any], *, include_archived: bool = Fals
                 message = errors[0].get("message") if errors else "no repositories"
                 raise CollectorError(f"GitHub discovery: {message}")
             for repo in page.get("nodes") or []:
-                if not isinstance(repo, dict) or (repo.get("isArchived") and not include_archived):
+                if not isinstance(repo, dict) or not isinstance(repo.get("nameWithOwner"), str) \
+                        or (repo.get("isArchived") and not include_archived):
                     continue
-                blob = repo.get("catalog")
-                if not isinstance(blob, dict):
+                full_name = repo["nameWithOwner"]
+                text = _text(repo.get("catalog"))
+                if text is not None:
+                    found.catalogs.append((f"{full_name}/{CATALOG_FILE}", text))
                     continue
-                text = blob.get("text")
-                if isinstance(text, str) and not blob.get("isBinary"):
-                    found.append((f"{repo['nameWithOwner']}/{CATALOG_FILE}", text))
+                codeowners = next((t for t in map(_text, map(repo.get, _CODEOWNERS_ALIASES))
+                                   if t is not None), None)
+                description = repo.get("description")
+                found.uncatalogued.append(Uncatalogued(
+                    full_name, str(repo.get("name") or full_name.split("/", 1)[-1]),
+                    description if isinstance(description, str) else None,
+                    bool(repo.get("isArchived")), codeowners))
             info = page.get("pageInfo") or {}
             if not info.get("hasNextPage"):
                 break
@@ -77,3 +119,11 @@ def discover_catalog(config: Mapping[str, Any], *, include_archived: bool = Fals
     finally:
         client.close()
     return found
+
+
+def _text(blob: Any) -> str | None:
+    """A blob's text; None for a missing file, a directory or a binary file."""
+    if not isinstance(blob, dict) or blob.get("isBinary"):
+        return None
+    text = blob.get("text")
+    return text if isinstance(text, str) else None

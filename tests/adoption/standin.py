@@ -1,13 +1,12 @@
-"""The loopback GitHub stand-in, plus what setting up reads: any file's contents (CODEOWNERS)
-and, for classic tokens, the ``X-OAuth-Scopes`` header GitHub sends."""
+"""The loopback GitHub stand-in, plus what ``doctor`` reads: for classic tokens, the
+``X-OAuth-Scopes`` header GitHub sends. CODEOWNERS texts are the repositories' ``contents``,
+which discovery reads through GraphQL."""
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 
-from tests.realparts.github import PREFIX, FakeRepository, GitHubStandIn, days_ago
+from tests.realparts.github import FakeRepository, GitHubStandIn, days_ago
 from tests.realparts.httpserver import Reply, Request
 
 BACKSTAGE = """apiVersion: backstage.io/v1alpha1
@@ -22,10 +21,9 @@ spec: {{type: service, lifecycle: production, owner: {owner}}}
 
 
 class SetupStandIn(GitHubStandIn):
-    def __init__(self, repositories: list[FakeRepository], *, contents: dict[str, str],
+    def __init__(self, repositories: list[FakeRepository], *,
                  scopes: dict[str, str] | None = None) -> None:
         super().__init__(repositories)
-        self.contents = contents  # "acme/repo/path" -> text
         self.scopes = scopes or {}  # token -> X-OAuth-Scopes (classic tokens)
 
     def _answer(self, request: Request) -> Reply:
@@ -33,16 +31,6 @@ class SetupStandIn(GitHubStandIn):
         if token == "revoked":
             return Reply(401, json.dumps({"message": "Bad credentials"}).encode(),
                          {"Content-Type": "application/json"})
-        match = re.fullmatch(r"/repos/([^/]+/[^/]+)/contents/(.+)", request.path.removeprefix(PREFIX))
-        if match and match.group(2) != "catalog-info.yaml":
-            text = self.contents.get(f"{match.group(1)}/{match.group(2)}")
-            if text is None:
-                return Reply(404, b'{"message": "Not Found"}', {"Content-Type": "application/json"})
-            if "raw" in request.headers.get("accept", ""):
-                return Reply(200, text.encode(), {"Content-Type": "application/vnd.github.raw"})
-            body = {"type": "file", "encoding": "base64",
-                    "content": base64.b64encode(text.encode()).decode()}
-            return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
         reply = super()._answer(request)
         if token in self.scopes:
             reply.headers["X-OAuth-Scopes"] = self.scopes[token]
@@ -64,12 +52,12 @@ def acme() -> SetupStandIn:
                                                "catalog-info.yaml", ".github/workflows/ci.yml"],
                        protection=PROTECTED, last_commit_at=days_ago(2),
                        release=("v2.0.0", days_ago(5)),
+                       contents={".github/CODEOWNERS": "* @acme/payments\n"},
                        catalog_info=BACKSTAGE.format(name="checkout", owner="payments",
                                                      description="Takes the money.")),
         FakeRepository("acme/billing", files=["README.md", ".github/CODEOWNERS"],
-                       last_commit_at=days_ago(30), dependabot_alerts=["high"]),
+                       last_commit_at=days_ago(30), dependabot_alerts=["high"],
+                       contents={".github/CODEOWNERS": "# owners\n*  @acme/finance @jo\n"}),
         FakeRepository("acme/scratch", files=["notes.txt"], last_commit_at=days_ago(400)),
         FakeRepository("acme/old", archived=True, files=["README"]),
-    ], contents={"acme/billing/.github/CODEOWNERS": "# owners\n*  @acme/finance @jo\n",
-                 "acme/checkout/.github/CODEOWNERS": "* @acme/payments\n"},
-        scopes={"ghp_classic_full": "repo, read:org", "ghp_classic_thin": "read:org"})
+    ], scopes={"ghp_classic_full": "repo, read:org", "ghp_classic_thin": "read:org"})

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from collectors.github.cache import JsonFileETagCache
 from collectors.github.client import graphql_url
 from collectors.github.collector import GitHubCollector
-from collectors.github.discovery import discover_catalog
+from collectors.github.discovery import discover_catalog, discover_repositories
 from engine.catalog import load_catalog_texts
 from engine.jobs.collection import configured_collectors
 from engine.settings import Settings
@@ -364,6 +364,37 @@ def test_discovery_reads_catalog_info_of_every_repository_of_the_org(github):
     assert GitHubCollector({}).repository_of(catalog.services["checkout"]) == "acme/checkout"
     assert catalog.problems == []
     assert github.graphql_requests() == 2 and github.requests() == 0  # one query each
+
+
+def test_discovery_reads_codeowners_of_repositories_without_catalog_info():
+    """GitHub's CODEOWNERS order (.github/, the root, docs/), in the pages that list the
+    repositories: 1 point per 100 repositories, nothing read per repository."""
+    owners = {".github/CODEOWNERS": "* @acme/first\n", "CODEOWNERS": "* @acme/root\n",
+              "docs/CODEOWNERS": "* @acme/docs\n"}
+    fleet = [FakeRepository("acme/all", files=list(owners), contents=owners),
+             FakeRepository("acme/docs", files=["docs/CODEOWNERS"], contents=owners),
+             FakeRepository("acme/root", files=["CODEOWNERS", "docs/CODEOWNERS"],
+                            contents=owners),
+             FakeRepository("acme/gone", archived=True, files=["CODEOWNERS"], contents=owners),
+             FakeRepository("acme/owned", files=["catalog-info.yaml"], catalog_info="x: 1\n")]
+    fleet += [FakeRepository(f"acme/svc-{i:03d}", files=["README.md"]) for i in range(140)]
+    github = GitHubStandIn(fleet)
+    with github.server.running():
+        found = discover_repositories({"base_url": github.base_url, "org": "acme"})
+        archived = discover_repositories({"base_url": github.base_url, "org": "acme"},
+                                         include_archived=True)
+    assert github.invalid_queries == [] and github.requests() == 0
+    assert github.graphql_costs == [1, 1] * 2  # 145 repositories: two pages of 1 point
+    assert found.catalogs == [("acme/owned/catalog-info.yaml", "x: 1\n")]
+    uncatalogued = {r.full_name: r for r in found.uncatalogued}
+    assert len(uncatalogued) == 143 and "acme/gone" not in uncatalogued
+    assert uncatalogued["acme/all"].codeowners == "* @acme/first\n"
+    assert uncatalogued["acme/root"].codeowners == "* @acme/root\n"
+    assert uncatalogued["acme/docs"].codeowners == "* @acme/docs\n"
+    assert uncatalogued["acme/svc-000"].codeowners is None
+    assert uncatalogued["acme/svc-000"].name == "svc-000"
+    gone = next(r for r in archived.uncatalogued if r.full_name == "acme/gone")
+    assert gone.archived is True and gone.codeowners == "* @acme/root\n"
 
 
 def test_branch_protection_the_token_may_not_read_is_unknown(github, github_services):

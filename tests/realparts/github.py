@@ -62,6 +62,7 @@ class FakeRepository:
     code_scanning_alerts: list[str] | None = None  # severities; None: 404 no analysis
     release: tuple[str, datetime] | None = None
     catalog_info: str | None = None
+    contents: dict[str, str] = field(default_factory=dict)  # path -> text of a file in files
 
 
 class GitHubStandIn:
@@ -445,8 +446,9 @@ class GitHubStandIn:
             return {"__typename": "Blob", "text": repo.catalog_info, "isBinary": False,
                     "isTruncated": False, "byteSize": len(repo.catalog_info.encode())}
         if path in repo.files:
-            return {"__typename": "Blob", "text": "", "isBinary": False, "isTruncated": False,
-                    "byteSize": 0}
+            text = repo.contents.get(path, "")
+            return {"__typename": "Blob", "text": text, "isBinary": False,
+                    "isTruncated": False, "byteSize": len(text.encode())}
         prefix = f"{path}/" if path else ""
         below = [p[len(prefix):] for p in repo.files if p.startswith(prefix)]
         if not below:

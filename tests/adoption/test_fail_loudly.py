@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.adoption.conftest import NOW, Invoke, write_settings
-from tests.realparts.github import FakeRepository, GitHubStandIn
+from tests.realparts.github import GRAPHQL, FakeRepository, GitHubStandIn
 from tests.realparts.httpserver import Reply
 
 ENTITY = """apiVersion: backstage.io/v1alpha1
@@ -56,8 +56,8 @@ def test_collect_exits_3_when_the_token_is_refused(tmp_path: Path, cli: Invoke,
     monkeypatch.setenv("ADOPTION_TEST_GITHUB_TOKEN", "ghp_expired")
     config = small_project(tmp_path, github)
     cli("migrate", "--config", str(config))
-    for repo in ("a", "b"):  # what GitHub answers to a revoked token
-        github.fail_always(f"/repos/acme/{repo}", BAD_CREDENTIALS)
+    for path in ("/repos/acme/a", "/repos/acme/b", GRAPHQL):  # GitHub, to a revoked token
+        github.fail_always(path, BAD_CREDENTIALS)
     result = cli("collect", "--config", str(config))
     assert result.exit_code == 3, result.output
     assert "error: github: failed for every service (2): GitHub rejected the token (HTTP 401)" \

@@ -281,7 +281,7 @@ def _evaluate_stored(config: Path, clock: datetime, output_format: str, only: li
         raise fail_input([Problem(settings.database_url, None, str(error))]) from None
     for problem in outcome.problems:
         stderr().print(f"warning: {problem}", markup=False)
-    if not outcome.timings:  # the same run key was already stored
+    if outcome.already_stored:
         raise fail_input([Problem(str(config), None, f"run {outcome.run_id} was already complete")])
     if output_format == "json":
         print_results_json(settings, outcome, only)

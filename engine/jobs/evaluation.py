@@ -91,7 +91,8 @@ def resolve_scorecards(
 class RunOutcome:
     """What a run did, for whoever triggered it: its status, evaluation and events.
 
-    ``evaluation`` is None when the run key had already been stored (nothing was evaluated).
+    ``evaluation``: the results this run evaluated, while they stayed in memory (a large run
+    spools them to disk: None; the stored standings are the full picture either way).
     ``skipped``: services whose results a newer run had already stored.
     """
 
@@ -104,6 +105,7 @@ class RunOutcome:
     problems: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     evaluated: int = 0  # results evaluated by this run (the others were unchanged)
+    already_stored: bool = False  # the run key had been stored: nothing was done
 
     @property
     def level_changes(self) -> list[LevelChanged]:
@@ -157,7 +159,7 @@ def run_evaluation(
             settings, trigger=trigger, service=service, now=now, run_key=run_key
         )
         if done:
-            return RunOutcome(run_id, RunStatus.COMPLETE)
+            return RunOutcome(run_id, RunStatus.COMPLETE, already_stored=True)
     with _heartbeat(settings, run_id):
         return store_run(settings, evaluate_run(settings, run_id=run_id, service=service, now=now))
 

@@ -37,7 +37,7 @@ class Budget:
             self.points += rate_limit["cost"]
         if isinstance(rate_limit.get("remaining"), int):
             self.remaining = rate_limit["remaining"]
-        self.reset_at = _moment(rate_limit.get("resetAt")) or self.reset_at
+        self.reset_at = parse_moment(rate_limit.get("resetAt")) or self.reset_at
 
     def exhausted(self, headers: dict[str, Any] | None) -> None:
         """GitHub refused a query for the primary limit: note when it resets."""
@@ -62,7 +62,8 @@ class Budget:
         return self.reset_at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _moment(value: Any) -> datetime | None:
+def parse_moment(value: Any) -> datetime | None:
+    """An ISO-8601 moment as GitHub writes it (``...Z``), in UTC; None if it is not one."""
     if not isinstance(value, str):
         return None
     try:

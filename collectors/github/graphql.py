@@ -23,7 +23,7 @@ from typing import Any
 
 from github.Requester import Requester
 
-from collectors.github.budget import RATE_LIMIT_FIELDS, Budget
+from collectors.github.budget import RATE_LIMIT_FIELDS, Budget, parse_moment
 from collectors.github.client import RepositoryFailed, SourceFailed, graphql_url, send
 from collectors.github.schema import KEY_FILES
 from collectors.github.settings import GitHubConfig
@@ -306,7 +306,7 @@ def protection(branch: dict[str, Any]) -> dict[str, Any] | None:
 
 def _pull_requests(page: dict[str, Any], now: datetime) -> dict[str, Any]:
     facts: dict[str, Any] = {"open": page.get("totalCount")}
-    oldest = [_timestamp((n or {}).get("createdAt")) for n in page.get("nodes") or []]
+    oldest = [parse_moment((n or {}).get("createdAt")) for n in page.get("nodes") or []]
     known = [moment for moment in oldest if moment is not None]
     if known:
         facts["oldest_open_days"] = round((now - min(known)).total_seconds() / 86400, 2)
@@ -317,13 +317,3 @@ def _visibility(private: Any) -> str | None:
     if isinstance(private, bool):
         return "private" if private else "public"
     return None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

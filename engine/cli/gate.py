@@ -15,14 +15,20 @@ from engine.cli.app import (
     EXIT_BELOW,
     EXIT_OK,
     EXIT_UNREACHABLE,
-    SAMPLE_FACTS,
     ConfigOpt,
     FormatOpt,
     app,
-    in_own_checkout,
     split_names,
 )
-from engine.cli.local import CatalogOpt, NowOpt, ScorecardsOpt, fail_input, load_inputs, parse_now
+from engine.cli.local import (
+    CatalogOpt,
+    NowOpt,
+    ScorecardsOpt,
+    fail_input,
+    load_inputs,
+    parse_now,
+    sample_facts,
+)
 from engine.cli.output import stderr, stdout
 from engine.evaluation import ServiceFacts
 from engine.gate import UNKNOWN_POLICIES, GateVerdict, gate_verdict, write_junit
@@ -108,11 +114,8 @@ def _local(services: list[str], scorecard: str, min_level: str, unknown: str, *,
         cards, known, facts_by_service, schemas = stored_inputs(config, clock)
     else:
         if facts is None:
-            if not in_own_checkout():
-                raise fail_input([Problem("--facts", None, "file mode needs a facts file: give "
-                                          "--facts FILE, or --config levelset.yaml for the "
-                                          "collected facts, or --api URL for a server")])
-            facts = SAMPLE_FACTS
+            facts = sample_facts("or --config levelset.yaml for the collected facts, or --api "
+                                 "URL for a server")
         schemas = vocabulary()
         loaded_cards, loaded_catalog, facts_by_service = load_inputs(
             scorecards, catalog, facts, schemas)

@@ -59,6 +59,15 @@ def fail_input(problems: list[Problem]) -> typer.Exit:
     return typer.Exit(EXIT_INPUT)
 
 
+def sample_facts(alternatives: str) -> Path:
+    """The sample facts, as the default facts file of file mode: only in Levelset's own
+    checkout; elsewhere a facts file must be given (``alternatives`` says what else may be)."""
+    if not in_own_checkout():
+        raise fail_input([Problem("--facts", None, "file mode needs a facts file: give "
+                                  f"--facts FILE, {alternatives}")])
+    return SAMPLE_FACTS
+
+
 def parse_now(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC)
@@ -239,11 +248,7 @@ def evaluate_command(
         _evaluate_stored(config, clock, output_format, service)
         return
     if facts is None:
-        if not in_own_checkout():
-            raise fail_input([Problem("--facts", None, "file mode needs a facts file: give "
-                                      "--facts FILE, or --config levelset.yaml for the "
-                                      "collected facts")])
-        facts = SAMPLE_FACTS
+        facts = sample_facts("or --config levelset.yaml for the collected facts")
     schemas = vocabulary()
     cards, services, facts_by_service = load_inputs(scorecards, catalog, facts, schemas)
     selected = sorted(services, key=lambda s: s.name)

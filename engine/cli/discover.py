@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,7 +13,24 @@ from engine.cli.app import EXIT_OK, EXIT_UNREACHABLE, ConfigOpt, app
 from engine.cli.local import fail_input
 from engine.cli.output import stderr, stdout
 from engine.cli.server import load_settings_or_exit
-from engine.discovery import discover_into
+from engine.discovery import Discovered, discover_into
+
+
+def discover_or_exit(section: Mapping[str, Any], output: Path, *, generate: bool,
+                     include_archived: bool = False) -> Discovered:
+    """``discover_into`` for a command: bad settings exit 2, GitHub out of reach exits 3, and
+    each invalid entity found is printed."""
+    try:
+        result = discover_into(section, output, generate=generate,
+                               include_archived=include_archived)
+    except InputError as error:
+        raise fail_input(error.problems) from None
+    except CollectorError as error:
+        stderr().print(f"error: github: {error}", markup=False)
+        raise typer.Exit(EXIT_UNREACHABLE) from None
+    for problem in result.problems:
+        stderr().print(f"error: {problem}", markup=False)
+    return result
 
 
 @app.command()
@@ -37,16 +55,8 @@ def discover(
     if section is None or not section.get("org"):
         raise fail_input([Problem(str(config or "settings"), None,
                                   "discovery needs a collectors.github section with org")])
-    try:
-        result = discover_into(section, output, generate=generate,
-                               include_archived=include_archived)
-    except InputError as error:
-        raise fail_input(error.problems) from None
-    except CollectorError as error:
-        stderr().print(f"error: github: {error}", markup=False)
-        raise typer.Exit(EXIT_UNREACHABLE) from None
-    for problem in result.problems:
-        stderr().print(f"error: {problem}", markup=False)
+    result = discover_or_exit(section, output, generate=generate,
+                              include_archived=include_archived)
     summary = f"{result.found} catalog file(s) from GitHub, {result.services} service(s)"
     if generate:
         summary += f", {result.generated} generated for repositories without one"

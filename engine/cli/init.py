@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from core.errors import CollectorError, InputError, Problem
-from engine.cli.app import EXIT_OK, EXIT_UNREACHABLE, app
+from core.errors import InputError, Problem
+from engine.cli.app import EXIT_OK, app
 from engine.cli.local import fail_input
-from engine.cli.output import stderr, stdout
+from engine.cli.output import stdout
 
 GITHUB_API = "https://api.github.com"
 DISCOVER_CRON = "30 2 * * *"
@@ -121,17 +121,9 @@ def _write_catalog(target: Path, source: Path | None, github: dict[str, Any] | N
         else:
             shutil.copy2(source, target / source.name)
     elif github is not None:
-        from engine.discovery import discover_into
+        from engine.cli.discover import discover_or_exit
 
-        try:
-            found = discover_into(github, target, generate=True)
-        except InputError as error:
-            raise fail_input(error.problems) from None
-        except CollectorError as error:
-            stderr().print(f"error: github: {error}", markup=False)
-            raise typer.Exit(EXIT_UNREACHABLE) from None
-        for problem in found.problems:
-            stderr().print(f"error: {problem}", markup=False)
+        discover_or_exit(github, target, generate=True)
     return len(load_catalog(target).services)
 
 

@@ -190,13 +190,11 @@ if getattr(yaml, "__with_libyaml__", False):
 _LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 
 
-def _problem_from_yaml(path: str, error: yaml.YAMLError, max_depth: int) -> Problem:
+def _problem_from_yaml(path: str, error: yaml.YAMLError) -> Problem:
     mark = getattr(error, "problem_mark", None)
     line = mark.line + 1 if mark is not None else None
     if isinstance(error, LimitExceeded):
         return Problem(path, line, str(error.problem))
-    if getattr(error, "problem", None) == _LIBYAML_TOO_DEEP:
-        return Problem(path, line, f"nesting deeper than {max_depth} levels")
     parts = [getattr(error, "context", None), getattr(error, "problem", None)]
     message = "; ".join(p for p in parts if p) or str(error)
     return Problem(path, line, f"invalid YAML: {message}")
@@ -231,7 +229,7 @@ def parse_documents(text: str, path: str | Path, limits: ReadLimits) -> list[Any
             # Past a limit: the Python parser, which checks while it composes, stops at the
             # event where the document first went past it, and says so with that line.
             return _parse_in_python(text, path, limits)
-        raise InputError([_problem_from_yaml(str(path), error, limits.max_depth)]) from None
+        raise InputError([_problem_from_yaml(str(path), error)]) from None
     finally:
         loader.dispose()
     return documents
@@ -251,7 +249,7 @@ def _parse_in_python(text: str, path: str | Path, limits: ReadLimits) -> list[An
             if document is not None:
                 documents.append(document)
     except yaml.YAMLError as error:
-        raise InputError([_problem_from_yaml(str(path), error, limits.max_depth)]) from None
+        raise InputError([_problem_from_yaml(str(path), error)]) from None
     finally:
         loader.dispose()
     return documents
@@ -287,10 +285,7 @@ def _check_composed(root: yaml.Node, limits: ReadLimits) -> None:
             continue
         open_nodes.discard(key)
         extent = _Extent(1, 0)
-        for child in _children(node):
-            if id(child) in open_nodes:
-                raise LimitExceeded(None, None, "an alias refers to a node that contains it "
-                                    "(recursive structures are not read)", child.start_mark)
+        for child in _children(node):  # each done before its parent: it is in extents
             extent.add(extents[id(child)])
         extent.height += 1
         if extent.height > limits.max_depth:
@@ -301,9 +296,6 @@ def _check_composed(root: yaml.Node, limits: ReadLimits) -> None:
         if extent.size - distinct > limits.max_alias_nodes:
             raise LimitExceeded(None, None, f"aliases expand to more than "
                                 f"{limits.max_alias_nodes:,} nodes", node.start_mark)
-    if extents[id(root)].size - distinct > limits.max_alias_nodes:
-        raise LimitExceeded(None, None, f"aliases expand to more than "
-                            f"{limits.max_alias_nodes:,} nodes", root.start_mark)
 
 
 def _check_depth(node: yaml.Node, max_depth: int, depth: int = 0) -> None:

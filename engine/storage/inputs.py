@@ -23,12 +23,9 @@ def stored_inputs(session: Session) -> dict[tuple[str, str], int]:
 
 def replace_inputs(session: Session, *, digests: Mapping[Key, int | None]) -> None:
     """Set the digest of each key; None removes it (the key is graded again next run)."""
-    table = table_of(ResultInput)
     keys = sorted(digests)
-    for part in chunks(keys):
-        session.execute(delete(table).where(
-            tuple_(table.c.service_id, table.c.scorecard_id).in_(part)))
-    bulk_insert(session, table, ("service_id", "scorecard_id", "digest"),
+    drop_inputs(session, keys=keys)
+    bulk_insert(session, table_of(ResultInput), ("service_id", "scorecard_id", "digest"),
                 [(s, c, digests[(s, c)]) for s, c in keys if digests[(s, c)] is not None])
 
 

@@ -379,14 +379,22 @@ def evaluate(
     functions = bind(now)
     cards = list(scorecards)
     reads = facts_read(cards)
+    # What a set of scorecards reads, once per set (an incremental run grades few sets).
+    partial: dict[frozenset[str], tuple[list[Scorecard], dict[str, ReadTree | None]]] = {}
     evaluation = Evaluation(now=now, results=[])
     for service in services:
-        wanted = None if only is None else only.get(service.name)
-        if only is not None and not wanted:
+        wanted = None if only is None else frozenset(only.get(service.name, ()))
+        if wanted is not None and not wanted:
             continue
-        graded = cards if wanted is None else [c for c in cards if c.name in wanted]
+        if wanted is None:
+            graded, graded_reads = cards, reads
+        else:
+            if wanted not in partial:
+                subset = [c for c in cards if c.name in wanted]
+                partial[wanted] = subset, facts_read(subset)
+            graded, graded_reads = partial[wanted]
         context = FactContext(service, facts.get(service.name), schemas, functions, now,
-                              reads if wanted is None else facts_read(graded))
+                              graded_reads)
         for scorecard in graded:
             applicable, problem = applies(scorecard, context)
             if problem is not None:

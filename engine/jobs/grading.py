@@ -12,11 +12,11 @@ import pickle
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import IO, Any
 
-from core.schema import UnreadableFacts, select
+from core.schema import FactSchema, UnreadableFacts, select
 from core.service import Service
 from engine.evaluation import (
     Evaluation,
@@ -67,7 +67,7 @@ class Grader:
     settings: Settings
     services: Sequence[Service]
     cards: Mapping[str, Scorecard]
-    schemas: Mapping[str, object]
+    schemas: Mapping[str, FactSchema]
     now: datetime
 
     def facts(self, names: Sequence[str]) -> tuple[dict[str, ServiceFacts], list[str]]:
@@ -82,13 +82,13 @@ class Grader:
         if not self.settings.evaluation.isolated:
             if clock_only:
                 cards = [clock_part(card) for card in cards]
-            return evaluate(batch, facts, cards, self.schemas, self.now, only)  # type: ignore[arg-type]
+            return evaluate(batch, facts, cards, self.schemas, self.now, only)
         tree = facts_read([clock_part(card) for card in cards] if clock_only else cards)
         task = EvaluationTask(
             services=batch,
             facts={s.name: _trimmed(facts[s.name], tree) for s in batch if s.name in facts},
             scorecards=[(card.path, card.source_text) for card in cards],
-            schemas=self.schemas, now=self.now, only=only, clock_only=clock_only,  # type: ignore[arg-type]
+            schemas=self.schemas, now=self.now, only=only, clock_only=clock_only,
         )
         return evaluate_isolated(task, budget=self.settings.evaluation.timeout_seconds)
 
@@ -116,7 +116,7 @@ def plan(grader: Grader) -> Plan:
         states = fact_states(session, now=now,
                              max_age=timedelta(hours=settings.facts_max_age_hours))
         stored = stored_inputs(session)
-    inputs = {name: card_inputs(card, grader.schemas) for name, card in grader.cards.items()}  # type: ignore[arg-type]
+    inputs = {name: card_inputs(card, grader.schemas) for name, card in grader.cards.items()}
     clock = {name for name, card in grader.cards.items() if reads_clock(card)}
     today = now.date()
     result = Plan(graded={}, digests={})
@@ -141,13 +141,15 @@ def plan(grader: Grader) -> Plan:
 
 def _digest(
     card_in: CardInputs, card: Scorecard, service: Service, catalog: int,
-    states: Mapping[str, str], today: object, verdicts: Mapping[Pair, str | None],
+    states: Mapping[str, str], today: date, verdicts: Mapping[Pair, str | None],
     pair: Pair, clock: set[str],
 ) -> int | None:
-    verdict = verdicts.get(pair) if pair[1] in clock else ""
+    if pair[1] not in clock:
+        return input_digest(card_in, card, service, catalog, states, today, None)
+    verdict = verdicts.get(pair)
     if verdict is None:  # the clock pass could not grade it: grade it in full
         return None
-    return input_digest(card_in, card, service, catalog, states, today, verdict)  # type: ignore[arg-type]
+    return input_digest(card_in, card, service, catalog, states, today, verdict)
 
 
 def _clock_verdicts(grader: Grader, batch: Sequence[Service], clock: set[str]) -> dict[Pair, str | None]:

@@ -115,6 +115,18 @@ class Evaluation:
     def rule_evaluations(self) -> int:
         return sum(len(r.rules) for r in self.results)
 
+    @classmethod
+    def combined(cls, now: datetime, parts: Iterable[Evaluation]) -> Evaluation:
+        """One evaluation of parts (batches of services, or scorecards), in their order."""
+        merged = cls(now=now, results=[])
+        for part in parts:
+            merged.results.extend(part.results)
+            merged.not_applicable += part.not_applicable
+            merged.filter_errors.update(part.filter_errors)
+            merged.inapplicable.extend(part.inapplicable)
+            merged.unsettled.update(part.unsettled)
+        return merged
+
 
 def blocking_rules(
     scorecard: Scorecard, result: ScorecardResult, target: Level

@@ -297,13 +297,7 @@ def _culprits(
 
 def _merge(task: EvaluationTask, parts: Sequence[Evaluation]) -> Evaluation:
     """One evaluation of per-scorecard parts, in the order a single evaluation has."""
-    merged = Evaluation(now=task.now, results=[])
-    for part in parts:
-        merged.results.extend(part.results)
-        merged.not_applicable += part.not_applicable
-        merged.filter_errors.update(part.filter_errors)
-        merged.inapplicable.extend(part.inapplicable)
-        merged.unsettled.update(part.unsettled)
+    merged = Evaluation.combined(task.now, parts)
     position = {service.name: index for index, service in enumerate(task.services)}
     merged.results.sort(key=lambda r: position[r.service])  # stable: scorecards keep order
     return merged

@@ -28,7 +28,7 @@ from engine.scorecard import Scorecard
 from engine.settings import Settings
 from engine.storage import runs
 from engine.storage.database import engine_for, session_scope, write_scope
-from engine.storage.history.diff import Event, LevelChanged, RuleStatusChanged
+from engine.storage.history.diff import Event, LevelChanged
 from engine.storage.history.record import Recorded, end_departed, record_results
 from engine.storage.history.retention import prune
 from engine.storage.inputs import drop_inputs_outside, replace_inputs
@@ -359,11 +359,10 @@ def _store(session: Session, run: EvaluatedRun, *, whole: bool) -> RunOutcome:
 
 
 def _keep(outcome: RunOutcome, recorded: Recorded) -> None:
-    """Count what was recorded, and keep its events but a first grading's rule statuses (one
-    per rule of a new result: a million on a first run of a large fleet)."""
+    """Count what was recorded and keep its events (a result graded for the first time has
+    one level event, not one per rule: see ``diff``)."""
     outcome.changed_results += recorded.diff.changed_results
-    outcome.events.extend(e for e in recorded.events
-                          if not isinstance(e, RuleStatusChanged) or e.before is not None)
+    outcome.events.extend(recorded.events)
 
 
 def _finish(session: Session, outcome: RunOutcome, run: EvaluatedRun) -> None:

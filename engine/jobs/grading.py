@@ -227,14 +227,7 @@ class ResultSpool:
         """Every result as one evaluation, if the spool never left memory."""
         if self.file is not None:
             return None
-        merged = Evaluation(now=self.now, results=[])
-        for batch in self.batches:
-            merged.results.extend(batch.results)
-            merged.not_applicable += batch.not_applicable
-            merged.filter_errors.update(batch.filter_errors)
-            merged.inapplicable.extend(batch.inapplicable)
-            merged.unsettled.update(batch.unsettled)
-        return merged
+        return Evaluation.combined(self.now, self.batches)
 
     def close(self) -> None:
         if self.file is not None:

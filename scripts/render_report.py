@@ -1,4 +1,4 @@
-"""Render Slack Block Kit messages as a picture: the README's docs/report.png.
+"""Render Slack Block Kit messages as a picture: docs/report.png, shown in docs/notifications.md.
 
     .venv/bin/pip install -e '.[docs]'          # Playwright (Python); no browser download
     apt-get install -y chromium                 # Debian's headless browser

@@ -1,7 +1,7 @@
-"""Case 6: the README's quick start for a real organisation is three commands, and the output
-it shows is what they print against the loopback GitHub stand-in.
+"""Case 6: the quick start for a real organisation is three commands, and the output the README
+and the getting-started page show is what they print against the loopback GitHub stand-in.
 
-    LEVELSET_WRITE_README=1 pytest tests/adoption/test_quickstart.py   # rewrite the README block
+    LEVELSET_WRITE_README=1 pytest tests/adoption/test_quickstart.py   # rewrite both blocks
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tests.conftest import ROOT
 from tests.realparts.httpserver import free_port
 
 README = ROOT / "README.md"
+SHOWN_IN = [README, ROOT / "docs" / "getting-started.md"]
 BEGIN, END = "<!-- quickstart:begin -->", "<!-- quickstart:end -->"
 
 
@@ -38,8 +39,8 @@ def shown(command: str, output: str, base_url: str) -> str:
     return f"$ {command}\n{output}".rstrip()
 
 
-def readme_block() -> str:
-    text = README.read_text(encoding="utf-8")
+def readme_block(path: Path = README) -> str:
+    text = path.read_text(encoding="utf-8")
     return text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip().removeprefix(
         "```console").removesuffix("```").strip()
 
@@ -93,16 +94,18 @@ def test_three_commands_from_nothing_to_a_graded_organisation(tmp_path: Path):
             server.terminate()
             server.wait(timeout=10)
     text = "\n".join(transcript)
-    if os.environ.get("LEVELSET_WRITE_README"):
-        readme = README.read_text(encoding="utf-8")
-        start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
-        README.write_text(f"{readme[:start]}\n```console\n{text}\n```\n{readme[end:]}",
-                          encoding="utf-8")
-    assert same(readme_block(), text), (
-        "README quick start differs from what the commands print; rerun with "
-        f"LEVELSET_WRITE_README=1:\n{text}")
+    for path in SHOWN_IN:
+        if os.environ.get("LEVELSET_WRITE_README"):
+            shown_text = path.read_text(encoding="utf-8")
+            start, end = shown_text.index(BEGIN) + len(BEGIN), shown_text.index(END)
+            path.write_text(f"{shown_text[:start]}\n```console\n{text}\n```\n{shown_text[end:]}",
+                            encoding="utf-8")
+        assert same(readme_block(path), text), (
+            f"{path.relative_to(ROOT)}: the quick start differs from what the commands print; "
+            f"rerun with LEVELSET_WRITE_README=1:\n{text}")
 
 
+@pytest.mark.parametrize("path", SHOWN_IN, ids=lambda path: path.name)
 @pytest.mark.parametrize("word", ["levelset init", "levelset collect", "levelset serve"])
-def test_the_readme_block_is_those_three_commands(word: str):
-    assert readme_block().count(f"$ {word} ") == 1
+def test_the_readme_block_is_those_three_commands(word: str, path: Path):
+    assert readme_block(path).count(f"$ {word} ") == 1

@@ -460,7 +460,7 @@ def test_a_run_costs_at_most_one_point_per_20_repositories(count, first_cost, un
             costs.append(result.cost)
     assert github.invalid_queries == []
     assert github.graphql_costs == [2] * (2 * count // 50)  # 50 repositories, 2 points
-    assert costs == [first_cost, unchanged_cost]  # the figures in the README
+    assert costs == [first_cost, unchanged_cost]  # the figures in docs/collectors.md
     assert first_cost <= count / 20 and unchanged_cost <= count / 20
     assert unchanged_cost == 2 * count // 50  # the alert sweep answers 304
 

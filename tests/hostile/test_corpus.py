@@ -6,7 +6,7 @@ files, ``links`` makes symbolic links, ``remove`` deletes files and ``env`` sets
 variables for the commands and the server. The CLI must answer with the
 documented exit code and message, never a traceback; a served instance must stay up, answer
 within its budget, finish its run, grade every other service and answer each request as
-documented (README "Reliability" explains the format).
+documented (docs/reliability.md, "The hostile corpus", explains the format).
 """
 
 from __future__ import annotations

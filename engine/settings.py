@@ -135,6 +135,9 @@ class ApiSettings(_Section):
     read_token_required: bool = False
     # Larger request bodies are refused (413) before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024, le=1_073_741_824)] = 1_048_576
+    # Runs requested through the API wait in the server's queue (one runs at a time); beyond
+    # this many waiting, a request is refused with 429 and Retry-After.
+    max_queued_runs: Annotated[int, Field(ge=1, le=10_000)] = 20
 
 
 class EvaluationSettings(_Section):

@@ -173,9 +173,10 @@ def serve(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings_or_exit(config)
     _migrate(settings)
-    from engine.jobs import reap_runs
+    from engine.jobs import abandon_queued_runs, reap_runs
 
     reap_runs(settings)  # runs of a process that died before this one started
+    abandon_queued_runs(settings)  # its queue died with it
     dispatcher = ThreadDispatcher(settings)
     background = build_scheduler(settings) if scheduler else None
     if background is not None:

@@ -58,6 +58,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": "The body is larger than api.max_body_bytes."},
     422: {"model": ErrorOut, "description": "Invalid parameters or body."},
 }
+QUEUE_FULL: dict[int | str, dict[str, Any]] = {429: {"model": ErrorOut, "description": (
+    "A run would be queued and api.max_queued_runs runs wait already; Retry-After says when "
+    "to try again.")}}
 RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Since = Annotated[datetime | None, Query(description="From this time (ISO-8601; UTC if naive).")]
 Until = Annotated[datetime | None, Query(description="Up to this time (ISO-8601; UTC if naive).")]
@@ -142,7 +145,7 @@ class FactsPushed(FactSnapshotPublic):
 
 
 @writes_router.post("/services/{service}/facts", response_model=FactsPushed,
-                    status_code=status.HTTP_201_CREATED, tags=["facts"])
+                    status_code=status.HTTP_201_CREATED, tags=["facts"], responses=QUEUE_FULL)
 def post_facts(
     request: Request, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
     service: ServiceName, body: CustomFactsIn,
@@ -266,9 +269,7 @@ def get_badge_shields(
 # --- runs ----------------------------------------------------------------------------------
 
 @writes_router.post("/runs", response_model=RunAccepted, status_code=status.HTTP_202_ACCEPTED,
-                    tags=["runs"], responses={429: {"model": ErrorOut, "description": (
-                        "api.max_queued_runs runs wait already; Retry-After says when to "
-                        "try again.")}})
+                    tags=["runs"], responses=QUEUE_FULL)
 def trigger_run(
     request: Request, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
     body: TriggerIn | None = None,

@@ -168,7 +168,8 @@ def create_app(
                           latest_run=latest)
         except OperationalError:  # also answered by _unavailable; here the body is Health
             down = Health(status="unavailable", database="unreachable", last_run=None)
-            return JSONResponse(down.model_dump(include=None if detailed else {"status"}),
+            return JSONResponse(down.model_dump(include=None if detailed else {"status"},
+                                                exclude_unset=True),
                                 status_code=503)
 
     @app.get("/docs", include_in_schema=False)

@@ -11,12 +11,15 @@ service, and everything else is graded. A crash costs the run time, never the ru
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import ctypes
 import ctypes.util
 import logging
-import multiprocessing
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -169,6 +172,21 @@ def _child(connection: Connection) -> None:
             connection.send((False, f"{type(error).__name__}: {error}"))
 
 
+def child_main(fd: int) -> None:
+    """The child's entry point: the parent's import path first (so that the functions it
+    sends can be imported), then calls until the parent closes the socket ``fd``."""
+    connection = Connection(fd)
+    sys.path[:] = connection.recv()
+    _child(connection)
+
+
+# The child is a new interpreter started with subprocess, not a multiprocessing.Process: a
+# Celery prefork worker is a daemonic process, and multiprocessing refuses daemonic
+# processes children. The child dies with its parent all the same (_die_with_parent).
+CHILD_COMMAND = ("import sys; from engine.isolation import child_main; "
+                 "child_main(int(sys.argv[1]))")
+
+
 class Evaluator:
     """A long-lived child process that evaluates, restarted after a crash or a timeout.
 
@@ -177,7 +195,7 @@ class Evaluator:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._connection: Connection | None = None
 
     def call(self, function: Callable[[Any], Any], argument: Any, *, budget: float) -> Any:
@@ -197,17 +215,24 @@ class Evaluator:
             return value
 
     def _ensure(self) -> Connection:
-        if self._process is None or not self._process.is_alive():
-            context = multiprocessing.get_context("spawn")
-            parent, child = context.Pipe()
-            self._process = context.Process(target=_child, args=(child,), daemon=True,
-                                            name="levelset-evaluation")
-            self._process.start()
-            child.close()
-            self._connection = parent
+        if self._process is None or self._process.poll() is not None:
+            parent, child = socket.socketpair()
+            try:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-c", CHILD_COMMAND, str(child.fileno())],
+                    pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+            finally:
+                child.close()
+            self._connection = Connection(parent.detach())
+            self._connection.send([entry for entry in sys.path if isinstance(entry, str)])
             # Imports happen before the first call is read; they do not count against its budget.
-            parent.send((_ready, None))
-            if not parent.poll(STARTUP_SECONDS) or parent.recv() != (True, True):
+            self._connection.send((_ready, None))
+            try:
+                started = (self._connection.poll(STARTUP_SECONDS)
+                           and self._connection.recv() == (True, True))
+            except (EOFError, OSError):
+                started = False
+            if not started:
                 self._kill()
                 raise EvaluationFailure("the evaluation process did not start")
         assert self._connection is not None
@@ -215,9 +240,12 @@ class Evaluator:
 
     def _death(self) -> str:
         process = self._process
-        process.join(timeout=5)
-        code = process.exitcode
-        self._process = self._connection = None
+        assert process is not None
+        try:
+            code: int | None = process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        self._forget()
         if code is not None and code < 0:
             try:
                 return f"evaluation crashed ({signal.Signals(-code).name})"
@@ -228,18 +256,27 @@ class Evaluator:
     def _kill(self) -> None:
         if self._process is not None:
             self._process.kill()
-            self._process.join(timeout=5)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=5)
+        self._forget()
+
+    def _forget(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
         self._process = self._connection = None
 
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:
-                self._connection.close()
+                self._connection.close()  # the child reads EOF and returns
+                self._connection = None
             if self._process is not None:
-                self._process.join(timeout=5)
-                if self._process.is_alive():
+                try:
+                    self._process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
                     self._process.kill()
-            self._process = self._connection = None
+                    self._process.wait(timeout=5)
+            self._process = None
 
 
 _EVALUATOR = Evaluator()

@@ -27,6 +27,7 @@ import hmac
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -135,6 +136,9 @@ class ApiSettings(_Section):
     read_token_required: bool = False
     # Larger request bodies are refused (413) before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024, le=1_073_741_824)] = 1_048_576
+    # Runs requested through the API wait in the server's queue (one runs at a time); beyond
+    # this many waiting, a request is refused with 429 and Retry-After.
+    max_queued_runs: Annotated[int, Field(ge=1, le=10_000)] = 20
 
 
 class EvaluationSettings(_Section):
@@ -515,11 +519,42 @@ def load_settings(config: Path | None = None) -> Settings:
     return settings
 
 
+LOCAL_CONFIG = Path("levelset.yaml")
+
+
+@dataclass(frozen=True)
+class ConfigChoice:
+    """The settings file a process reads and why: given (``--config``), named by
+    ``LEVELSET_CONFIG``, found as ``./levelset.yaml``; or none, and built-in defaults."""
+
+    path: Path | None
+    reason: str
+
+    def describe(self) -> str:
+        if self.path is None:
+            return f"settings: built-in defaults ({self.reason})"
+        return f"settings: {self.path} ({self.reason})"
+
+
+def find_config(given: Path | None = None) -> ConfigChoice:
+    """Which settings file to read: ``given``, else ``LEVELSET_CONFIG``, else
+    ``./levelset.yaml`` when present, else none (built-in defaults). Never guessed further."""
+    if given is not None:
+        return ConfigChoice(given, "--config")
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        return ConfigChoice(Path(named), CONFIG_ENV)
+    if LOCAL_CONFIG.is_file():
+        return ConfigChoice(LOCAL_CONFIG, "found in the working directory")
+    return ConfigChoice(None, f"no --config, no {CONFIG_ENV} and no ./{LOCAL_CONFIG}")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, from the file named by ``LEVELSET_CONFIG`` (if any) and env."""
-    config = os.environ.get(CONFIG_ENV)
-    return load_settings(Path(config) if config else None)
+    """The process's settings (a worker's, beat's, the API's): from the file ``find_config``
+    chooses, and the environment."""
+    choice = find_config()
+    return load_settings(choice.path)
 
 
 def use_config(config: Path | None) -> None:
@@ -531,6 +566,7 @@ def use_config(config: Path | None) -> None:
 
 __all__ = [
     "ApiSettings",
+    "ConfigChoice",
     "CustomFact",
     "EvaluationSettings",
     "JobSchedule",
@@ -539,6 +575,7 @@ __all__ = [
     "ScheduleSettings",
     "Settings",
     "SlackSettings",
+    "find_config",
     "get_settings",
     "has_type",
     "load_settings",

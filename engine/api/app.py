@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -24,11 +25,12 @@ from engine import __version__
 from engine.api.bodies import BodyLimit
 from engine.api.deps import Credentials, ReadAccess, RunDispatcher, SessionDep, SettingsDep
 from engine.api.routes import reads_router, writes_router
-from engine.jobs import run_evaluation
+from engine.jobs import run_evaluation, start_queued_run
 from engine.notify.jobs import level_drops_in_background
 from engine.settings import Settings, get_settings
 from engine.storage import runs, standings
 from engine.storage.database import engine_for, ping
+from engine.storage.models import RunStatus
 from engine.storage.public import Health
 
 log = logging.getLogger("levelset.api")
@@ -40,7 +42,8 @@ DOCS_POLICY = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src
 
 
 class ThreadDispatcher:
-    """Runs requested evaluations one at a time on a background thread."""
+    """Runs requested evaluations one at a time on a background thread: a submitted run is
+    queued until the thread takes it, and running (with a lease) from then on."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -51,6 +54,9 @@ class ThreadDispatcher:
 
     def _run(self, run_id: int, service: str | None) -> None:
         try:
+            if not start_queued_run(self.settings, run_id):
+                log.warning("run %s is no longer queued: not started", run_id)
+                return
             outcome = run_evaluation(self.settings, trigger="api", service=service, run_id=run_id)
         except Exception:  # recorded on the run; the thread must survive
             log.exception("run %s failed", run_id)
@@ -146,17 +152,24 @@ def create_app(
              tags=["operations"], responses={503: {"model": Health}})
     def healthz(session: SessionDep, settings: SettingsDep, credentials: Credentials
                 ) -> Health | JSONResponse:
-        """Up (200) or down (503). The database's state and the last complete run are shown
-        to callers who may read: anyone, or with api.read_token_required only with a token."""
+        """Up (200) or down (503); up is ``ok``, or ``degraded`` when the newest run that ended
+        failed (still 200: the server answers, its grades are older than they should be). The
+        database's state, the last complete run and the newest run that ended are shown to
+        callers who may read: anyone, or with api.read_token_required only with a token."""
         detailed = settings.check_read_token(credentials.credentials if credentials else None)
         try:
             ping(session)
+            latest = runs.latest_ended(session)
+            failed = latest is not None and latest.status == RunStatus.FAILED
+            up: Literal["ok", "degraded"] = "degraded" if failed else "ok"
             if not detailed:
-                return Health(status="ok")
-            return Health(status="ok", database="ok", last_run=runs.last_run(session))
+                return Health(status=up)
+            return Health(status=up, database="ok", last_run=runs.last_run(session),
+                          latest_run=latest)
         except OperationalError:  # also answered by _unavailable; here the body is Health
             down = Health(status="unavailable", database="unreachable", last_run=None)
-            return JSONResponse(down.model_dump(include=None if detailed else {"status"}),
+            return JSONResponse(down.model_dump(include=None if detailed else {"status"},
+                                                exclude_unset=True),
                                 status_code=503)
 
     @app.get("/docs", include_in_schema=False)

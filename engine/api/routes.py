@@ -24,7 +24,7 @@ from engine.api.deps import (
 )
 from engine.api.paths import stored_service_name
 from engine.gate import service_scorecard
-from engine.jobs import create_run, delete_custom_fact, push_custom_facts
+from engine.jobs import RunQueueFull, delete_custom_fact, push_custom_facts, queue_run
 from engine.scheduling.schedule import listing, report_schedule
 from engine.storage import facts as fact_store
 from engine.storage import runs as run_store
@@ -58,6 +58,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": "The body is larger than api.max_body_bytes."},
     422: {"model": ErrorOut, "description": "Invalid parameters or body."},
 }
+QUEUE_FULL: dict[int | str, dict[str, Any]] = {429: {"model": ErrorOut, "description": (
+    "A run would be queued and api.max_queued_runs runs wait already; Retry-After says when "
+    "to try again.")}}
 RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Since = Annotated[datetime | None, Query(description="From this time (ISO-8601; UTC if naive).")]
 Until = Annotated[datetime | None, Query(description="Up to this time (ISO-8601; UTC if naive).")]
@@ -142,7 +145,7 @@ class FactsPushed(FactSnapshotPublic):
 
 
 @writes_router.post("/services/{service}/facts", response_model=FactsPushed,
-                    status_code=status.HTTP_201_CREATED, tags=["facts"])
+                    status_code=status.HTTP_201_CREATED, tags=["facts"], responses=QUEUE_FULL)
 def post_facts(
     request: Request, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
     service: ServiceName, body: CustomFactsIn,
@@ -160,10 +163,7 @@ def post_facts(
     pushed = FactsPushed.model_validate(
         push_custom_facts(settings, service=service, facts=body.facts), from_attributes=True)
     if evaluate:
-        run_id, _ = create_run(settings, trigger="api", service=service)
-        dispatcher.submit(run_id, service)
-        pushed.run = RunAccepted(run_id=run_id, status=RunStatus.RUNNING,
-                                 url=str(request.url_for("get_run", run_id=run_id).path))
+        pushed.run = _queue(request, settings, dispatcher, service)
     return pushed
 
 
@@ -269,20 +269,33 @@ def get_badge_shields(
 # --- runs ----------------------------------------------------------------------------------
 
 @writes_router.post("/runs", response_model=RunAccepted, status_code=status.HTTP_202_ACCEPTED,
-                    tags=["runs"])
+                    tags=["runs"], responses=QUEUE_FULL)
 def trigger_run(
     request: Request, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
     body: TriggerIn | None = None,
 ) -> RunAccepted:
-    """Start an evaluation of every service, or of one; poll the returned run."""
+    """Queue an evaluation of every service, or of one; poll the returned run (``queued``,
+    then ``running``, then how it ended). An identical run still queued is returned instead
+    of a second one (``reused``)."""
     service = stored_service_name(body.service) if body and body.service is not None else None
     if service is not None:
         _reject_nul(service, "service")
         standings.service_detail(session, name=service)
-    run_id, _ = create_run(settings, trigger="api", service=service)
-    dispatcher.submit(run_id, service)
-    return RunAccepted(run_id=run_id, status=RunStatus.RUNNING,
-                       url=str(request.url_for("get_run", run_id=run_id).path))
+    return _queue(request, settings, dispatcher, service)
+
+
+def _queue(request: Request, settings: SettingsDep, dispatcher: DispatcherDep,
+           service: str | None) -> RunAccepted:
+    """Queue a run for the server's worker (or point at the identical one waiting already)."""
+    try:
+        queued = queue_run(settings, service=service)
+    except RunQueueFull as full:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(full),
+                            headers={"Retry-After": str(full.retry_after)}) from None
+    if not queued.reused:
+        dispatcher.submit(queued.run_id, service)
+    return RunAccepted(run_id=queued.run_id, status=RunStatus.QUEUED, reused=queued.reused,
+                       url=str(request.url_for("get_run", run_id=queued.run_id).path))
 
 
 @reads_router.get("/runs", response_model=Page[EvaluationRunPublic], tags=["runs"])

@@ -115,18 +115,15 @@ def validate(
 ) -> None:
     """Check scorecards (and optionally a catalog); every problem with file and line. Exit 2 if any.
 
-    With --config, facts are checked against the configured sources (e.g. the Prometheus
-    queries declared there) and the settings file's scorecards are the default.
+    With settings (--config, LEVELSET_CONFIG or ./levelset.yaml), facts are checked against
+    the configured sources and declared custom facts, and the settings' scorecards are the
+    default.
     """
-    schemas = vocabulary()
-    default = Path("scorecards")
-    settings = None
-    if config is not None:
-        from engine.cli.server import load_settings_or_exit
+    from engine.cli.server import load_settings_with_file
 
-        settings = load_settings_or_exit(config)
-        schemas = vocabulary(settings.collector_settings, settings.custom_facts)
-        default = settings.scorecards
+    settings, config = load_settings_with_file(config)
+    schemas = vocabulary(settings.collector_settings, settings.custom_facts)
+    default = settings.scorecards
     roots = paths or [default]
     cards = load_scorecards(roots, schemas)
     problems = list(cards.problems)
@@ -139,7 +136,7 @@ def validate(
         raise fail_input(sorted(problems))
     for owner in owners:
         stderr().print(f"warning: {owner}", markup=False)
-    if settings is not None and config is not None:
+    if config is not None:
         for warning in unconfigured_sources(cards.scorecards.values(), settings, config):
             stderr().print(f"warning: {warning}", markup=False)
         for warning in configured_filters(cards.scorecards.values(), settings, schemas):

@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer._click.core import ParameterSource
+from typer._click.globals import get_current_context
 
 from core.errors import CollectorError, InputError, Problem, StorageError
 from engine.cli.app import EXIT_INPUT, SAMPLE_FACTS, ConfigOpt, FormatOpt, app, in_own_checkout
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
 from engine.scheduling.schedule import Job, listing, report_schedule, scheduled_jobs
-from engine.settings import CONFIG_ENV, Settings, get_settings, use_config
+from engine.settings import CONFIG_ENV, ConfigChoice, Settings, find_config, get_settings, use_config
 
 log = logging.getLogger("levelset.serve")
+
+# The --config given before the command (``levelset --config F runs``): a command's own
+# --config, read from LEVELSET_CONFIG that the option set, is then the given file too.
+_given_before: list[Path | None] = [None]
+
+
+def _given(config: Path | None) -> bool:
+    """``config`` was given on the command line (not read from LEVELSET_CONFIG)."""
+    if config is None:
+        return False
+    if config == _given_before[0]:
+        return True
+    context = get_current_context(silent=True)
+    if context is None or "config" not in context.params:
+        return True  # called with a file by code, not from an option
+    return context.get_parameter_source("config") is not ParameterSource.ENVIRONMENT
+
 
 def _point_at(config: Path | None) -> None:
     """Make ``config`` the settings file of this process, or exit 2 if it does not exist."""
@@ -30,23 +48,36 @@ def _point_at(config: Path | None) -> None:
     use_config(config)
 
 
-def load_settings_or_exit(config: Path | None) -> Settings:
-    _point_at(config)
+def load_settings_with_file(config: Path | None) -> tuple[Settings, Path | None]:
+    """The settings and the file they came from (None: built-in defaults); exit 2 on a
+    problem. Without --config, LEVELSET_CONFIG or ./levelset.yaml is read, and stderr says
+    which, or that the built-in defaults are used."""
+    choice = find_config(config)
+    if not _given(config):
+        if config is not None:  # the option's value, read from LEVELSET_CONFIG
+            choice = ConfigChoice(config, CONFIG_ENV)
+        stderr().print(choice.describe(), markup=False)
+    _point_at(choice.path.absolute() if choice.path is not None else None)
     try:
         settings = get_settings()
     except InputError as error:
         raise fail_input(error.problems) from None
-    pointed = config is not None or os.environ.get(CONFIG_ENV)
-    if not pointed and settings.facts is None and in_own_checkout():
+    if choice.path is None and settings.facts is None and in_own_checkout():
         # Pointed at nothing: serve the shipped sample catalog, scorecards and facts.
         settings = settings.model_copy(update={"facts": SAMPLE_FACTS})
-    return settings
+    return settings, choice.path
+
+
+def load_settings_or_exit(config: Path | None) -> Settings:
+    return load_settings_with_file(config)[0]
 
 
 @app.callback()
 def options(config: ConfigOpt = None) -> None:
     """Scorecards as code: grade every service against your standards."""
-    if config is not None:
+    _given_before[0] = None
+    _given_before[0] = config if _given(config) else None
+    if _given_before[0] is not None:
         _point_at(config)
 
 
@@ -151,6 +182,37 @@ def build_scheduler(settings: Settings) -> object:
     return scheduler
 
 
+def refuse_without_inputs(settings: Settings) -> None:
+    """A server starts only with something to grade: a catalog with services and at least one
+    scorecard that loads (a broken file among good ones is a problem of each run, as it is
+    when a file breaks while the server runs). Else exit 2 with one line: what, and the fix."""
+    from engine.catalog import load_catalog
+    from engine.jobs import schemas_for
+    from engine.loading import load_scorecards
+
+    catalog = load_catalog(settings.catalog)
+    if not catalog.services:
+        _refuse(catalog.problems or [Problem(str(settings.catalog), None, "no services in the catalog")],
+                "point catalog (in the settings file, or LEVELSET_CATALOG) at a catalog-info.yaml "
+                "or a folder of entity files; `levelset init DIR` writes a starter one")
+    try:
+        schemas = schemas_for(settings)
+    except InputError as error:
+        _refuse(error.problems, "correct the settings file")
+    cards = load_scorecards(settings.scorecards, schemas)
+    if not cards.scorecards:
+        _refuse(cards.problems or [Problem(str(settings.scorecards), None, "no scorecards found")],
+                f"`levelset validate {settings.scorecards}` lists every problem; correct them, or "
+                "point scorecards (in the settings file, or LEVELSET_SCORECARDS) at your scorecards")
+
+
+def _refuse(problems: list[Problem], fix: str) -> NoReturn:
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    first = " ".join(str(problems[0]).split())  # one line, whatever the problem's text holds
+    stderr().print(f"error: {first}{more}; fix: {fix}", markup=False)
+    raise typer.Exit(EXIT_INPUT)
+
+
 @app.command()
 def serve(
     config: ConfigOpt = None,
@@ -172,10 +234,12 @@ def serve(
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings_or_exit(config)
+    refuse_without_inputs(settings)
     _migrate(settings)
-    from engine.jobs import reap_runs
+    from engine.jobs import abandon_queued_runs, reap_runs
 
     reap_runs(settings)  # runs of a process that died before this one started
+    abandon_queued_runs(settings)  # its queue died with it
     dispatcher = ThreadDispatcher(settings)
     background = build_scheduler(settings) if scheduler else None
     if background is not None:

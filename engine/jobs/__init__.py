@@ -5,6 +5,7 @@ APScheduler jobs, API handlers and CLI commands are thin wrappers over these:
 
 - ``evaluation``: evaluation runs (inputs, isolated evaluation, store, lease and reaping);
 - ``facts``: the facts file, the latest facts a run reads, pushed custom facts;
+- ``queue``: the server's queue of requested runs (queued until its worker starts them);
 - ``collection``: the configured collectors, their facts stored;
 - ``context``: the fact vocabulary and a migrated database, for every job.
 """
@@ -35,13 +36,23 @@ from engine.jobs.facts import (
     push_custom_facts,
     store_file_facts,
 )
+from engine.jobs.queue import (
+    QueuedRun,
+    RunQueueFull,
+    abandon_queued_runs,
+    queue_run,
+    start_queued_run,
+)
 
 __all__ = [
     "CUSTOM_SOURCE",
     "CollectionStored",
     "EvaluatedRun",
     "EvaluationFailed",
+    "QueuedRun",
     "RunOutcome",
+    "RunQueueFull",
+    "abandon_queued_runs",
     "configured_collectors",
     "create_run",
     "delete_custom_fact",
@@ -50,10 +61,12 @@ __all__ = [
     "prepare_database",
     "prune_history",
     "push_custom_facts",
+    "queue_run",
     "reap_runs",
     "run_collection",
     "run_evaluation",
     "schemas_for",
+    "start_queued_run",
     "store_collection",
     "store_collection_result",
     "store_file_facts",

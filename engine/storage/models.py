@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, SmallInteger, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from engine.storage.types import Hundredths, JSONColumn, UTCDateTime, utcnow
 
@@ -55,6 +55,10 @@ def _json(default: Any = None) -> Any:
 
 
 class RunStatus(StrEnum):
+    """Where a run is: ``queued`` (waiting for the server's worker: no process holds it, so no
+    lease runs out), ``running`` (its process renews a lease), then how it ended."""
+
+    QUEUED = "queued"
     RUNNING = "running"
     COMPLETE = "complete"
     FAILED = "failed"
@@ -137,7 +141,8 @@ class EvaluationRunBase(SQLModel):
     run_key: str | None = Field(default=None, unique=True, max_length=200)
     trigger: str = Field(max_length=40)
     service: str | None = None  # the one service evaluated, or None for all
-    status: str = Field(default=RunStatus.RUNNING, max_length=12, index=True)
+    status: RunStatus = Field(default=RunStatus.RUNNING, sa_type=AutoString(length=12),
+                              index=True)
     services: int = 0
     results: int = 0  # current results of the services in scope after the run
     evaluated: int = 0  # results evaluated (their inputs changed); the others were unchanged

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -161,6 +161,7 @@ class RunAccepted(BaseModel):
     run_id: int
     status: RunStatus
     url: str
+    reused: bool = False  # an identical run was queued already: this is that run
 
 
 class CustomFactsIn(BaseModel):
@@ -184,11 +185,13 @@ class ScheduledJobPublic(BaseModel):
 
 
 class Health(BaseModel):
-    """Up or down; the rest only for callers who may read (api.read_token_required)."""
+    """Up (``ok``, or ``degraded`` when the newest run that ended failed) or down
+    (``unavailable``); the rest only for callers who may read (api.read_token_required)."""
 
-    status: str
+    status: Literal["ok", "degraded", "unavailable"]
     database: str | None = None
-    last_run: EvaluationRunPublic | None = None
+    last_run: EvaluationRunPublic | None = None  # the last complete run
+    latest_run: EvaluationRunPublic | None = None  # the newest run that ended, however it did
 
 
 class ErrorOut(BaseModel):

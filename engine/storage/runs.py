@@ -1,4 +1,5 @@
-"""Evaluation runs: one row each, from requested to complete (or failed), with its summary."""
+"""Evaluation runs: one row each, from requested (queued or running) to how it ended, with its
+summary."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.sql.functions import coalesce
 from sqlmodel import Session, col
 
-from core.errors import NotFoundError
+from core.errors import LevelsetError, NotFoundError
 from engine.storage.database import table_of
 from engine.storage.models import EvaluationRun, RunStatus
 from engine.storage.public import EvaluationRunPublic
@@ -46,8 +47,100 @@ def open_run(
     return run.id, False
 
 
+class RunQueueFull(LevelsetError):
+    """The queue of runs waiting for the server's worker holds ``limit`` runs already."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(f"{limit} runs are queued already (api.max_queued_runs); "
+                         f"try again in {retry_after} s")
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """A run waiting for the server's worker; ``reused``: an identical one was waiting already."""
+
+    run_id: int
+    reused: bool
+
+
+QUEUE_LOCK = 0x4C53_5155  # PostgreSQL advisory lock: one queue decision at a time
+DEFAULT_RETRY_AFTER = 5  # seconds, before any run has completed
+
+
+def queue_run(
+    session: Session, *, trigger: str, now: datetime, service: str | None, limit: int
+) -> QueuedRun:
+    """A run waiting for the server's worker: the queued run of the same scope if there is
+    one (it has not read its inputs yet, so it grades what this request would), else a new
+    one; raises RunQueueFull when ``limit`` runs are queued. Queued runs hold no lease."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Count and insert as one decision (SQLite's write transaction already is one).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": QUEUE_LOCK})
+    table = table_of(EvaluationRun)
+    scope = table.c.service.is_(None) if service is None else table.c.service == service
+    waiting = session.execute(
+        select(table.c.id).where(table.c.status == RunStatus.QUEUED, scope)
+        .order_by(table.c.id).limit(1)
+    ).scalar()
+    if waiting is not None:
+        return QueuedRun(waiting, reused=True)
+    queued = session.execute(
+        select(func.count()).select_from(table).where(table.c.status == RunStatus.QUEUED)
+    ).scalar_one()
+    if queued >= limit:
+        raise RunQueueFull(limit, _retry_after(session))
+    run = EvaluationRun(trigger=trigger, service=service, requested_at=now,
+                        status=RunStatus.QUEUED, heartbeat_at=None)
+    session.add(run)
+    session.flush()
+    assert run.id is not None
+    return QueuedRun(run.id, reused=False)
+
+
+def _retry_after(session: Session) -> int:
+    """Seconds until a queued run has likely started: the last complete run's duration."""
+    duration = session.execute(
+        select(col(EvaluationRun.duration_ms)).where(
+            col(EvaluationRun.status) == RunStatus.COMPLETE)
+        .order_by(col(EvaluationRun.id).desc()).limit(1)
+    ).scalar()
+    return DEFAULT_RETRY_AFTER if duration is None else max(1, -(-int(duration) // 1000))
+
+
+def start_queued(session: Session, *, run_id: int, at: datetime) -> bool:
+    """The run ``run_id``, queued (or created to run at once), starts: running, with its
+    lease from ``at``. False when it has ended already (a server that started after the one
+    that queued it marked it failed): it is not run."""
+    table = table_of(EvaluationRun)
+    started = session.execute(
+        update(table).where(table.c.id == run_id,
+                            table.c.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+        .values(status=RunStatus.RUNNING, heartbeat_at=at)
+    )
+    return bool(started.rowcount)  # type: ignore[attr-defined]
+
+
+def abandon_queued(session: Session, *, now: datetime) -> list[int]:
+    """Mark failed the runs still queued by a server that stopped (the queue lived in its
+    process); their ids. Called by a server as it starts."""
+    table = table_of(EvaluationRun)
+    ids = list(session.execute(
+        select(table.c.id).where(table.c.status == RunStatus.QUEUED)).scalars())
+    if ids:
+        session.execute(update(table).where(table.c.id.in_(ids)).values(
+            status=RunStatus.FAILED, finished_at=now,
+            error="the server that queued it stopped before it started",
+        ))
+    return ids
+
+
 def finish_run(session: Session, *, run_id: int, status: RunStatus, **summary: Any) -> None:
-    """Record how a run ended (``summary``: evaluated_at, counts, problems, error...)."""
+    """Record how a run ended (``summary``: evaluated_at, counts, problems, error...). A run
+    that completed carries no error, even if it had been marked failed meanwhile."""
+    if status in (RunStatus.COMPLETE, RunStatus.SUPERSEDED):
+        summary.setdefault("error", None)
     table = table_of(EvaluationRun)
     session.execute(update(table).where(table.c.id == run_id).values(status=status, **summary))
 
@@ -114,6 +207,17 @@ def list_runs(
         select(EvaluationRun).order_by(col(EvaluationRun.id).desc()).limit(limit).offset(offset)
     ).scalars()
     return total, [EvaluationRunPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+def latest_ended(session: Session) -> EvaluationRunPublic | None:
+    """The newest run that has ended (complete, superseded or failed)."""
+    run = session.execute(
+        select(EvaluationRun)
+        .where(col(EvaluationRun.status).in_([RunStatus.COMPLETE, RunStatus.SUPERSEDED,
+                                              RunStatus.FAILED]))
+        .order_by(col(EvaluationRun.id).desc()).limit(1)
+    ).scalars().first()
+    return EvaluationRunPublic.model_validate(run, from_attributes=True) if run else None
 
 
 def last_run(session: Session) -> EvaluationRunPublic | None:

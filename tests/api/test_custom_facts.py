@@ -58,7 +58,7 @@ def client(declared: Settings) -> Iterator[TestClient]:
 def _wait(client: TestClient, url: str) -> dict:
     deadline = time.monotonic() + 20
     run = client.get(url).json()
-    while run["status"] == "running" and time.monotonic() < deadline:
+    while run["status"] in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(0.05)
         run = client.get(url).json()
     return run

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -129,3 +129,109 @@ def test_every_mode_gives_the_same_level_score_and_exit_code(
                 rules = {mode: {r["name"]: r["status"] for r in v["rules"]}
                          for mode, v in verdicts.items()}
                 assert all(r == graded[service]["rules"] for r in rules.values()), rules
+
+
+CATALOG = "---\n".join(
+    "apiVersion: backstage.io/v1alpha1\nkind: Component\n"
+    f"metadata: {{name: {name}}}\nspec: {{type: service, lifecycle: {lifecycle}, owner: team-a}}\n"
+    for name, lifecycle in [("ready", "production"), ("behind", "production"),
+                            ("unmeasured", "production"), ("trial", "experimental")])
+OPS = """\
+apiVersion: levelset.dev/v1
+kind: Scorecard
+metadata: {name: ops}
+spec:
+  filter: 'service.lifecycle == "production"'
+  levels: [Bronze, Silver]
+  rules:
+    - {name: tested, level: Bronze, expression: custom.tested}
+    - {name: covered, level: Silver, expression: 'custom.coverage >= 80.0'}
+"""
+FACTS = {"ready": {"custom": {"tested": True, "coverage": 90.0}},
+         "behind": {"custom": {"tested": False, "coverage": 10.0}},
+         "trial": {"custom": {"tested": True, "coverage": 90.0}}}
+
+
+def ops_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "ops"
+    (folder / "scorecards").mkdir(parents=True)
+    (folder / "scorecards" / "ops.yaml").write_text(OPS)
+    (folder / "catalog.yaml").write_text(CATALOG)
+    (folder / "facts.json").write_text(json.dumps(FACTS))
+    return folder
+
+
+def gate_on(service: str, level: str, scorecard: str = "ops") -> list[str]:
+    return ["--service", service, "--scorecard", scorecard, "--min-level", level]
+
+
+@pytest.mark.parametrize(("target", "code", "says"), [
+    (gate_on("ready", "Silver"), 0, "PASS ready on ops: Silver"),
+    (gate_on("behind", "Bronze"), 1, "FAIL behind on ops: no level"),
+    (gate_on("trial", "Bronze"), 2, 'scorecard "ops" does not apply to "trial" (its filter is '
+     "not true)"),
+    (gate_on("nope", "Bronze"), 2, 'unknown service "nope"'),
+    (gate_on("ready", "Gold"), 2, 'scorecard "ops" has no level "Gold"'),
+    (gate_on("ready", "Bronze", "opz"), 2, 'unknown scorecard "opz" (known: ops)'),
+    (gate_on("unmeasured", "Bronze"), 3, "Missing data for 1 rule(s) needed for Bronze"),
+], ids=["at-the-bar", "below", "not-applicable", "unknown-service", "unknown-level",
+        "unknown-scorecard", "no-data"])
+def test_each_exit_code_is_the_same_in_every_mode(
+        target: list[str], code: int, says: str, tmp_path: Path, database_url: str) -> None:
+    with project(ops_folder(tmp_path), database_url, datetime.now(UTC).isoformat()) as gated:
+        for mode in MODES:
+            exit_code, out, err = gated.gate(mode, *target)
+            assert (exit_code, says in out + err) == (code, True), (mode, out, err)
+
+
+def test_the_gate_never_passes_on_a_result_graded_by_an_older_scorecard(
+        tmp_path: Path, database_url: str) -> None:
+    folder = ops_folder(tmp_path)
+    with project(folder, database_url, datetime.now(UTC).isoformat()) as gated:
+        assert gated.gate("api", *gate_on("ready", "Silver"))[0] == 0
+        card = folder / "scorecards" / "ops.yaml"
+        card.write_text(OPS + "    - {name: excellent, level: Bronze, "
+                        "expression: 'custom.coverage >= 95.0'}\n")
+        for mode in MODES:
+            code, out, _ = gated.gate(mode, *gate_on("ready", "Silver"))
+            assert (code, out.splitlines()[0]) == (
+                1, "FAIL ready on ops: no level (score 67%); required Silver."), mode
+        from engine.storage import runs
+        from engine.storage.database import engine_for, session_scope
+
+        with session_scope(engine_for(gated.settings.database_url)) as session:
+            _, listed = runs.list_runs(session, limit=10, offset=0)
+        assert [(r.trigger, r.service) for r in listed][:1] == [("gate", "ready")]
+
+
+def test_a_stale_result_not_graded_again_in_time_is_no_decision(
+        tmp_path: Path, database_url: str) -> None:
+    folder = ops_folder(tmp_path)
+    with project(folder, database_url, datetime.now(UTC).isoformat(),
+                 api={"gate_wait_seconds": 0}) as gated:
+        (folder / "scorecards" / "ops.yaml").write_text(OPS.replace("80.0", "95.0"))
+        code, _, err = gated.gate("api", *gate_on("ready", "Silver"))
+        assert code == 3
+        assert 'stale: "ready" on "ops": the stored result was graded by version' in err
+        assert "took longer than 0 s" in err
+        deadline = time.monotonic() + 30  # the evaluation it started goes on, and is stored
+        while (code := gated.gate("api", *gate_on("ready", "Silver"))[0]) == 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert code == gated.gate("files", *gate_on("ready", "Silver"))[0] == 1
+
+
+def test_a_level_without_rules_is_refused_so_no_gate_can_pass_on_it(
+        tmp_path: Path) -> None:
+    folder = ops_folder(tmp_path)
+    (folder / "scorecards" / "ops.yaml").write_text(OPS.replace("level: Silver", "level: Bronze"))
+    result = CliRunner().invoke(app, ["validate", str(folder / "scorecards")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f'error: {folder / "scorecards" / "ops.yaml"}:6: level "Silver" has no rules of its '
+        "own: every service at Bronze would be Silver (give it a rule, or remove the level)")
+    result = CliRunner().invoke(app, ["gate", *gate_on("ready", "Silver"), "--scorecards",
+                                      str(folder / "scorecards"), "--catalog",
+                                      str(folder / "catalog.yaml"), "--facts",
+                                      str(folder / "facts.json")])
+    assert result.exit_code == 2 and 'level "Silver" has no rules of its own' in result.stderr

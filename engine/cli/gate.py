@@ -51,9 +51,9 @@ def gate(
         help="A required rule without data (its source failed or has no value): block (it "
         "keeps the service below the bar), warn (printed, not counted) or pass.")] = "block",
     api: Annotated[str | None, typer.Option(
-        "--api", help="Read the result stored by this Levelset server (its base URL, with or "
-        "without /api/v1). Sends LEVELSET_READ_TOKEN, or else LEVELSET_API_TOKEN, as the "
-        "bearer token when set.")] = None,
+        "--api", help="Ask this Levelset server for its result (its base URL, with or without "
+        "/api/v1); a result older than the scorecard is graded again first. Sends "
+        "LEVELSET_READ_TOKEN, or else LEVELSET_API_TOKEN, as the bearer token when set.")] = None,
     config: ConfigOpt = None,
     scorecards: ScorecardsOpt = Path("scorecards"),
     catalog: CatalogOpt = Path("catalog"),
@@ -66,14 +66,15 @@ def gate(
 ) -> None:
     """Check that SERVICE is at or above MIN_LEVEL on SCORECARD.
 
-    Three ways to get the result: --api (the server's stored result), --config (the
-    settings' scorecards and catalog on the facts stored by `levelset collect`), or files
-    (--scorecards, --catalog, --facts).
+    Three ways to get the result, all graded the same way: --api asks a server (a result
+    older than the scorecard is graded again first); --config grades the stored facts on the
+    settings' scorecards and catalog; files mode grades --facts on --scorecards and --catalog.
 
-    Exit codes: 0 at or above the bar; 1 below it; 2 bad input (unknown service, scorecard or
-    level, bad files or options); 3 no decision possible: the server or database cannot be
-    reached, nothing is stored yet, or (with --unknown block) only rules without data stand in
-    the way.
+    Exit codes, the same in every mode: 0 at or above the bar; 1 below it; 2 bad input
+    (unknown service, scorecard or level, a service the scorecard's filter excludes, bad files
+    or options); 3 no decision possible: the server or database cannot be reached, nothing is
+    stored yet, the server's result is stale, or (with --unknown block) only rules without
+    data stand in the way. See docs/gate.md.
     """
     services = split_names(service)
     if not services:

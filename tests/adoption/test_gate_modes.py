@@ -235,3 +235,19 @@ def test_a_level_without_rules_is_refused_so_no_gate_can_pass_on_it(
                                       str(folder / "catalog.yaml"), "--facts",
                                       str(folder / "facts.json")])
     assert result.exit_code == 2 and 'level "Silver" has no rules of its own' in result.stderr
+
+
+def test_a_broken_scorecard_is_graded_with_its_last_good_version_in_every_mode_with_storage(
+        tmp_path: Path, database_url: str) -> None:
+    folder = ops_folder(tmp_path)
+    with project(folder, database_url, datetime.now(UTC).isoformat()) as gated:
+        card = folder / "scorecards" / "ops.yaml"
+        card.write_text(OPS.replace("custom.tested", "custom.tested &&"))
+        target = gate_on("ready", "Silver")
+        answers = {mode: gated.gate(mode, *target) for mode in ("config", "api")}
+        assert {code for code, _, _ in answers.values()} == {0}, answers
+        assert answers["config"][1] == answers["api"][1]
+        assert f'warning: {card}: scorecard "ops" does not load; evaluated with its last good ' \
+               "version" in answers["config"][2]
+        code, _, err = gated.gate("files", *target)  # nothing stored: nothing to stand in
+        assert code == 2 and f"error: {card}:" in err

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from core.errors import NotFoundError, StorageError
 from engine.gate import not_applicable
 from engine.jobs.context import schemas_for
-from engine.jobs.evaluation import RunOutcome, run_evaluation
+from engine.jobs.evaluation import EvaluationFailed, RunOutcome, run_evaluation
 from engine.jobs.inputs import resolve_scorecards
 from engine.settings import Settings
 from engine.storage.database import engine_for, session_scope
@@ -49,7 +49,12 @@ def fresh_result(settings: Settings, *, service: str, scorecard: str, wait: floa
     stored = _stored(database_url=settings.database_url, service=service, scorecard=scorecard)
     if stored is not None and stored.version == card.content_hash:
         return stored
-    outcome = _evaluated_within(settings, service, wait)
+    try:
+        outcome = _evaluated_within(settings, service, wait)
+    except EvaluationFailed as error:
+        if isinstance(error.__cause__, NotFoundError):  # stored, but gone from the catalog
+            raise NotFoundError(str(error.__cause__)) from None
+        raise
     if outcome is None:
         graded = ("nothing is stored yet" if stored is None else
                   f"the stored result was graded by version {stored.version[:12]}, not the "

@@ -56,13 +56,12 @@ def fresh_result(settings: Settings, *, service: str, scorecard: str, wait: floa
             raise NotFoundError(str(error.__cause__)) from None
         raise
     if outcome is None:
-        graded = ("nothing is stored yet" if stored is None else
+        graded = ("nothing is stored yet, and evaluating it" if stored is None else
                   f"the stored result was graded by version {stored.version[:12]}, not the "
-                  f"current {card.content_hash[:12]}")
-        raise StaleResult(f'stale: "{service}" on "{scorecard}": {graded}, and evaluating it '
-                          f"again took longer than {wait:g} s; try again when the run finishes")
-    stored = _stored(database_url=settings.database_url, service=service,
-                     scorecard=scorecard)
+                  f"current {card.content_hash[:12]}, and evaluating it again")
+        raise StaleResult(f'stale: "{service}" on "{scorecard}": {graded} took longer than '
+                          f"{wait:g} s; try again when the run finishes")
+    stored = _stored(database_url=settings.database_url, service=service, scorecard=scorecard)
     if stored is None:
         problem = (outcome.evaluation.filter_errors.get((service, scorecard))
                    if outcome.evaluation is not None else None)

@@ -160,6 +160,12 @@ class GateVerdict:
         return cls(service, scorecard, match, current, score, tuple(levels), tuple(rules), unknown)
 
 
+def not_applicable(scorecard: str, service: str, problem: str | None) -> str:
+    """Why a service has no result on a scorecard, in every mode of the gate (exit 2)."""
+    why = f": {problem}" if problem else ""
+    return f'scorecard "{scorecard}" does not apply to "{service}" (its filter is not true{why})'
+
+
 def gate_verdict(
     scorecards: Mapping[str, Scorecard],
     services: Mapping[str, Service],
@@ -185,9 +191,7 @@ def gate_verdict(
     context = FactContext(entity, facts.get(service), schemas, bind(now), now)
     applicable, problem = applies(card, context)
     if not applicable:
-        why = f": {problem}" if problem else ""
-        raise InputError([Problem("--scorecard", None, f'scorecard "{scorecard}" does not apply '
-                                  f'to "{service}" (its filter is not true{why})')])
+        raise InputError([Problem("--scorecard", None, not_applicable(scorecard, service, problem))])
     result = evaluate_scorecard(card, entity, context, now)
     rules = {r.name: r for r in card.rules}
     return GateVerdict.build(

@@ -9,7 +9,7 @@ the problems of another, and a broken file is never half-loaded.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,6 +180,31 @@ def _valid(model: type[BaseModel], value: Any) -> bool:
     return True
 
 
+def _levels_without_rules(
+    path: str, levels: Sequence[Level], parts: _Parts, line: Callable[..., int | None]
+) -> list[Problem]:
+    """A level no rule is on is reached by every service that reaches the level below it:
+    a gate at that level would pass on nothing. Refused, at the level's line (not checked
+    while a rule names an unknown level: that rule was probably meant for it)."""
+    named = {spec.level.lower() for _, spec in parts.rules if spec.level is not None}
+    if named - {level.name.lower() for level in levels}:
+        return []
+    index_of = {
+        (item.name if isinstance(item, LevelSpec) else item).lower(): index
+        for index, item in parts.levels
+    }
+    problems = []
+    for position, level in enumerate(levels):
+        if level.name.lower() in named:
+            continue
+        below = (f"every service at {levels[position - 1].name}" if position
+                 else "every service")
+        problems.append(Problem(path, line("levels", index_of[level.name.lower()]),
+                                f'level "{level.name}" has no rules of its own: {below} would be '
+                                f"{level.name} (give it a rule, or remove the level)"))
+    return problems
+
+
 def parse_scorecard(
     text: str, path: str, schemas: Mapping[str, FactSchema] | None = None
 ) -> tuple[Scorecard | None, list[Problem]]:
@@ -251,6 +276,8 @@ def parse_scorecard(
                 description=spec_rule.description, remediation=spec_rule.remediation,
                 line=rule_line,
             ))
+
+    problems.extend(_levels_without_rules(path, levels, parts, line))
 
     exemptions = []
     for index, spec_exemption in parts.exemptions:

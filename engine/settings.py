@@ -133,6 +133,9 @@ class ScheduleSettings(_Section):
 
 
 class ApiSettings(_Section):
+    # The gate endpoint evaluates a service whose stored result predates the scorecard, and
+    # waits this long for it before answering "stale" (503: the gate exits 3).
+    gate_wait_seconds: Annotated[float, Field(ge=0, le=600)] = 20
     read_token_required: bool = False
     # Larger request bodies are refused (413) before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024, le=1_073_741_824)] = 1_048_576

@@ -36,16 +36,17 @@ def api_root(api: str) -> str:
 
 
 def remote_verdict(
-    api: str, *, service: str, scorecard: str, min_level: str, timeout: float = 30.0,
+    api: str, *, service: str, scorecard: str, min_level: str, timeout: float = 120.0,
     transport: httpx.BaseTransport | None = None, unknown: str = "block",
 ) -> GateVerdict:
-    """The gate verdict from the server's stored result (same output as local mode).
+    """The gate verdict from the server's result graded by the current scorecard (same output
+    as local mode): the server evaluates a result that predates the scorecard again first.
 
     ``service`` is the catalog name: ``team-x/svc`` (or ``team-x:svc``) outside the default
     namespace, asked for as ``team-x:svc``. Raises ``InputError`` for what the caller got
     wrong and ``Unreachable`` when the server cannot answer or has nothing stored."""
     url = f"{api_root(api)}{API_PREFIX}/services/{quote(service_segment(service), safe=':')}/" \
-          f"scorecards/{quote(scorecard, safe='')}"
+          f"scorecards/{quote(scorecard, safe='')}/gate"
     token = _token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
@@ -84,6 +85,8 @@ def _refuse(response: httpx.Response, url: str) -> None:
     if status == 404 and detail.startswith("unknown service"):
         raise InputError([Problem("--service", None, detail)])
     if status == 404 and detail.startswith("unknown scorecard"):
+        raise InputError([Problem("--scorecard", None, detail)])
+    if status == 404 and detail.startswith('scorecard "') and "does not apply to" in detail:
         raise InputError([Problem("--scorecard", None, detail)])
     if status == 404 and "not graded" in detail:
         raise Unreachable([Problem("--api", None, detail)])

@@ -23,8 +23,9 @@ from engine.api.deps import (
     as_utc,
 )
 from engine.api.paths import stored_service_name
-from engine.gate import service_scorecard
+from engine.gate import explain, service_scorecard
 from engine.jobs import RunQueueFull, delete_custom_fact, push_custom_facts, queue_run
+from engine.jobs.fresh import fresh_result
 from engine.scheduling.schedule import listing, report_schedule
 from engine.storage import facts as fact_store
 from engine.storage import runs as run_store
@@ -106,6 +107,20 @@ def get_service_scorecard(
 ) -> ServiceScorecard:
     """Every rule's status, message, evidence and remediation, and what to fix next."""
     return service_scorecard(session, service=service, scorecard=scorecard)
+
+
+@reads_router.get("/services/{service}/scorecards/{scorecard}/gate", response_model=ServiceScorecard,
+                  tags=["services"], responses={503: {"model": ErrorOut, "description": (
+                      "The stored result predates the scorecard and evaluating the service "
+                      "again took longer than api.gate_wait_seconds.")}})
+def get_gate_result(
+    settings: SettingsDep, service: ServiceName, scorecard: ScorecardName
+) -> ServiceScorecard:
+    """The result a CI gate decides on: as the service scorecard, but graded by the current
+    version of the scorecard. A result graded by an older version (or none yet) is evaluated
+    again for this service first; 404 when the scorecard's filter excludes the service."""
+    return explain(fresh_result(settings, service=service, scorecard=scorecard,
+                                wait=settings.api.gate_wait_seconds))
 
 
 @reads_router.get("/services/{service}/scorecards/{scorecard}/history",

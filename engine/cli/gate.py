@@ -24,13 +24,12 @@ from engine.cli.local import (
     CatalogOpt,
     NowOpt,
     ScorecardsOpt,
+    assemble_or_exit,
     fail_input,
-    load_inputs,
     parse_now,
     sample_facts,
 )
 from engine.cli.output import stderr, stdout
-from engine.evaluation import ServiceFacts
 from engine.gate import UNKNOWN_POLICIES, GateVerdict, gate_verdict, write_junit
 from engine.vocabulary import vocabulary
 
@@ -52,9 +51,9 @@ def gate(
         help="A required rule without data (its source failed or has no value): block (it "
         "keeps the service below the bar), warn (printed, not counted) or pass.")] = "block",
     api: Annotated[str | None, typer.Option(
-        "--api", help="Read the result stored by this Levelset server (its base URL, with or "
-        "without /api/v1). Sends LEVELSET_READ_TOKEN, or else LEVELSET_API_TOKEN, as the "
-        "bearer token when set.")] = None,
+        "--api", help="Ask this Levelset server for its result (its base URL, with or without "
+        "/api/v1); a result older than the scorecard is graded again first. Sends "
+        "LEVELSET_READ_TOKEN, or else LEVELSET_API_TOKEN, as the bearer token when set.")] = None,
     config: ConfigOpt = None,
     scorecards: ScorecardsOpt = Path("scorecards"),
     catalog: CatalogOpt = Path("catalog"),
@@ -67,14 +66,15 @@ def gate(
 ) -> None:
     """Check that SERVICE is at or above MIN_LEVEL on SCORECARD.
 
-    Three ways to get the result: --api (the server's stored result), --config (the
-    settings' scorecards and catalog on the facts stored by `levelset collect`), or files
-    (--scorecards, --catalog, --facts).
+    Three ways to get the result, all graded the same way: --api asks a server (a result
+    older than the scorecard is graded again first); --config grades the stored facts on the
+    settings' scorecards and catalog; files mode grades --facts on --scorecards and --catalog.
 
-    Exit codes: 0 at or above the bar; 1 below it; 2 bad input (unknown service, scorecard or
-    level, bad files or options); 3 no decision possible: the server or database cannot be
-    reached, nothing is stored yet, or (with --unknown block) only rules without data stand in
-    the way.
+    Exit codes, the same in every mode: 0 at or above the bar; 1 below it; 2 bad input
+    (unknown service, scorecard or level, a service the scorecard's filter excludes, bad files
+    or options); 3 no decision possible: the server or database cannot be reached, nothing is
+    stored yet, the server's result is stale, or (with --unknown block) only rules without
+    data stand in the way. See docs/gate.md.
     """
     services = split_names(service)
     if not services:
@@ -108,22 +108,30 @@ def _remote(api: str, services: list[str], scorecard: str, min_level: str,
 def _local(services: list[str], scorecard: str, min_level: str, unknown: str, *,
            config: Path | None, scorecards: Path, catalog: Path, facts: Path | None,
            clock: datetime) -> list[GateVerdict]:
-    if config is not None and facts is None:
-        from engine.cli.stored import stored_inputs
+    """Verdicts on inputs assembled as a run assembles them: from the settings (the stored
+    facts, a broken scorecard's last good version) or from files."""
+    from engine.jobs.inputs import InputSources
 
-        cards, known, facts_by_service, schemas = stored_inputs(config, clock)
+    if config is not None and facts is None:
+        from engine.cli.stored import stored_sources
+
+        sources = stored_sources(config)
     else:
         if facts is None:
             facts = sample_facts("or --config levelset.yaml for the collected facts, or --api "
                                  "URL for a server")
-        schemas = vocabulary()
-        loaded_cards, loaded_catalog, facts_by_service = load_inputs(
-            scorecards, catalog, facts, schemas)
-        cards, known = loaded_cards.scorecards, loaded_catalog.services
+        sources = InputSources.of_files(scorecards, catalog, facts, vocabulary())
+    inputs = assemble_or_exit(sources, clock)
+    cards = inputs.scorecards.scorecards
+    if scorecard not in cards and inputs.scorecards.errors:
+        raise fail_input([Problem("--scorecard", None, f'scorecard "{scorecard}" is not '
+                                  "among those that load"), *inputs.scorecards.errors])
+    known = inputs.services
     verdicts = []
     for name in services:
+        facts_by_service, _ = inputs.facts.read([name] if name in known else [])
         try:
-            verdicts.append(gate_verdict(cards, known, facts_by_service, schemas, clock,
+            verdicts.append(gate_verdict(cards, known, facts_by_service, inputs.schemas, clock,
                                          service=name, scorecard=scorecard,
                                          min_level=min_level, unknown=unknown))
         except InputError as error:
@@ -157,26 +165,4 @@ def gate_exit(verdicts: list[GateVerdict]) -> int:
     return EXIT_BELOW
 
 
-def merged_facts(stored: dict[str, ServiceFacts], recorded: dict[str, ServiceFacts]
-                 ) -> dict[str, ServiceFacts]:
-    """Stored facts, with the facts file filling in the sources nothing was stored for."""
-    merged = dict(recorded)
-    for name, found in stored.items():
-        base = merged.get(name)
-        if base is None:
-            merged[name] = found
-            continue
-        entry = ServiceFacts()
-        entry.values.update(base.values)
-        entry.failures.update(base.failures)
-        for source, values in found.values.items():
-            entry.values[source] = values
-            entry.failures.pop(source, None)
-        for source, why in found.failures.items():
-            if source not in entry.values:
-                entry.failures[source] = why
-        merged[name] = entry
-    return merged
-
-
-__all__ = ["finish_gate", "gate", "gate_exit", "merged_facts"]
+__all__ = ["finish_gate", "gate", "gate_exit"]

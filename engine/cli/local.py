@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from core.errors import InputError, Problem, StorageError
+from core.errors import InputError, NotFoundError, Problem, StorageError
 from core.schema import FactSchema
-from engine.catalog import Catalog, load_catalog
+from engine.catalog import load_catalog
 from engine.cli.app import (
     EXIT_INPUT,
     SAMPLE_FACTS,
@@ -28,12 +28,13 @@ from engine.cli.output import print_table, stderr, stdout
 from engine.evaluation import Evaluation, ServiceFacts, evaluate
 from engine.facts import load_facts
 from engine.generation import placeholder_owners
-from engine.loading import ScorecardSet, load_scorecards
+from engine.loading import load_scorecards
 from engine.scorecard import Scorecard, ScorecardDocument
 from engine.vocabulary import vocabulary
 
 if TYPE_CHECKING:
     from engine.jobs import RunOutcome
+    from engine.jobs.inputs import InputSources, RunInputs
     from engine.settings import Settings
 
 ScorecardsOpt = Annotated[Path, typer.Option("--scorecards", help="Scorecard file or directory.")]
@@ -81,30 +82,31 @@ def parse_now(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def load_inputs(
-    scorecards: Path, catalog: Path, facts: Path, schemas: Mapping[str, FactSchema]
-) -> tuple[ScorecardSet, Catalog, dict[str, ServiceFacts]]:
-    """Scorecards, catalog and facts, or exit 2 listing every problem of every file."""
-    cards = load_scorecards(scorecards, schemas)
-    problems = list(cards.problems)
-    if not cards.problems and not cards.scorecards:
-        problems.append(Problem(str(scorecards), None, "no scorecards found"))
-    services = load_catalog(catalog)
-    facts_by_service: dict[str, ServiceFacts] = {}
+def assemble_or_exit(
+    sources: InputSources, clock: datetime, services: list[str] | None = None, *,
+    strict: bool = False,
+) -> RunInputs:
+    """A run's inputs as every mode assembles them (engine/jobs/inputs.py), or exit 2 with
+    every problem. ``strict``: a scorecard file that does not load, and that no stored version
+    stands in for, is an error (else a warning: a command answering on another scorecard
+    does not depend on it). Catalog entities that are invalid are skipped, as Backstage does."""
+    from engine.jobs.inputs import assemble
+
     try:
-        facts_by_service = load_facts(facts, schemas)
+        inputs = assemble(sources, now=clock, services=services)
     except InputError as error:
-        problems.extend(error.problems)
-    if problems:
-        raise fail_input(problems)
-    if services.problems:
-        # As Backstage does: an invalid entity is rejected, the rest of the catalog is used.
-        report_problems(services.problems, "Skipped invalid catalog entities:")
-    unknown = sorted(set(facts_by_service) - set(services.services))
-    if unknown:
-        stderr().print(f"warning: {facts}: facts for services not in the catalog: "
-                       f"{', '.join(unknown)}", markup=False)
-    return cards, services, facts_by_service
+        raise fail_input(error.problems) from None
+    except NotFoundError as error:
+        raise fail_input([Problem("--service", None, str(error))]) from None
+    if strict and inputs.scorecards.errors:
+        raise fail_input(inputs.scorecards.errors)
+    if inputs.catalog_problems:
+        report_problems(inputs.catalog_problems, "Skipped invalid catalog entities:")
+    shown = {str(p) for p in inputs.catalog_problems}
+    for problem in inputs.problems:
+        if problem not in shown:
+            stderr().print(f"warning: {problem}", markup=False)
+    return inputs
 
 
 @app.command()
@@ -246,23 +248,22 @@ def evaluate_command(
         return
     if facts is None:
         facts = sample_facts("or --config levelset.yaml for the collected facts")
-    schemas = vocabulary()
-    cards, services, facts_by_service = load_inputs(scorecards, catalog, facts, schemas)
-    selected = sorted(services, key=lambda s: s.name)
-    if service:
-        missing = sorted(set(service) - set(services.services))
-        if missing:
-            raise fail_input([Problem(str(catalog), None, f"unknown service {m!r}") for m in missing])
-        selected = [s for s in selected if s.name in service]
-    evaluation = evaluate(selected, facts_by_service, cards.scorecards.values(), schemas, clock)
+    from engine.jobs.inputs import InputSources
+
+    inputs = assemble_or_exit(InputSources.of_files(scorecards, catalog, facts, vocabulary()),
+                              clock, service, strict=True)
+    selected = sorted(inputs.selected, key=lambda s: s.name)
+    cards = inputs.scorecards.scorecards
+    facts_by_service, _ = inputs.facts.read([s.name for s in selected])
+    evaluation = evaluate(selected, facts_by_service, cards.values(), inputs.schemas, clock)
     for (name, card), problem in sorted(evaluation.filter_errors.items()):
         stderr().print(f"warning: scorecard {card}: filter failed for {name}, not graded: {problem}",
                        markup=False)
     if not service:
         from engine.cli.filters import empty_filters
 
-        for warning in empty_filters(cards.scorecards.values(), services.services,
-                                     facts_by_service, schemas, clock):
+        for warning in empty_filters(cards.values(), inputs.services, facts_by_service,
+                                     inputs.schemas, clock):
             stderr().print(f"warning: {warning}", markup=False)
     _print_evaluation(evaluation, output_format)
 

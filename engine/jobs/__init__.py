@@ -3,7 +3,10 @@
 Each loads its inputs, calls the pure engine and stores the outcome. The Celery tasks,
 APScheduler jobs, API handlers and CLI commands are thin wrappers over these:
 
-- ``evaluation``: evaluation runs (inputs, isolated evaluation, store, lease and reaping);
+- ``inputs``: a run's inputs (catalog, scorecards with their last good versions, facts from
+  every source, clock), assembled one way for runs, ``evaluate`` and every mode of ``gate``;
+- ``evaluation``: evaluation runs (isolated evaluation, store, lease and reaping);
+- ``fresh``: the result a gate decides on, graded by the scorecard as it is now;
 - ``facts``: the facts file, the latest facts a run reads, pushed custom facts;
 - ``queue``: the server's queue of requested runs (queued until its worker starts them);
 - ``collection``: the configured collectors, their facts stored;

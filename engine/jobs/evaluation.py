@@ -6,25 +6,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlmodel import Session
 
-from core.errors import InputError, NotFoundError, Problem, StorageError
-from core.schema import FactSchema
-from core.service import Service
-from engine.catalog import load_catalog
+from core.errors import InputError, NotFoundError, StorageError
 from engine.evaluation import Evaluation
-from engine.jobs.context import schemas_for
-from engine.jobs.facts import store_file_facts
 from engine.jobs.grading import Grader, Plan, ResultSpool, grade
 from engine.jobs.grading import plan as plan_run
-from engine.loading import load_scorecards, parse_scorecard
-from engine.scorecard import Scorecard
+from engine.jobs.inputs import InputSources, RunInputs, assemble
 from engine.settings import Settings
 from engine.storage import runs
 from engine.storage.database import engine_for, session_scope, write_scope
@@ -33,7 +26,7 @@ from engine.storage.history.record import Recorded, end_departed, record_results
 from engine.storage.history.retention import prune
 from engine.storage.inputs import drop_inputs_outside, replace_inputs
 from engine.storage.models import RunStatus
-from engine.storage.scorecards import last_good_versions, sync_scorecards
+from engine.storage.scorecards import sync_scorecards
 from engine.storage.services import sync_services
 from engine.storage.standings import level_counts
 
@@ -45,43 +38,6 @@ class EvaluationFailed(StorageError):
     def __init__(self, run_id: int, message: str) -> None:
         self.run_id = run_id
         super().__init__(f"run {run_id} failed: {message}")
-
-
-# --- scorecards: a broken file never replaces a working version --------------------------------
-
-
-@dataclass
-class ScorecardInputs:
-    scorecards: dict[str, Scorecard]
-    problems: list[str]
-    retired: list[str]
-
-
-def resolve_scorecards(
-    session: Session, path: Path, schemas: Mapping[str, FactSchema]
-) -> ScorecardInputs:
-    """The scorecards to evaluate: those that load, else the last stored good version."""
-    loaded = load_scorecards(path, schemas)
-    problems = [str(p) for p in loaded.problems]
-    cards = dict(loaded.scorecards)
-    broken_files = {p.file for p in loaded.problems}
-    retired = []
-    for version in last_good_versions(session):
-        card, found = parse_scorecard(version.source_text, version.path, schemas)
-        if card is None:
-            problems.extend(f"stored version {version.content_hash[:12]}: {p}" for p in found)
-            continue
-        if card.name in cards:
-            continue
-        if version.path in broken_files or Path(version.path).exists():
-            cards[card.name] = card
-            problems.append(
-                f'{version.path}: scorecard "{card.name}" does not load; '
-                f"evaluated with its last good version {version.content_hash[:12]}"
-            )
-        else:
-            retired.append(card.name)
-    return ScorecardInputs(cards, problems, retired)
 
 
 # --- evaluation ----------------------------------------------------------------------------
@@ -110,16 +66,6 @@ class RunOutcome:
     @property
     def level_changes(self) -> list[LevelChanged]:
         return [e for e in self.events if isinstance(e, LevelChanged) and not e.first]
-
-
-@dataclass
-class _Inputs:
-    timings: dict[str, float]
-    catalog: list[Service]
-    selected: list[Service]
-    scorecards: ScorecardInputs
-    problems: list[str]
-    schemas: dict[str, FactSchema]  # the fact vocabulary the scorecards were loaded with
 
 
 def create_run(
@@ -210,7 +156,7 @@ class EvaluatedRun:
     service: str | None
     now: datetime
     started: float
-    inputs: _Inputs
+    inputs: RunInputs
     plan: Plan
     spool: ResultSpool
     problems: list[str]
@@ -231,7 +177,7 @@ def evaluate_run(
     with _failing_run(settings, run_id, started):
         inputs = _load_inputs(settings, service=service, now=now)
         grader = Grader(settings, inputs.selected, inputs.scorecards.scorecards, inputs.schemas,
-                        now)
+                        now, inputs.facts)
         phase = time.perf_counter()
         plan = plan_run(grader)
         inputs.timings["plan"] = time.perf_counter() - phase
@@ -286,38 +232,10 @@ def _failing_run(settings: Settings, run_id: int, started: float) -> Iterator[No
         raise EvaluationFailed(run_id, message) from error
 
 
-def _load_inputs(settings: Settings, *, service: str | None, now: datetime) -> _Inputs:
-    """Catalog, scorecards (a broken one falls back to its last good version) and the
-    configured facts file, stored as snapshots."""
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    schemas = schemas_for(settings)
-    catalog = load_catalog(settings.catalog)
-    timings["catalog"] = time.perf_counter() - started
-    problems = [str(p) for p in catalog.problems]
-    if not catalog.services:
-        raise InputError(
-            [Problem(str(settings.catalog), None, "no services in the catalog"), *catalog.problems]
-        )
-    selected: list[Service] = list(catalog)
-    if service is not None:
-        if service not in catalog.services:
-            raise NotFoundError(f'unknown service "{service}"')
-        selected = [catalog.services[service]]
-    started = time.perf_counter()
-    with session_scope(engine_for(settings.database_url)) as session:
-        scorecards = resolve_scorecards(session, settings.scorecards, schemas)
-    timings["scorecards"] = time.perf_counter() - started
-    problems += scorecards.problems
-    if not scorecards.scorecards:
-        raise InputError([Problem(str(settings.scorecards), None,
-                                  "no usable scorecards: " + "; ".join(scorecards.problems))])
-    started = time.perf_counter()
-    if settings.facts is not None:
-        problems += store_file_facts(settings, path=settings.facts, schemas=schemas,
-                                     services=catalog.services, now=now)
-    timings["facts"] = time.perf_counter() - started
-    return _Inputs(timings, list(catalog), selected, scorecards, problems, schemas)
+def _load_inputs(settings: Settings, *, service: str | None, now: datetime) -> RunInputs:
+    """The run's inputs, as every caller assembles them (see engine/jobs/inputs.py)."""
+    return assemble(InputSources.of_settings(settings), now=now,
+                    services=None if service is None else [service])
 
 
 def _store(session: Session, run: EvaluatedRun, *, whole: bool) -> RunOutcome:

@@ -37,7 +37,8 @@ from engine.incremental import (
     service_digest,
 )
 from engine.isolation import EvaluationTask, evaluate_isolated
-from engine.jobs.facts import fact_states, latest_facts
+from engine.jobs.facts import fact_states
+from engine.jobs.inputs import FactSource
 from engine.scorecard import Scorecard
 from engine.settings import Settings
 from engine.storage.database import engine_for, session_scope
@@ -69,11 +70,10 @@ class Grader:
     cards: Mapping[str, Scorecard]
     schemas: Mapping[str, FactSchema]
     now: datetime
+    source: FactSource  # where the run's inputs say the facts come from
 
     def facts(self, names: Sequence[str]) -> tuple[dict[str, ServiceFacts], list[str]]:
-        with session_scope(engine_for(self.settings.database_url)) as session:
-            return latest_facts(session, now=self.now, services=names,
-                                max_age=timedelta(hours=self.settings.facts_max_age_hours))
+        return self.source.read(names)
 
     def evaluate(self, batch: Sequence[Service], facts: Mapping[str, ServiceFacts],
                  only: Mapping[str, frozenset[str]], *, clock_only: bool = False) -> Evaluation:

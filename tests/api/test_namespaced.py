@@ -95,4 +95,4 @@ def test_gate_api_asks_for_namespace_colon_name() -> None:
         with pytest.raises(Exception, match="unknown service"):
             remote_verdict("http://levelset", service=service, scorecard="readiness",
                            min_level="Gold", transport=httpx.MockTransport(answer))
-    assert asked == ["/api/v1/services/team-x:svc/scorecards/readiness"] * 2
+    assert asked == ["/api/v1/services/team-x:svc/scorecards/readiness/gate"] * 2

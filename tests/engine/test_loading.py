@@ -174,3 +174,22 @@ def test_a_syntax_error_is_one_readable_line_with_a_caret_under_the_column():
     assert "expecting" not in found[0] and "NUM_FLOAT" not in found[0]
     assert source.strip() == "github.branch_protection.required_reviews >="
     assert caret.index("^") == source.index("github") + 44
+
+
+def test_a_level_without_rules_of_its_own_is_refused_at_its_line():
+    bronze_only = GOOD.replace("levels: [Bronze, Silver]", "levels: [Bronze, Silver, Gold]") \
+        .replace("level: Silver", "level: Bronze")
+    assert problems_of(bronze_only) == [
+        'prod.yaml:6: level "Gold" has no rules of its own: every service at Silver would be '
+        "Gold (give it a rule, or remove the level)",
+        'prod.yaml:6: level "Silver" has no rules of its own: every service at Bronze would be '
+        "Silver (give it a rule, or remove the level)",
+    ]
+    block = GOOD.replace("levels: [Bronze, Silver]", "levels:\n    - Bronze\n    - name: Silver\n"
+                         "    - Gold").replace("level: Silver", "level: gold")
+    assert problems_of(block) == [
+        'prod.yaml:8: level "Silver" has no rules of its own: every service at Bronze would be '
+        "Silver (give it a rule, or remove the level)"]
+    score_only = GOOD.replace("      level: Bronze\n", "").replace("      level: Silver\n", "")
+    assert problems_of(score_only)[0].startswith(
+        'prod.yaml:6: level "Bronze" has no rules of its own: every service would be Bronze')

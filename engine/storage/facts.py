@@ -1,4 +1,10 @@
-"""Fact snapshots: the facts of one service from one source, stored when they change."""
+"""Fact snapshots: the facts of one service from one source, stored when they change; and
+custom facts, stored per key with their origin (file or push).
+
+The ``custom`` namespace is not a snapshot: each change of one key from one origin is a row
+of ``custom_fact`` (``engine.custom_facts`` decides what the namespace is). Custom snapshots
+stored before that are history only; the snapshot readers here skip them.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,26 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlmodel import Session, col
 
-from engine.storage.codec import digest256, json_path, jsonable, repair_json
+from engine.custom_facts import CustomValue, json_size, resolve
+from engine.storage.codec import digest64, digest256, json_path, jsonable, repair_json
 from engine.storage.database import chunks, table_of
-from engine.storage.models import FactSnapshot, SnapshotStatus
-from engine.storage.public import FactSnapshotPublic
+from engine.storage.models import CustomFact, FactOrigin, FactSnapshot, SnapshotStatus
+from engine.storage.public import FactProvenance, FactSnapshotPublic
 from engine.storage.services import get_service
+
+CUSTOM = "custom"
 
 
 def latest(
     session: Session, *, service: str | None = None, source: str | None = None
 ) -> list[FactSnapshot]:
-    """The latest snapshot of each (service, source), optionally of one service or source."""
-    newest = select(func.max(col(FactSnapshot.id))).group_by(
-        col(FactSnapshot.service), col(FactSnapshot.source)
-    )
+    """The latest snapshot of each (service, source) but ``custom``, optionally of one service
+    or source."""
+    newest = select(func.max(col(FactSnapshot.id))).where(
+        col(FactSnapshot.source) != CUSTOM).group_by(col(FactSnapshot.service), col(FactSnapshot.source))
     if service is not None:
         newest = newest.where(col(FactSnapshot.service) == service)
     if source is not None:
@@ -39,8 +48,8 @@ def latest_states(
     """What the latest snapshot of each (service, source) is, without its facts: id,
     service, source, digest, status, error and confirmed_at (what decides whether a result
     changed, or a snapshot is new)."""
-    newest = select(func.max(col(FactSnapshot.id))).group_by(
-        col(FactSnapshot.service), col(FactSnapshot.source))
+    newest = select(func.max(col(FactSnapshot.id))).where(
+        col(FactSnapshot.source) != CUSTOM).group_by(col(FactSnapshot.service), col(FactSnapshot.source))
     if source is not None:
         newest = newest.where(col(FactSnapshot.source) == source)
     if service is not None:
@@ -56,7 +65,7 @@ def latest_of(session: Session, *, services: Collection[str]) -> list[FactSnapsh
     found: list[FactSnapshot] = []
     for part in chunks(sorted(services)):
         newest = (select(func.max(col(FactSnapshot.id)))
-                  .where(col(FactSnapshot.service).in_(part))
+                  .where(col(FactSnapshot.service).in_(part), col(FactSnapshot.source) != CUSTOM)
                   .group_by(col(FactSnapshot.service), col(FactSnapshot.source)))
         found += session.execute(
             select(FactSnapshot).where(col(FactSnapshot.id).in_(newest))).scalars()
@@ -105,35 +114,106 @@ def store_snapshots(
     return len(new)
 
 
-def latest_ok_facts(session: Session, *, service: str, source: str) -> dict[str, Any]:
-    """The facts of the latest snapshot of (service, source) if it succeeded, else none."""
-    found = latest(session, service=service, source=source)
-    if found and found[0].status == SnapshotStatus.OK:
-        return dict(found[0].facts)
-    return {}
-
-
 def latest_snapshots(
     session: Session, *, service: str, source: str | None = None, now: datetime | None = None
 ) -> list[FactSnapshotPublic]:
-    """What the API shows of a service's facts: each source's latest snapshot and its age.
+    """What the API shows of a service's facts: each source's latest snapshot and its age,
+    and the ``custom`` namespace with where each value came from and since when.
 
     Values that cannot be written back as JSON (stored before pushes were checked) are shown
     repaired and listed in ``invalid``, so that reading never fails and they can be removed.
     """
     now = now or datetime.now(UTC)
     rows = latest(session, service=service, source=source)
-    if not rows:
+    custom = (custom_entries(session, services=[service]).get(service)
+              if source in (None, CUSTOM) else None)
+    if not rows and not custom:
         get_service(session, service)  # facts may be collected before the first evaluation
-    shown = []
-    for row in rows:
-        facts, flaws = repair_json(row.facts)
-        invalid: dict[str, str] = {}
-        for path, problem in flaws:  # a bad key may hold a bad value: one entry, both said
-            where = json_path(path)
-            invalid[where] = f"{invalid[where]}; {problem}" if where in invalid else problem
-        shown.append(FactSnapshotPublic.model_validate({
-            **row.model_dump(exclude={"facts"}), "facts": facts, "invalid": invalid,
-            "age_seconds": (now - row.confirmed_at).total_seconds(),
-        }))
+    shown = [_public(row.model_dump(exclude={"facts"}), row.facts, row.confirmed_at, now)
+             for row in rows]
+    if custom:
+        shown.append(custom_snapshot(service, custom, now))
+    return sorted(shown, key=lambda snapshot: snapshot.source)
+
+
+def custom_snapshot(
+    service: str, entries: list[CustomValue], now: datetime
+) -> FactSnapshotPublic:
+    """The ``custom`` namespace as the API shows it, from the latest entry of each (key,
+    origin): the values rules read, and each one's origin and time."""
+    values = resolve(entries)
+    times = [entry.at for entry in values.values()] or [entry.at for entry in entries]
+    origins = {key: FactProvenance(origin=entry.origin, at=entry.at)
+               for key, entry in values.items()}
+    shown = _public({"service": service, "source": CUSTOM, "status": SnapshotStatus.OK,
+                     "error": None, "collected_at": min(times), "confirmed_at": max(times)},
+                    {key: entry.value for key, entry in values.items()}, max(times), now)
+    shown.origins = {repair_json({key: None})[0].popitem()[0]: origin
+                     for key, origin in origins.items()}
     return shown
+
+
+def _public(fields: dict[str, Any], facts: Any, confirmed_at: datetime,
+            now: datetime) -> FactSnapshotPublic:
+    repaired, flaws = repair_json(facts)
+    invalid: dict[str, str] = {}
+    for path, problem in flaws:  # a bad key may hold a bad value: one entry, both said
+        where = json_path(path)
+        invalid[where] = f"{invalid[where]}; {problem}" if where in invalid else problem
+    return FactSnapshotPublic.model_validate({
+        **fields, "facts": repaired, "invalid": invalid,
+        "age_seconds": (now - confirmed_at).total_seconds(),
+    })
+
+
+# --- custom facts, per key ------------------------------------------------------------------
+
+def lock_custom(session: Session, *, service: str) -> None:
+    """Hold the service's custom facts until the transaction ends, so that concurrent pushes
+    to one service merge one after the other. PostgreSQL: a transaction-scoped advisory lock
+    (no row needs to exist); SQLite: the write lock ``write_scope`` took at BEGIN already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                        {"key": digest64(f"custom_fact:{service}")})
+
+
+def custom_entries(
+    session: Session, *, services: Collection[str] | None = None,
+    origin: FactOrigin | None = None,
+) -> dict[str, list[CustomValue]]:
+    """The latest entry of each (service, key, origin), by service: of ``services``, or of
+    every service; of one ``origin``, or of both."""
+    table = table_of(CustomFact)
+    parts: list[list[str] | None] = [None] if services is None else list(chunks(sorted(services)))
+    found: dict[str, list[CustomValue]] = {}
+    for part in parts:
+        newest = select(func.max(table.c.id)).group_by(table.c.service, table.c.key,
+                                                       table.c.origin)
+        if part is not None:
+            newest = newest.where(table.c.service.in_(part))
+        if origin is not None:
+            newest = newest.where(table.c.origin == origin)
+        for row in session.execute(
+                select(table.c.service, table.c.key, table.c.origin, table.c.value,
+                       table.c.removed, table.c.changed_at).where(table.c.id.in_(newest))):
+            found.setdefault(row.service, []).append(CustomValue(
+                row.key, FactOrigin(row.origin), row.value, row.removed, row.changed_at))
+    return found
+
+
+def append_custom(session: Session, *, service: str, changes: list[CustomValue]) -> None:
+    """Append one row per change (history: rows are never updated)."""
+    rows = [{"service": service, "key": change.key, "origin": change.origin,
+             "value": None if change.removed else change.value, "removed": change.removed,
+             "size": 0 if change.removed else json_size(change.value),
+             "changed_at": change.at} for change in changes]
+    for batch in chunks(rows, 1000):
+        session.execute(insert(table_of(CustomFact)), batch)
+
+
+def custom_states(session: Session) -> dict[str, int]:
+    """Per service, the id of its latest custom fact row: it changes whenever any of the
+    service's custom facts does (what tells a run the service's inputs changed)."""
+    table = table_of(CustomFact)
+    return {service: newest for service, newest in session.execute(
+        select(table.c.service, func.max(table.c.id)).group_by(table.c.service))}

@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, SmallInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from engine.storage.types import Hundredths, JSONColumn, UTCDateTime, utcnow
+from engine.storage.types import Hundredths, JSONColumn, JSONValue, UTCDateTime, utcnow
 
 
 def _ts(nullable: bool = False, **kwargs: Any) -> Any:
@@ -286,7 +286,7 @@ class CustomFact(SQLModel, table=True):
     service: str = Field(max_length=253)
     key: str
     origin: str = Field(max_length=8)
-    value: Any = Field(default=None, sa_column=Column(JSONColumn, nullable=True))
+    value: Any = Field(default=None, sa_column=Column(JSONValue(), nullable=True))
     removed: bool = False
     size: int = 0
     changed_at: datetime = _ts()

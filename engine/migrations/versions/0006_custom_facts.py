@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.Column('service', AutoString(length=253), nullable=False),
     sa.Column('key', AutoString(), nullable=False),
     sa.Column('origin', AutoString(length=8), nullable=False),
-    sa.Column('value', JSON_TYPE, nullable=True),
+    sa.Column('value', engine.storage.types.JSONValue(), nullable=True),
     sa.Column('removed', sa.Boolean(), nullable=False),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('changed_at', engine.storage.types.UTCDateTime(timezone=True), nullable=False),

@@ -11,10 +11,10 @@ from sqlmodel import Session, col
 from typer.testing import CliRunner
 
 from engine.cli import app
+from engine.custom_facts import CustomValue
 from engine.settings import Settings
 from engine.storage import facts as fact_store
 from engine.storage.database import engine_for, write_scope
-from engine.custom_facts import CustomValue
 from engine.storage.models import CustomFact, FactOrigin
 from tests.api.conftest import AUTH
 

@@ -35,13 +35,19 @@ EXACT_DOUBLE = 2**53  # integers up to this convert to a double (and back) witho
 
 @dataclass(frozen=True)
 class CustomValue:
-    """What one origin holds of one key: a value, or ``removed``, since ``at``."""
+    """What one origin holds of one key: a value, or ``removed``, since ``at``. ``size``:
+    the value's length as JSON (``json_size``), -1 until measured."""
 
     key: str
     origin: FactOrigin
     value: Any
     removed: bool
     at: datetime
+    size: int = -1
+
+    @property
+    def measured(self) -> int:
+        return self.size if self.size >= 0 else json_size(self.value)
 
 
 class FactsLimitError(InputError):
@@ -172,7 +178,7 @@ def check_service(service: str, before: Mapping[str, CustomValue],
 
 
 def _total(values: Mapping[str, CustomValue]) -> int:
-    return sum(json_size(entry.value) for entry in values.values())
+    return sum(entry.measured for entry in values.values())
 
 
 def coerce_declared(

@@ -8,18 +8,28 @@ stored before that are history only; the snapshot readers here skip them.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlmodel import Session, col
 
-from engine.custom_facts import CustomValue, json_size, resolve
-from engine.storage.codec import digest64, digest256, json_path, jsonable, repair_json
+from engine.custom_facts import CustomValue, resolve
+from engine.storage.codec import (
+    MAX_JSON_DEPTH,
+    digest64,
+    digest256,
+    json_path,
+    jsonable,
+    repair_json,
+)
 from engine.storage.database import chunks, table_of
 from engine.storage.models import CustomFact, FactOrigin, FactSnapshot, SnapshotStatus
-from engine.storage.public import FactProvenance, FactSnapshotPublic
+from engine.storage.public import FactSnapshotPublic
 from engine.storage.services import get_service
 
 CUSTOM = "custom"
@@ -140,22 +150,20 @@ def custom_snapshot(
     service: str, entries: list[CustomValue], now: datetime
 ) -> FactSnapshotPublic:
     """The ``custom`` namespace as the API shows it, from the latest entry of each (key,
-    origin): the values rules read, and each one's origin and time."""
+    origin): the values rules read, and each one's origin and time. (Keys are Unicode
+    text: a key column cannot hold anything else.)"""
     values = resolve(entries)
     times = [entry.at for entry in values.values()] or [entry.at for entry in entries]
-    origins = {key: FactProvenance(origin=entry.origin, at=entry.at)
-               for key, entry in values.items()}
-    shown = _public({"service": service, "source": CUSTOM, "status": SnapshotStatus.OK,
-                     "error": None, "collected_at": min(times), "confirmed_at": max(times)},
-                    {key: entry.value for key, entry in values.items()}, max(times), now)
-    shown.origins = {repair_json({key: None})[0].popitem()[0]: origin
-                     for key, origin in origins.items()}
-    return shown
+    return _public({"service": service, "source": CUSTOM, "status": SnapshotStatus.OK,
+                    "error": None, "collected_at": min(times), "confirmed_at": max(times),
+                    "origins": {key: {"origin": entry.origin, "at": entry.at}
+                                for key, entry in values.items()}},
+                   {key: entry.value for key, entry in values.items()}, max(times), now)
 
 
 def _public(fields: dict[str, Any], facts: Any, confirmed_at: datetime,
             now: datetime) -> FactSnapshotPublic:
-    repaired, flaws = repair_json(facts)
+    repaired, flaws = (facts, []) if _writable(facts) else repair_json(facts)
     invalid: dict[str, str] = {}
     for path, problem in flaws:  # a bad key may hold a bad value: one entry, both said
         where = json_path(path)
@@ -164,6 +172,22 @@ def _public(fields: dict[str, Any], facts: Any, confirmed_at: datetime,
         **fields, "facts": repaired, "invalid": invalid,
         "age_seconds": (now - confirmed_at).total_seconds(),
     })
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _writable(facts: Any) -> bool:
+    """Whether ``repair_json`` would find nothing to repair, at C speed for the common case
+    (a service's whole custom namespace is checked on each read): finite numbers, Unicode
+    text, nesting within MAX_JSON_DEPTH."""
+    try:
+        text = json.dumps(facts, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return False
+    brackets = [1 if char in "[{" else -1 for char in _STRINGS.sub("", text) if char in "[]{}"]
+    return max(accumulate(brackets), default=0) <= MAX_JSON_DEPTH
 
 
 # --- custom facts, per key ------------------------------------------------------------------
@@ -195,9 +219,11 @@ def custom_entries(
             newest = newest.where(table.c.origin == origin)
         for row in session.execute(
                 select(table.c.service, table.c.key, table.c.origin, table.c.value,
-                       table.c.removed, table.c.changed_at).where(table.c.id.in_(newest))):
+                       table.c.removed, table.c.changed_at, table.c.size)
+                .where(table.c.id.in_(newest))):
             found.setdefault(row.service, []).append(CustomValue(
-                row.key, FactOrigin(row.origin), row.value, row.removed, row.changed_at))
+                row.key, FactOrigin(row.origin), row.value, row.removed, row.changed_at,
+                row.size))
     return found
 
 
@@ -205,7 +231,7 @@ def append_custom(session: Session, *, service: str, changes: list[CustomValue])
     """Append one row per change (history: rows are never updated)."""
     rows = [{"service": service, "key": change.key, "origin": change.origin,
              "value": None if change.removed else change.value, "removed": change.removed,
-             "size": 0 if change.removed else json_size(change.value),
+             "size": 0 if change.removed else change.measured,
              "changed_at": change.at} for change in changes]
     for batch in chunks(rows, 1000):
         session.execute(insert(table_of(CustomFact)), batch)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, text, update
 from sqlmodel import Session, col
 
 from engine.custom_facts import CustomValue, resolve
@@ -27,7 +27,7 @@ from engine.storage.codec import (
     jsonable,
     repair_json,
 )
-from engine.storage.database import chunks, table_of
+from engine.storage.database import chunks, rowcount, table_of
 from engine.storage.models import CustomFact, FactOrigin, FactSnapshot, SnapshotStatus
 from engine.storage.public import FactSnapshotPublic
 from engine.storage.services import get_service
@@ -243,3 +243,18 @@ def custom_states(session: Session) -> dict[str, int]:
     table = table_of(CustomFact)
     return {service: newest for service, newest in session.execute(
         select(table.c.service, func.max(table.c.id)).group_by(table.c.service))}
+
+
+def prune_custom(session: Session, *, before: datetime) -> int:
+    """Delete custom fact rows that a newer row of the same (service, key, origin) replaced
+    before ``before``: the latest row of each is what that origin holds, and is kept."""
+    table = table_of(CustomFact)
+    newer = table.alias("newer")
+    return rowcount(session.execute(delete(table).where(
+        table.c.changed_at < before,
+        select(newer.c.id).where(and_(
+            newer.c.service == table.c.service, newer.c.key == table.c.key,
+            newer.c.origin == table.c.origin, newer.c.id > table.c.id,
+            newer.c.changed_at < before,
+        )).exists(),
+    )))

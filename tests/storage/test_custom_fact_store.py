@@ -102,3 +102,24 @@ def test_custom_states_change_with_any_change_of_a_service(database_url: str) ->
         second = fact_store.custom_states(session)
     assert second["a"] != first["a"] and second["b"] == first["b"]
 
+
+
+def test_retention_drops_replaced_values_and_keeps_what_each_origin_holds(
+    database_url: str,
+) -> None:
+    from engine.storage.history.retention import prune
+
+    engine = engine_for(database_url)
+    with write_scope(engine) as session:
+        for day, value in enumerate([1, 2, 3]):
+            fact_store.append_custom(session, service="payments", changes=[
+                CustomValue("coverage", FactOrigin.PUSH, value, False, T0 + timedelta(days=day)),
+                CustomValue("coverage", FactOrigin.FILE, -value, False, T0 + timedelta(days=day))])
+    with write_scope(engine) as session:
+        removed = prune(session, before=T0 + timedelta(days=1, hours=12))
+    assert removed["custom_fact"] == 2  # day 0 of each origin; day 1 was replaced on day 2
+    with Session(engine) as session:
+        entries = fact_store.custom_entries(session)["payments"]
+        left = session.execute(select(table_of(CustomFact).c.value)).scalars().all()
+    assert sorted(left) == [-3, -2, 2, 3]
+    assert resolve(entries)["coverage"].value == 3

@@ -184,7 +184,7 @@ def _writable(facts: Any) -> bool:
     try:
         text = json.dumps(facts, allow_nan=False, ensure_ascii=False)
         text.encode("utf-8")
-    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
         return False
     brackets = [1 if char in "[{" else -1 for char in _STRINGS.sub("", text) if char in "[]{}"]
     return max(accumulate(brackets), default=0) <= MAX_JSON_DEPTH

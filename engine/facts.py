@@ -1,7 +1,12 @@
 """Facts supplied by file: ``{service: {namespace: {...facts...}}}`` as JSON or YAML.
 
 A namespace may also be given as ``{"$error": "why"}`` to record that its collection failed,
-which makes the rules that need it ``unknown`` with that reason.
+which makes the rules that need it ``unknown`` with that reason (not ``custom``: custom facts
+are given, not collected, and a pushed value is kept whatever the file says).
+
+With ``custom_facts`` declared in the settings, a file's custom facts follow the same rules as
+a push: an undeclared name is an error (with a did-you-mean), and a value that does not
+convert to its declared type is one; an integer for a ``double`` becomes a double.
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ from pathlib import Path
 
 from core.errors import FactsError, InputError, Problem
 from core.inputfiles import FACTS_FILE, read_text
+from core.schema import FactSchema
+from engine.custom_facts import coerce_declared
 from engine.evaluation import ServiceFacts
 from engine.jsonsource import parse_json
 from engine.yamlsource import Node, parse_documents
 
 ERROR_KEY = "$error"
+CUSTOM = "custom"
 
 
 def parse_facts(document: object, file: str, namespaces: Mapping[str, object]) -> dict[str, ServiceFacts]:
@@ -41,10 +49,23 @@ def parse_facts(document: object, file: str, namespaces: Mapping[str, object]) -
                 problems.append(Problem(file, ns_line, f'service "{service}": unknown namespace '
                                         f'"{namespace}" (known: {known})'))
             elif isinstance(values, Mapping) and set(values) == {ERROR_KEY}:
-                facts.failures[namespace] = str(values[ERROR_KEY])
+                if namespace == CUSTOM:
+                    problems.append(Problem(file, ns_line, f'service "{service}": custom facts '
+                                            f'cannot be "{ERROR_KEY}" (they are given, not '
+                                            "collected): give their values or leave them out"))
+                else:
+                    facts.failures[namespace] = str(values[ERROR_KEY])
             elif not isinstance(values, Mapping):
                 problems.append(Problem(file, ns_line, f'service "{service}": {namespace} facts '
                                         "must be a mapping"))
+            elif namespace == CUSTOM:
+                schema = namespaces[namespace]
+                converted, wrong = coerce_declared(
+                    values, schema if isinstance(schema, FactSchema) else None)
+                problems += [Problem(file, values.line_of(key) if isinstance(values, Node)
+                                     else ns_line, f'service "{service}": custom.{key}: {why}')
+                             for key, why in wrong]
+                facts.values[namespace] = converted
             else:
                 facts.values[namespace] = dict(values)
         result[str(service)] = facts

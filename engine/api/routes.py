@@ -23,6 +23,7 @@ from engine.api.deps import (
     as_utc,
 )
 from engine.api.paths import stored_service_name
+from engine.custom_facts import FactsLimitError
 from engine.gate import explain, service_scorecard
 from engine.jobs import RunQueueFull, delete_custom_fact, push_custom_facts, queue_run
 from engine.jobs.fresh import fresh_result
@@ -151,7 +152,8 @@ def get_as_of(
 @reads_router.get("/services/{service}/facts", response_model=list[FactSnapshotPublic],
                   tags=["facts"])
 def get_facts(session: SessionDep, service: ServiceName) -> list[FactSnapshotPublic]:
-    """The latest facts of the service from each source, with their age."""
+    """The latest facts of the service from each source, with their age; for ``custom``,
+    where each value came from (``file`` or ``push``) and since when (``origins``)."""
     return fact_store.latest_snapshots(session, service=service, now=datetime.now(UTC))
 
 
@@ -162,21 +164,28 @@ class FactsPushed(FactSnapshotPublic):
 @writes_router.post("/services/{service}/facts", response_model=FactsPushed,
                     status_code=status.HTTP_201_CREATED, tags=["facts"], responses=QUEUE_FULL)
 def post_facts(
-    request: Request, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
+    request: Request, settings: SettingsDep, dispatcher: DispatcherDep,
     service: ServiceName, body: CustomFactsIn,
     evaluate: Annotated[bool, Query(description=(
         "Also start an evaluation of this service; poll `run.url`. Otherwise a push shows "
         "in grades after the next run."))] = False,
 ) -> FactsPushed:
-    """Push custom facts (merged into the service's ``custom`` namespace).
+    """Push custom facts, merged into the service's ``custom`` namespace: objects key by key
+    at every depth, ``null`` removes a key, anything else replaces it. A pushed value is
+    kept across runs; where the facts file holds the same key, the more recent value wins.
 
-    Refused with 422: NaN and infinities, unpaired surrogates, nesting deeper than 32 levels,
-    and a value of a fact declared in ``custom_facts`` that does not have its declared type.
+    Refused with 422: NaN and infinities, unpaired surrogates, nesting deeper than 32 levels;
+    with ``custom_facts`` declared, an undeclared name and a value that does not convert to
+    its declared type (an integer for a ``double`` is stored as a double); more than 1,000
+    keys in a push or 10,000 in a service. With 413: more than 1 MiB of facts in a push or
+    4 MiB in a service.
     """
-    standings.service_detail(session, name=service)  # 404 for an unknown service
     _reject_nul(body.facts, "facts")
-    pushed = FactsPushed.model_validate(
-        push_custom_facts(settings, service=service, facts=body.facts), from_attributes=True)
+    try:
+        stored = push_custom_facts(settings, service=service, facts=body.facts)
+    except FactsLimitError as error:
+        raise HTTPException(413 if error.too_large else 422, str(error.problems[0])) from None
+    pushed = FactsPushed.model_validate(stored, from_attributes=True)
     if evaluate:
         pushed.run = _queue(request, settings, dispatcher, service)
     return pushed
@@ -185,13 +194,12 @@ def post_facts(
 @writes_router.delete("/services/{service}/facts/{key:path}", response_model=FactSnapshotPublic,
                       tags=["facts"])
 def delete_fact(
-    session: SessionDep, settings: SettingsDep, service: ServiceName,
-    key: Annotated[str, Path(max_length=1000, description="A pushed key, as GET shows it.")],
+    settings: SettingsDep, service: ServiceName,
+    key: Annotated[str, Path(max_length=1000, description="A custom key, as GET shows it.")],
 ) -> FactSnapshotPublic:
-    """Remove a pushed key from the service's ``custom`` namespace (a new snapshot without it;
-    history keeps the old one). Repairs a bad push: a key listed under ``invalid`` can be
-    removed by the name GET shows."""
-    standings.service_detail(session, name=service)  # 404 for an unknown service
+    """Remove a key from the service's ``custom`` namespace (history keeps its values); a
+    value from the facts file stays removed until the file changes it. Repairs a bad push: a
+    key listed under ``invalid`` can be removed by the name GET shows."""
     return delete_custom_fact(settings, service=service, key=key)
 
 

@@ -127,7 +127,8 @@ def facts(
     config: ConfigOpt = None,
     output_format: FormatOpt = "table",
 ) -> None:
-    """Show the latest stored facts of a service, per source, with their age."""
+    """Show the latest stored facts of a service, per source, with their age; custom facts
+    with where each value came from (the facts file or a push) and since when."""
     from engine.cli.database import require_database
     from engine.storage import facts as fact_store
     from engine.storage.database import engine_for, session_scope
@@ -152,6 +153,14 @@ def facts(
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
         raise typer.Exit(EXIT_OK)
     for snapshot in snapshots:
+        if snapshot.origins:  # custom: each value from the facts file or a push, since when
+            heading = (f"{snapshot.source}: {snapshot.status}, last changed "
+                       f"{_age(snapshot.age_seconds)} ago "
+                       f"({snapshot.confirmed_at.isoformat(timespec='seconds')})")
+            rows = [[path, json.dumps(value, default=str), _provenance(snapshot, path)]
+                    for path, value in _flatten(snapshot.facts)]
+            print_table(["fact", "value", "from"], rows, title=heading)
+            continue
         heading = (f"{snapshot.source}: {snapshot.status}, collected {_age(snapshot.age_seconds)} ago "
                    f"({snapshot.confirmed_at.isoformat(timespec='seconds')})")
         if snapshot.status != SnapshotStatus.OK:
@@ -159,6 +168,16 @@ def facts(
             continue
         rows = [[path, json.dumps(value, default=str)] for path, value in _flatten(snapshot.facts)]
         print_table(["fact", "value"], rows, title=heading)
+
+
+def _provenance(snapshot: Any, path: str) -> str:
+    """``push 2026-05-01T10:00:00+00:00``: where the top-level key of ``path`` came from."""
+    keys = [k for k in snapshot.origins if path == k or path.startswith(f"{k}.")]
+    if not keys:
+        return ""
+    key = max(keys, key=len)  # a key may hold a dot: the longest that matches
+    origin = snapshot.origins[key]
+    return f"{origin.origin.value} {origin.at.isoformat(timespec='seconds')}"
 
 
 def _flatten(values: Any, prefix: str = "") -> list[tuple[str, Any]]:

@@ -43,7 +43,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, SmallInteger, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
-from engine.storage.types import Hundredths, JSONColumn, UTCDateTime, utcnow
+from engine.storage.types import Hundredths, JSONColumn, JSONValue, UTCDateTime, utcnow
 
 
 def _ts(nullable: bool = False, **kwargs: Any) -> Any:
@@ -263,6 +263,40 @@ class FactSnapshot(FactSnapshotBase, table=True):
     confirmed_at: datetime = _ts()
 
 
+class FactOrigin(StrEnum):
+    """Where a custom fact's value came from."""
+
+    FILE = "file"  # the settings' facts file
+    PUSH = "push"  # POST /services/{s}/facts (or DELETE, for a removal)
+
+
+class CustomFact(SQLModel, table=True):
+    """One change of one custom fact (a top-level key of ``custom``) of one service from one
+    origin; appended, never updated.
+
+    The latest row of each (service, key, origin) is what that origin holds now: a value, or
+    ``removed``. ``changed_at`` is when the value dates from: a push's arrival; for the facts
+    file, when that key's value in the file changed (the file's modification time, at most the
+    run that first read it). Which origin's value a rule reads is decided by
+    ``engine.custom_facts.resolve``. ``size`` is the value's length as JSON, so a service's
+    total is summed without reading values.
+    """
+
+    __tablename__ = "custom_fact"
+    __table_args__ = (
+        Index("ix_custom_fact_latest", "service", "key", "origin", "id"),
+        Index("ix_custom_fact_service", "service", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    service: str = Field(max_length=253)
+    key: str
+    origin: str = Field(max_length=8)
+    value: Any = Field(default=None, sa_column=Column(JSONValue(), nullable=True))
+    removed: bool = False
+    size: int = 0
+    changed_at: datetime = _ts()
+
+
 class DeliveryKind(StrEnum):
     WEEKLY = "weekly"  # the weekly report; key: the week's end date
     DROP = "drop"  # a level-drop notification; key: the drop's de-duplication key
@@ -324,8 +358,8 @@ class HttpCacheEntry(SQLModel, table=True):
 
 
 __all__ = [
-    "CurrentResult", "Delivery", "DeliveryClaim", "DeliveryKind", "DeliveryStatus",
-    "EvaluationRun", "FactSnapshot", "HttpCacheEntry", "RuleOutcome", "RuleState", "RunStatus",
-    "ScorecardRecord", "ScorecardRule", "ScorecardState", "ScorecardVersion", "ServiceRecord",
+    "CurrentResult", "CustomFact", "Delivery", "DeliveryClaim", "DeliveryKind", "DeliveryStatus",
+    "EvaluationRun", "FactOrigin", "FactSnapshot", "HttpCacheEntry", "RuleOutcome", "RuleState",
+    "RunStatus", "ScorecardRecord", "ScorecardRule", "ScorecardState", "ScorecardVersion", "ServiceRecord",
     "SnapshotStatus", "utcnow",
 ]

@@ -9,7 +9,13 @@ from pydantic import BaseModel, Field
 
 from engine.evaluation import RuleStatus
 from engine.storage.history.diff import Direction
-from engine.storage.models import EvaluationRunBase, FactSnapshotBase, RunStatus, ServiceBase
+from engine.storage.models import (
+    EvaluationRunBase,
+    FactOrigin,
+    FactSnapshotBase,
+    RunStatus,
+    ServiceBase,
+)
 
 T = TypeVar("T")
 
@@ -139,6 +145,14 @@ class LevelChange(BaseModel):
     direction: Direction
 
 
+class FactProvenance(BaseModel):
+    """Where a custom fact's value came from, and since when."""
+
+    origin: FactOrigin = Field(description="file: the settings' facts file; push: the API.")
+    at: datetime = Field(description="When the value dates from: a push's arrival; for the "
+                         "file, when this key's value in it changed.")
+
+
 class FactSnapshotPublic(FactSnapshotBase):
     collected_at: datetime
     confirmed_at: datetime
@@ -148,6 +162,10 @@ class FactSnapshotPublic(FactSnapshotBase):
         description="Stored values that are not valid JSON, by path, and why: shown repaired "
         "(unpaired surrogates as U+FFFD, NaN, infinities and values nested too deep as null). "
         "Remove a pushed one with DELETE /services/{s}/facts/{key}.")
+    origins: dict[str, FactProvenance] = Field(
+        default_factory=dict,
+        description="custom only: per top-level key, where its value came from and since "
+        "when (the more recent of the file's value and a push wins).")
 
 
 class EvaluationRunPublic(EvaluationRunBase):
@@ -165,7 +183,9 @@ class RunAccepted(BaseModel):
 
 
 class CustomFactsIn(BaseModel):
-    facts: dict[str, Any] = Field(description="Merged into the service's custom namespace.")
+    facts: dict[str, Any] = Field(description=(
+        "Merged into the service's custom namespace: objects key by key at every depth, "
+        "null removes a key, anything else replaces the value."))
 
 
 class TriggerIn(BaseModel):

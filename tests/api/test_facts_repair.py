@@ -11,20 +11,20 @@ from sqlmodel import Session, col
 from typer.testing import CliRunner
 
 from engine.cli import app
+from engine.custom_facts import CustomValue
 from engine.settings import Settings
 from engine.storage import facts as fact_store
 from engine.storage.database import engine_for, write_scope
-from engine.storage.models import FactSnapshot
+from engine.storage.models import CustomFact, FactOrigin
 from tests.api.conftest import AUTH
 
 FACTS = "/api/v1/services/payments/facts"
 
 
-def custom_snapshots(settings: Settings) -> int:
+def custom_rows(settings: Settings) -> int:
     with Session(engine_for(settings.database_url)) as session:
         return session.execute(select(func.count()).where(
-            col(FactSnapshot.service) == "payments", col(FactSnapshot.source) == "custom"
-        )).scalar_one()
+            col(CustomFact.service) == "payments")).scalar_one()
 
 
 def store_poisoned(settings: Settings) -> None:
@@ -32,23 +32,26 @@ def store_poisoned(settings: Settings) -> None:
     deep: object = "x"
     for _ in range(300):
         deep = [deep]
-    facts = {"deep": deep, "fine": 1}
+    facts: dict[str, object] = {"deep": deep, "fine": 1}
     if settings.database_url.startswith("sqlite"):
-        facts |= {"bad": "\ud800", "n\udc00": float("nan"), "inf": float("inf")}
+        facts |= {"bad": "\ud800", "nan": float("nan"), "inf": float("inf")}
+    now = datetime.now(UTC)
     with write_scope(engine_for(settings.database_url)) as session:
-        fact_store.store_snapshots(session, source="custom", collected_at=datetime.now(UTC),
-                                   facts={"payments": facts})
+        fact_store.append_custom(session, service="payments", changes=[
+            CustomValue(key, FactOrigin.PUSH, value, False, now) for key, value in facts.items()])
 
 
-def test_a_pushed_key_is_deleted_in_a_new_snapshot(client: TestClient, evaluated: Settings) -> None:
+def test_a_pushed_key_is_deleted_by_an_appended_removal(
+    client: TestClient, evaluated: Settings
+) -> None:
     client.post(FACTS, json={"facts": {"on_call": True, "tier": "1", "a/b": 2}}, headers=AUTH)
-    before = custom_snapshots(evaluated)
+    before = custom_rows(evaluated)
     assert client.delete(f"{FACTS}/tier").status_code == 401
     removed = client.delete(f"{FACTS}/tier", headers=AUTH)
     assert removed.status_code == 200, removed.text
     assert removed.json()["facts"] == {"on_call": True, "a/b": 2}
     assert client.delete(f"{FACTS}/a/b", headers=AUTH).json()["facts"] == {"on_call": True}
-    assert custom_snapshots(evaluated) == before + 2  # appended; the old ones are kept
+    assert custom_rows(evaluated) == before + 2  # appended; the old ones are kept
     missing = client.delete(f"{FACTS}/tier", headers=AUTH)
     assert missing.status_code == 404
     assert missing.json() == {"detail": 'service "payments" has no pushed fact "tier"'}
@@ -66,10 +69,9 @@ def test_facts_stored_unchecked_are_read_repaired_and_can_be_deleted(
     invalid = custom["invalid"]
     assert invalid.pop("deep" + "[0]" * 31) == "nested deeper than 32 levels"
     if evaluated.database_url.startswith("sqlite"):
-        assert custom["facts"]["bad"] == "\ufffd" and custom["facts"]["n\ufffd"] is None
+        assert custom["facts"]["bad"] == "\ufffd" and custom["facts"]["nan"] is None
         assert invalid == {"bad": "unpaired surrogate \\ud800 is not Unicode text",
-                           "n\ufffd": "unpaired surrogate \\udc00 in the key is not Unicode "
-                                       "text; NaN is not a finite number",
+                           "nan": "NaN is not a finite number",
                            "inf": "Infinity is not a finite number"}
     # Pushing still works, and each bad key is removed by the name the read shows.
     assert client.post(FACTS, json={"facts": {"new": 1}}, headers=AUTH).status_code == 201

@@ -145,7 +145,7 @@ def test_migrate_and_runs_commands(sample: Path, tmp_path: Path,
     monkeypatch.setenv("LEVELSET_CONFIG", str(config))
     runner = CliRunner()
     result = runner.invoke(app, ["migrate", "--config", str(config)])
-    assert result.exit_code == 0 and "revision 0005" in result.output  # the newest migration
+    assert result.exit_code == 0 and "revision 0006" in result.output  # the newest migration
     result = runner.invoke(app, ["runs", "--config", str(config)])
     assert result.exit_code == 0
     result = runner.invoke(app, ["--config", str(config), "runs"])

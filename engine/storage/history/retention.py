@@ -2,8 +2,8 @@
 
 A scorecard row goes once the key's next row began before the cutoff; a rule row once its
 rule changed again and a later row carried its score, both before the cutoff; end markers
-once what they ended is gone; snapshots replaced and not confirmed since; outcomes and runs
-nothing points at any more.
+once what they ended is gone; snapshots replaced and not confirmed since; custom fact values
+replaced before the cutoff; outcomes and runs nothing points at any more.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlmodel import Session, col
 
 from engine.storage.database import chunks, rowcount, table_of
+from engine.storage.facts import prune_custom
 from engine.storage.models import (
     CurrentResult,
     EvaluationRun,
@@ -33,6 +34,7 @@ def prune(session: Session, *, before: datetime) -> dict[str, int]:
         "rule_state": _prune_rule_states(session, old_runs),
         "scorecard_state": _prune_scorecard_states(session, old_runs),
         "fact_snapshot": _prune_snapshots(session, before),
+        "custom_fact": prune_custom(session, before=before),
         "rule_outcome": _prune_outcomes(session),
         "evaluation_run": _prune_runs(session, before),
     }

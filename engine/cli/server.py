@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from core.errors import CollectorError, InputError, Problem, StorageError
+from core.redaction import install_log_redaction
 from engine.cli.app import EXIT_INPUT, SAMPLE_FACTS, ConfigOpt, FormatOpt, app, in_own_checkout
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
@@ -46,6 +47,7 @@ def load_settings_or_exit(config: Path | None) -> Settings:
 @app.callback()
 def options(config: ConfigOpt = None) -> None:
     """Scorecards as code: grade every service against your standards."""
+    install_log_redaction()
     if config is not None:
         _point_at(config)
 
@@ -171,6 +173,7 @@ def serve(
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     settings = load_settings_or_exit(config)
     _migrate(settings)
     from engine.jobs import reap_runs

@@ -88,7 +88,7 @@ def test_a_dry_run_prints_the_messages_and_posts_nothing(
     configure: Configure, slack: SlackStandIn, weekly: FakeWeeklyReport, database_url: str,
 ) -> None:
     configure(None, teams=TEAMS)  # no secret is needed to look
-    result = send("--dry-run")
+    result = send("--dry-run", "--format", "json")
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     assert printed == [{"channel": channel, "text": m.text, "blocks": m.blocks}

@@ -62,7 +62,7 @@ def test_a_trickling_answer_ends_at_the_request_deadline_within_the_claim(
     assert isinstance(report, DeliveryReport)
     [(_, result)] = report.channels
     assert (result.outcome, result.error, report.requests) == (Outcome.FAILED, "timed out", 2)
-    assert 2 * 0.5 <= took  # each of the two tries ran to its deadline, no further
+    assert took >= 2 * 0.5  # each of the two tries ran to its deadline, no further
     lease = claim_lease(settings.report.slack, parts=1)
     assert took <= (lease - CLAIM_MARGIN).total_seconds()
 

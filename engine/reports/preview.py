@@ -3,7 +3,7 @@
 Pure functions, Block Kit -> lines of styled spans. mrkdwn is rendered as Slack renders it:
 ``*bold*`` and ``_italic_`` become styles, ``<url|label>`` becomes ``label (url)``, the
 escapes ``&amp;`` ``&lt;`` ``&gt;`` become the characters they stand for; a header is bold,
-fields are listed one under the other, a divider is a rule and context is dimmed.
+each field is a line of its own, a divider is a rule and context is dimmed.
 """
 
 from __future__ import annotations
@@ -94,8 +94,10 @@ def block_lines(block: dict[str, Any]) -> list[Line]:
     lines: list[Line] = []
     if isinstance(block.get("text"), dict):
         lines += _text(block["text"])
-    for field in block.get("fields") or ():
-        lines += _text(field)
+    for field in block.get("fields") or ():  # a field on a line: "Gold: 3 (+1)"
+        parts = [line for line in _text(field) if line]
+        lines.append(tuple(span for index, line in enumerate(parts)
+                           for span in ((Span(": "),) if index else ()) + line))
     return lines
 
 
@@ -105,7 +107,7 @@ def message_lines(message: Message) -> list[Line]:
         return mrkdwn(message.text)
     lines: list[Line] = []
     for index, block in enumerate(message.blocks):
-        if index and block.get("type") != "divider":
+        if index:
             lines.append(())
         lines += block_lines(block)
     return lines

@@ -102,6 +102,24 @@ def test_a_dry_run_prints_the_messages_and_posts_nothing(
 
 
 @sqlite_only
+def test_a_dry_run_shows_each_message_as_people_read_it_under_its_channel(
+    configure: Configure, slack: SlackStandIn, weekly: FakeWeeklyReport, database_url: str,
+) -> None:
+    weekly.messages[0].blocks[0]["text"]["text"] = (
+        "*Production readiness* · <https://levelset.internal/x?a=1&amp;b=2|payments &amp; co>")
+    configure(None, teams=TEAMS)
+    result = send("--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:6] == [
+        "#platform-standards (message 1 of 2)",
+        "Production readiness · payments & co (https://levelset.internal/x?a=1&b=2)", "",
+        "Weekly scorecards (2)", "", "Weekly scorecards (3)"]
+    assert "#payments-eng\nYour services this week (1)" in result.stdout
+    assert '"blocks"' not in result.stdout and slack.count() == 0
+    assert send("--dry-run", "--format", "yaml").exit_code == 2
+
+
+@sqlite_only
 def test_nothing_to_send_is_said_and_is_not_an_error(
     configure: Configure, slack: SlackStandIn, weekly: FakeWeeklyReport,
 ) -> None:

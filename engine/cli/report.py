@@ -82,12 +82,10 @@ def slack(
         return
     console.print(f"{week}: {report.posted} message(s) posted, {report.requests} request(s) "
                   "to Slack", markup=False)
-    unsent = [result for _, result in report.channels
-              if result.outcome in (Outcome.FAILED, Outcome.SKIPPED)]
-    for result in unsent:
+    for result in report.failed:
         why = ("delivery failed after retries: " if result.outcome == Outcome.FAILED else "")
         stderr().print(f"error: {result.channel}: {why}{result.error}", markup=False)
-    if unsent:
+    if report.failed:
         raise typer.Exit(EXIT_BELOW)
 
 

@@ -56,7 +56,10 @@ class DeliveryReport:
 
     @property
     def failed(self) -> list[ChannelDelivery]:
-        return [result for _, result in self.channels if result.outcome == Outcome.FAILED]
+        """The channels not delivered in full: failed, or skipped once Slack kept failing
+        (both are sent by the next attempt, which the schedulers make)."""
+        return [result for _, result in self.channels
+                if result.outcome in (Outcome.FAILED, Outcome.SKIPPED)]
 
     @property
     def posted(self) -> int:

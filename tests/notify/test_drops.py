@@ -175,7 +175,7 @@ def test_the_servers_scheduled_and_requested_runs_notify_on_a_thread_of_their_ow
     settings = configure("bot", teams=TEAMS, level_drops=True)
     scheduled_evaluation(settings)
     break_payments_and_search(sample)
-    slack.delay = 0.4  # Slack is slow (within the 0.5 s timeout)
+    slack.delay = 0.4  # Slack is slow (within the 1 s deadline)
     dispatcher = ThreadDispatcher(settings)
     try:
         run_id, _ = create_run(settings, trigger="api")

@@ -56,7 +56,7 @@ from slack_sdk.webhook import WebhookResponse
 
 from core.errors import InputError, Problem, SettingsError
 from core.inputfiles import SECRET_FILE, read_text
-from engine.notify.deadline import send
+from engine.notify import deadline
 from engine.reports.messages import Message
 from engine.settings import SlackSettings
 
@@ -281,7 +281,7 @@ class _BoundedWebhookClient(WebhookClient):
     """slack_sdk's webhook client, each request over by its deadline (``timeout``)."""
 
     def _perform_http_request_internal(self, url: str, req: Request) -> WebhookResponse:
-        status, headers, body = send(req, float(self.timeout), self.ssl)
+        status, headers, body = deadline.send(req, float(self.timeout), self.ssl)
         return WebhookResponse(url=url, status_code=status,
                                body=body.decode(headers.get_content_charset() or "utf-8"),
                                headers=headers)  # type: ignore[arg-type]
@@ -291,7 +291,7 @@ class _BoundedWebClient(WebClient):
     """slack_sdk's Web API client, each request over by its deadline (``timeout``)."""
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
-        status, headers, body = send(req, float(self.timeout), self.ssl)
+        status, headers, body = deadline.send(req, float(self.timeout), self.ssl)
         return {"status": status, "headers": headers,
                 "body": body.decode(headers.get_content_charset() or "utf-8")}
 

@@ -300,7 +300,7 @@ class SlackPoster:
     """Posts messages to one destination; ``requests`` counts what was sent, retries included.
 
     A breaker: after ``breaker_failures`` posts in a row failed for want of Slack, ``halted``
-    is true and ``post`` sends nothing more.
+    says why, and ``post`` sends nothing more.
     """
 
     def __init__(self, destination: Destination) -> None:
@@ -322,12 +322,13 @@ class SlackPoster:
         self._webhook: WebhookClient | None = None
         self._web: WebClient | None = None
         if destination.mode == Mode.WEBHOOK:
-            self._webhook = _BoundedWebhookClient(destination.secret, timeout=timeout, logger=_SDK_LOG,
-                                          retry_handlers=handlers)
+            self._webhook = _BoundedWebhookClient(destination.secret, timeout=timeout,
+                                                  logger=_SDK_LOG, retry_handlers=handlers)
         else:
             base_url = (slack.api_url or DEFAULT_API_URL).rstrip("/") + "/"
-            self._web = _BoundedWebClient(token=destination.secret, base_url=base_url, timeout=timeout,
-                                  logger=_SDK_LOG, retry_handlers=handlers)
+            self._web = _BoundedWebClient(token=destination.secret, base_url=base_url,
+                                          timeout=timeout, logger=_SDK_LOG,
+                                          retry_handlers=handlers)
 
     @property
     def requests(self) -> int:

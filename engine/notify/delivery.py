@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine
-
 from engine.notify.slack import SlackPoster
 from engine.reports.messages import Message
 from engine.settings import Settings, SlackSettings
@@ -80,7 +78,7 @@ def deliver(
     holder, now = _holder(), datetime.now(UTC)
     halted = poster.halted
     if halted is not None:
-        return _skip(engine, kind=kind, key=key, channel=channel, parts=len(messages),
+        return _skip(settings, kind=kind, key=key, channel=channel, parts=len(messages),
                      why=halted, force=force)
     with write_scope(engine) as session:
         if not deliveries.claim(session, kind=kind, key=key, channel=channel, holder=holder,
@@ -109,10 +107,10 @@ def deliver(
             deliveries.release(session, kind=kind, key=key, channel=channel, holder=holder)
 
 
-def _skip(engine: Engine, *, kind: DeliveryKind, key: str, channel: str, parts: int, why: str,
-          force: bool) -> ChannelDelivery:
+def _skip(settings: Settings, *, kind: DeliveryKind, key: str, channel: str, parts: int,
+          why: str, force: bool) -> ChannelDelivery:
     """Record each part ``channel`` still needs as skipped (not tried), for the next attempt."""
-    with write_scope(engine) as session:
+    with write_scope(engine_for(settings.database_url)) as session:
         sent = set() if force else deliveries.sent_parts(session, kind=kind, key=key,
                                                          channel=channel)
         at = datetime.now(UTC)

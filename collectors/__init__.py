@@ -76,6 +76,7 @@ def collect_all(
             result.fail_all(services, f"{collector.name} collector error: {type(error).__name__}")
         if result.finished_at is None:
             result.finished_at = utcnow()
+        result.redact_secrets()
         results.append(result)
     return results
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.errors import CollectorError, InputError, Problem, SettingsError
 from core.inputfiles import SECRET_FILE, read_text
+from core.redaction import redact
 from core.registry import Registry
 from core.schema import FactSchema
 from core.service import Service, ServiceLink
@@ -59,6 +60,12 @@ class CollectionResult:
     @property
     def ok(self) -> bool:
         return not self.failures and not self.errors
+
+    def redact_secrets(self) -> None:
+        """No URL's user info in a failure or an error: done where every collector's result
+        is handed on (``collect_all``), before it is shown, stored or logged."""
+        self.failures = {name: redact(why) for name, why in self.failures.items()}
+        self.errors = [redact(error) for error in self.errors]
 
     def fail_all(self, services: Sequence[Service], reason: str) -> None:
         """The whole source is unusable: every service not yet read fails with ``reason``."""

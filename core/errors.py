@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.redaction import redact
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -16,8 +18,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        """Shown to people: a URL's user info (a database URL, an endpoint) is never in it."""
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.message}"
+        return redact(f"{where}: {self.message}")
 
 
 class LevelsetError(Exception):

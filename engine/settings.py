@@ -165,13 +165,16 @@ class SlackSettings(_Section):
     api_url: str | None = None  # Slack Web API root, for an API-compatible stand-in
     channel: str | None = None  # the summary channel (bot token mode)
     teams: dict[str, str] = {}  # owner (a catalog team) -> channel
-    # Each request waits this long for an answer; a request that failed is retried (429 after
-    # its Retry-After, if that is no longer than max_retry_after_seconds; 5xx and connection
-    # errors after an exponential backoff from backoff_seconds) at most max_retries times.
+    # Each request is over within timeout_seconds (connect, send and read together); a
+    # request that failed is retried (429 after its Retry-After, if that is no longer than
+    # max_retry_after_seconds; 5xx and connection errors after an exponential backoff from
+    # backoff_seconds) at most max_retries times. After breaker_failures deliveries in a row
+    # failed for want of Slack, the rest of the batch is not tried (recorded as skipped).
     timeout_seconds: float = Field(default=10, gt=0, le=300)
     max_retries: int = Field(default=3, ge=0, le=10)
     max_retry_after_seconds: float = Field(default=60, ge=0, le=3600)
     backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    breaker_failures: int = Field(default=3, ge=1, le=100)
 
     @field_validator("api_url")
     @classmethod

@@ -29,6 +29,7 @@ from collectors.base import read_secret, utcnow
 from collectors.github.cache import ConditionalAdapter, ETagCache
 from collectors.github.settings import GitHubConfig
 from collectors.http import RequestCounter, connection_reason, is_timeout
+from core.redaction import redact_url
 
 
 class RepositoryFailed(Exception):
@@ -132,7 +133,7 @@ def send(requester: Requester, verb: str, url: str, what: str, config: GitHubCon
         if isinstance(error, requests.exceptions.RetryError):
             raise RepositoryFailed(f"{what}: gave up after {config.retries} retries") from None
         if isinstance(error, requests.exceptions.ConnectionError):
-            raise SourceFailed(f"GitHub at {config.base_url} is unreachable: "
+            raise SourceFailed(f"GitHub at {redact_url(config.base_url)} is unreachable: "
                                f"{connection_reason(error)}") from None
         raise RepositoryFailed(f"{what}: {type(error).__name__}") from None
 

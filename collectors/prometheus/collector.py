@@ -38,6 +38,7 @@ from collectors.http import (
 from collectors.prometheus import LABEL_VALUE, SOURCE
 from collectors.prometheus.settings import PrometheusConfig
 from core.errors import CollectorError
+from core.redaction import redact_url
 from core.service import Service
 
 
@@ -103,7 +104,7 @@ class PrometheusCollector(Collector):
                     values[service.name]["alert_rules"] = _count_rules_naming(
                         rules, config.service_label, self.label_value_of(service))
         except _SourceDown as error:
-            result.fail_all(services, f"Prometheus at {config.url} is unreachable: {error}")
+            result.fail_all(services, f"Prometheus at {redact_url(config.url)} is unreachable: {error}")
         else:
             if failed_calls == len(config.queries) + 1:
                 reason = "every Prometheus call failed: " + "; ".join(result.errors)

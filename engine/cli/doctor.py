@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from core.errors import CollectorError
+from core.redaction import redact
 from engine.cli.app import EXIT_BELOW, EXIT_OK, ConfigOpt, app
 from engine.cli.output import stderr, stdout
 from engine.cli.server import load_settings_or_exit
@@ -23,8 +24,9 @@ class Finding:
     fix: str | None = None  # None: all is well
 
     def line(self) -> str:
-        return f"error: {self.where}: {self.what}; fix: {self.fix}" if self.fix \
-            else f"ok: {self.where}: {self.what}"
+        """Shown to people: endpoints are named without their user info."""
+        return redact(f"error: {self.where}: {self.what}; fix: {self.fix}" if self.fix
+                      else f"ok: {self.where}: {self.what}")
 
 
 @app.command()

@@ -16,6 +16,7 @@ from typer._click.core import ParameterSource
 from typer._click.globals import get_current_context
 
 from core.errors import CollectorError, InputError, Problem, StorageError
+from core.redaction import install_log_redaction
 from engine.cli.app import EXIT_INPUT, SAMPLE_FACTS, ConfigOpt, FormatOpt, app, in_own_checkout
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
@@ -75,7 +76,7 @@ def load_settings_or_exit(config: Path | None) -> Settings:
 @app.callback()
 def options(config: ConfigOpt = None) -> None:
     """Scorecards as code: grade every service against your standards."""
-    _given_before[0] = None
+    install_log_redaction()
     _given_before[0] = config if _given(config) else None
     if _given_before[0] is not None:
         _point_at(config)
@@ -233,6 +234,7 @@ def serve(
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     settings = load_settings_or_exit(config)
     refuse_without_inputs(settings)
     _migrate(settings)

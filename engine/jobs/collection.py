@@ -13,6 +13,7 @@ from typing import Any
 from collectors import build_collectors, collect_all
 from collectors.base import CollectionResult
 from core.errors import NotFoundError, Problem, SettingsError
+from core.redaction import redact
 from engine.catalog import load_catalog
 from engine.settings import Settings
 from engine.storage import facts as fact_store
@@ -42,7 +43,8 @@ def store_collection(
     """Store one collector's facts (and per-service failures) as snapshots, in one transaction."""
     with write_scope(engine_for(settings.database_url)) as session:
         fact_store.store_snapshots(session, source=source, collected_at=finished_at,
-                                   facts=facts, failures=failures)
+                                   facts=facts,
+                                   failures={name: redact(why) for name, why in failures.items()})
     log.info(
         "stored %s facts: %d services, %d failures, %d requests in %.1fs",
         source,

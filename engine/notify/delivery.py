@@ -5,7 +5,12 @@ other is told it is busy), reads which parts an earlier attempt sent, posts the 
 order and records every attempt, sent or failed, in its own transaction. A failed part stops
 the channel's delivery there (the parts after it would arrive out of order) and is never
 recorded as sent: the next attempt posts it and what follows. ``force`` posts every part
-again.
+again. Once the poster's breaker is open (Slack failed too often in a row), a channel is
+not tried: each part it still needs is recorded as skipped, for the next attempt.
+
+The claim outlives the longest attempt can take (``claim_lease``): every request is over by
+its deadline (``timeout_seconds``, connect and read together), so a second sender is told
+the channel is busy for as long as the first may still post.
 
 What this cannot promise: a post Slack took whose answer never arrived (a timeout), or a
 process killed between Slack's answer and the record, is posted again by the next attempt.
@@ -37,7 +42,7 @@ class Outcome(StrEnum):
     ALREADY_SENT = "already sent"  # an earlier attempt posted every part: nothing posted
     FAILED = "failed"  # a part could not be posted; it and those after it wait for the next
     BUSY = "busy"  # another process is posting to this channel right now
-    SKIPPED = "skipped"  # not tried: Slack was failing for an earlier message of this batch
+    SKIPPED = "skipped"  # not tried: Slack failed for the messages before (the breaker)
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,8 @@ class ChannelDelivery:
 
 
 def claim_lease(slack: SlackSettings, parts: int) -> timedelta:
-    """The longest posting ``parts`` can take: every try of every part timing out and
-    waiting its longest between tries, plus a margin."""
+    """The longest posting ``parts`` can take: every try of every part running to its
+    deadline and waiting its longest between tries, plus a margin."""
     tries = slack.max_retries + 1
     wait = max(slack.max_retry_after_seconds, 1.5 * slack.backoff_seconds * 2 ** slack.max_retries)
     return timedelta(seconds=parts * tries * (slack.timeout_seconds + wait)) + CLAIM_MARGIN
@@ -71,6 +76,10 @@ def deliver(
     """Post the parts of (kind, key) that ``channel`` has not had yet, in order, once."""
     engine = engine_for(settings.database_url)
     holder, now = _holder(), datetime.now(UTC)
+    halted = poster.halted
+    if halted is not None:
+        return _skip(settings, kind=kind, key=key, channel=channel, parts=len(messages),
+                     why=halted, force=force)
     with write_scope(engine) as session:
         if not deliveries.claim(session, kind=kind, key=key, channel=channel, holder=holder,
                                 now=now, expires_at=now + claim_lease(settings.report.slack,
@@ -96,3 +105,17 @@ def deliver(
     finally:
         with write_scope(engine) as session:
             deliveries.release(session, kind=kind, key=key, channel=channel, holder=holder)
+
+
+def _skip(settings: Settings, *, kind: DeliveryKind, key: str, channel: str, parts: int,
+          why: str, force: bool) -> ChannelDelivery:
+    """Record each part ``channel`` still needs as skipped (not tried), for the next attempt."""
+    with write_scope(engine_for(settings.database_url)) as session:
+        sent = set() if force else deliveries.sent_parts(session, kind=kind, key=key,
+                                                         channel=channel)
+        at = datetime.now(UTC)
+        for part in range(parts):
+            if part not in sent:
+                deliveries.record(session, kind=kind, key=key, channel=channel, part=part,
+                                  status=DeliveryStatus.SKIPPED, error=why, at=at)
+    return ChannelDelivery(channel, parts, 0, Outcome.SKIPPED, why, transient=True)

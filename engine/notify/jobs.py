@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,7 +56,10 @@ class DeliveryReport:
 
     @property
     def failed(self) -> list[ChannelDelivery]:
-        return [result for _, result in self.channels if result.outcome == Outcome.FAILED]
+        """The channels not delivered in full: failed, or skipped once Slack kept failing
+        (both are sent by the next attempt, which the schedulers make)."""
+        return [result for _, result in self.channels
+                if result.outcome in (Outcome.FAILED, Outcome.SKIPPED)]
 
     @property
     def posted(self) -> int:
@@ -101,12 +104,16 @@ def _route(settings: Settings, mode: Mode | None, messages: Iterable[Message]) -
     return outgoing
 
 
+Progress = Callable[[ChannelDelivery], None]  # told of each channel as soon as it is done
+
+
 def send_weekly_report(
     settings: Settings, *, now: datetime, force: bool = False, dry_run: bool = False,
-    build: WeeklyBuilder | None = None,
+    build: WeeklyBuilder | None = None, progress: Progress | None = None,
 ) -> DeliveryReport:
     """The weekly report for the 7 days ending at ``now``, posted once per week and channel
-    (``force``: again). ``dry_run`` builds and routes it, and posts nothing.
+    (``force``: again). ``dry_run`` builds and routes it, and posts nothing. ``progress`` is
+    told of each channel as it is done.
 
     Raises SettingsError when no destination is configured (a dry run needs none: it shows
     the channels the settings name) or a message has no channel.
@@ -127,7 +134,9 @@ def send_weekly_report(
         result = deliver(settings, poster, kind=DeliveryKind.WEEKLY, key=report.key,
                          channel=channel, messages=parts, force=force)
         report.channels.append((report.key, result))
-    report.requests = poster.requests
+        report.requests = poster.requests
+        if progress is not None:
+            progress(result)
     return report
 
 
@@ -139,12 +148,13 @@ def regressions(events: Iterable[Event]) -> list[LevelChanged]:
 
 def notify_level_drops(
     settings: Settings, *, events: Sequence[Event], build: DropBuilder | None = None,
+    progress: Progress | None = None,
 ) -> DeliveryReport | None:
     """One message per regression among ``events``, each posted once (by its key).
 
     None when ``notify.level_drops`` is off, nothing dropped, or no destination is configured.
-    Once Slack is unreachable or overloaded for one message, the rest are not tried (each
-    would wait its retries out too).
+    Once Slack failed for ``breaker_failures`` messages in a row, the rest are not tried
+    (each would wait its retries out too) and are recorded as skipped.
     """
     drops = regressions(events)
     if not settings.notify.level_drops or not drops:
@@ -160,16 +170,13 @@ def notify_level_drops(
     outgoing = _route(settings, target.mode, (message for _, message in alerts))
     report = DeliveryReport(DeliveryKind.DROP, "", outgoing)
     poster = SlackPoster(target)
-    halted = False
     for (key, _), item in zip(alerts, outgoing, strict=True):
-        if halted:
-            result = ChannelDelivery(item.channel, 1, 0, Outcome.SKIPPED)
-        else:
-            result = deliver(settings, poster, kind=DeliveryKind.DROP, key=key,
-                             channel=item.channel, messages=[item.message])
-            halted = result.outcome == Outcome.FAILED and result.transient
+        result = deliver(settings, poster, kind=DeliveryKind.DROP, key=key,
+                         channel=item.channel, messages=[item.message])
         report.channels.append((key, result))
-    report.requests = poster.requests
+        report.requests = poster.requests
+        if progress is not None:
+            progress(result)
     return report
 
 
@@ -181,13 +188,15 @@ def level_drops_after_run(
     logged (and recorded as failed), and the run it follows is not affected."""
     if not settings.notify.level_drops or not regressions(events):
         return None
+    what = f"run {run_id}: level-drop notifications"
     try:
-        report = notify_level_drops(settings, events=events, build=build)
+        report = notify_level_drops(settings, events=events, build=build,
+                                    progress=lambda result: _log_channel(result, what))
     except Exception as error:  # whatever happens here must not reach the run's caller
-        log.warning("run %s: level-drop notifications not sent: %s", run_id, error)
+        log.warning("%s not sent: %s", what, error)
         return None
-    if report is not None:
-        _log(report, f"run {run_id}: level-drop notifications")
+    if report is not None and not report.outgoing:
+        log.info("%s: nothing to send", what)
     return report
 
 
@@ -223,12 +232,15 @@ def scheduled_report(settings: Settings, *, now: datetime | None = None,
     if not configured(settings.report.slack):
         log.info("weekly report not sent: no Slack webhook or token is configured")
         return None
+    what = f"weekly report for the week ending {week_key(settings, now)}"
     try:
-        report = send_weekly_report(settings, now=now, build=build)
+        report = send_weekly_report(settings, now=now, build=build,
+                                    progress=lambda result: _log_channel(result, what))
     except LevelsetError as error:
         log.error("weekly report not sent: %s", error)
         return None
-    _log(report, f"weekly report for the week ending {report.key}")
+    if not report.outgoing:
+        log.info("%s: nothing to send", what)
     return report
 
 
@@ -242,14 +254,13 @@ def describe(result: ChannelDelivery) -> str:
     if result.outcome == Outcome.BUSY:
         return f"{result.channel}: another process is sending it now; nothing posted"
     if result.outcome == Outcome.SKIPPED:
-        return f"{result.channel}: not tried (Slack was failing for an earlier message)"
+        return (f"{result.channel}: not tried (Slack was failing for the messages before: "
+                f"{result.parts} left for the next attempt)")
     return (f"{result.channel}: failed after retries: {result.error} ({result.posted} of "
             f"{count} posted; the rest is sent by the next attempt)")
 
 
-def _log(report: DeliveryReport, what: str) -> None:
-    for _, result in report.channels:
-        level = logging.WARNING if result.outcome in (Outcome.FAILED, Outcome.SKIPPED) else logging.INFO
-        log.log(level, "%s: %s", what, describe(result))
-    if not report.outgoing:
-        log.info("%s: nothing to send", what)
+def _log_channel(result: ChannelDelivery, what: str) -> None:
+    level = logging.WARNING if result.outcome in (Outcome.FAILED, Outcome.SKIPPED) else logging.INFO
+    log.log(level, "%s: %s", what, describe(result))
+

@@ -17,6 +17,10 @@ slack_sdk's own logging (which shows URLs at debug level) is kept to critical me
 Every request is counted, retries included. A 429 is retried after its ``Retry-After`` (if
 no longer than ``max_retry_after_seconds``), a 5xx or a connection error (a refused
 connection, a timeout) after an exponential backoff, each at most ``max_retries`` times.
+Each request is over within ``timeout_seconds`` (connect, send and read together: see
+``engine.notify.deadline``), and after ``breaker_failures`` posts in a row that failed for
+want of Slack (5xx, 429, timeouts, connection errors) a poster tries no more: the deliveries
+left are recorded as skipped and sent by the next attempt.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
+from urllib.request import Request
 
 from slack_sdk import WebClient, WebhookClient
 from slack_sdk.errors import SlackApiError
@@ -47,9 +52,11 @@ from slack_sdk.http_retry.jitter import Jitter
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+from slack_sdk.webhook import WebhookResponse
 
 from core.errors import InputError, Problem, SettingsError
 from core.inputfiles import SECRET_FILE, read_text
+from engine.notify import deadline
 from engine.reports.messages import Message
 from engine.settings import SlackSettings
 
@@ -171,10 +178,10 @@ class _Requests:
 
     def __init__(self) -> None:
         self.count = 0
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def add(self, why: str | None = None) -> None:
-        with self._lock:
+        with self.lock:
             self.count += 1
         if why is not None:
             log.info("slack: retrying after %s", why)
@@ -270,12 +277,36 @@ def _connection_error(error: BaseException) -> str:
     return f"connection failed: {type(reason).__name__}"
 
 
+class _BoundedWebhookClient(WebhookClient):
+    """slack_sdk's webhook client, each request over by its deadline (``timeout``)."""
+
+    def _perform_http_request_internal(self, url: str, req: Request) -> WebhookResponse:
+        status, headers, body = deadline.send(req, float(self.timeout), self.ssl)
+        return WebhookResponse(url=url, status_code=status,
+                               body=body.decode(headers.get_content_charset() or "utf-8"),
+                               headers=headers)  # type: ignore[arg-type]
+
+
+class _BoundedWebClient(WebClient):
+    """slack_sdk's Web API client, each request over by its deadline (``timeout``)."""
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        status, headers, body = deadline.send(req, float(self.timeout), self.ssl)
+        return {"status": status, "headers": headers,
+                "body": body.decode(headers.get_content_charset() or "utf-8")}
+
+
 class SlackPoster:
-    """Posts messages to one destination; ``requests`` counts what was sent, retries included."""
+    """Posts messages to one destination; ``requests`` counts what was sent, retries included.
+
+    A breaker: after ``breaker_failures`` posts in a row failed for want of Slack, ``halted``
+    says why, and ``post`` sends nothing more.
+    """
 
     def __init__(self, destination: Destination) -> None:
         self.destination = destination
         self._requests = _Requests()
+        self.failures_in_a_row = 0
         slack = destination.slack
         backoff = BackoffRetryIntervalCalculator(backoff_factor=slack.backoff_seconds,
                                                  jitter=_ProportionalJitter())
@@ -291,19 +322,41 @@ class SlackPoster:
         self._webhook: WebhookClient | None = None
         self._web: WebClient | None = None
         if destination.mode == Mode.WEBHOOK:
-            self._webhook = WebhookClient(destination.secret, timeout=timeout, logger=_SDK_LOG,
-                                          retry_handlers=handlers)
+            self._webhook = _BoundedWebhookClient(destination.secret, timeout=timeout,
+                                                  logger=_SDK_LOG, retry_handlers=handlers)
         else:
             base_url = (slack.api_url or DEFAULT_API_URL).rstrip("/") + "/"
-            self._web = WebClient(token=destination.secret, base_url=base_url, timeout=timeout,
-                                  logger=_SDK_LOG, retry_handlers=handlers)
+            self._web = _BoundedWebClient(token=destination.secret, base_url=base_url,
+                                          timeout=timeout, logger=_SDK_LOG,
+                                          retry_handlers=handlers)
 
     @property
     def requests(self) -> int:
         return self._requests.count
 
+    @property
+    def halted(self) -> str | None:
+        """Why nothing more is posted (the breaker is open), or None."""
+        limit = self.destination.slack.breaker_failures
+        if self.failures_in_a_row < limit:
+            return None
+        return (f"not tried: {self.failures_in_a_row} deliveries in a row failed for want of "
+                "Slack; the next attempt sends it")
+
     def post(self, channel: str, message: Message) -> PostError | None:
         """Post ``message`` to ``channel`` (ignored by a webhook); None when Slack took it."""
+        halted = self.halted
+        if halted is not None:
+            return PostError(halted, transient=True)
+        failure = self._post(channel, message)
+        with self._requests.lock:
+            if failure is not None and failure.transient:
+                self.failures_in_a_row += 1
+            else:
+                self.failures_in_a_row = 0
+        return failure
+
+    def _post(self, channel: str, message: Message) -> PostError | None:
         self._requests.add()
         try:
             if self._webhook is not None:

@@ -223,13 +223,18 @@ def messages(
     *, route: str, title: str, about: Sequence[str], fallback: str, parts: Iterable[Part]
 ) -> list[Message]:
     """The parts as messages to ``route``, in order, each within Slack's limits: a header
-    (``title``, numbered when there are several), a context line (``about``), then a page."""
+    (``title``, numbered when there are several), a context line (``about``), then a page.
+
+    ``fallback`` is plain text: the message's top-level ``text`` (what notifications show),
+    which Slack reads as mrkdwn too, so it is escaped here, once for every report.
+    """
     top = [header(title + " (99/99)"), context(*about)]
     pages = paginate(parts, room=MAX_BLOCKS - len(top),
                      text_room=MAX_MESSAGE_TEXT - text_size(top)) or [[]]
     total = len(pages)
     return [
-        Message(route=route, text=fallback + (f" ({index}/{total})" if total > 1 else ""),
+        Message(route=route,
+                text=escape(fallback) + (f" ({index}/{total})" if total > 1 else ""),
                 blocks=[header(numbered(title, index, total)), context(*about), *page])
         for index, page in enumerate(pages, start=1)
     ]

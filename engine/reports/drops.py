@@ -92,7 +92,7 @@ def drop_message(
     text = (f"*{link(links.service(event.service, event.scorecard), event.service)}* dropped "
             f"from *{escape(before)}* to *{escape(after)}* on "
             f"*{link(links.leaderboard(event.scorecard), clip_plain(card.title, 100))}*.")
-    about = [f"`{event.scorecard}`" + (f" · {moment_text(change.at, zone)} ({zone.key})"
+    about = [f"`{escape(event.scorecard)}`" + (f" · {moment_text(change.at, zone)} ({zone.key})"
                                         f" · run {change.run_id}" if change else "")]
     rows = [blocking_row(rule, card, now.statuses if now else {}, now.messages if now else {})
             for rule in event.blocking[:BLOCKING_SHOWN]]

@@ -12,5 +12,5 @@ class Message:
     characters, header text <= 150)."""
 
     route: str  # "summary" (the platform channel) or "team:<owner>"
-    text: str  # the notification fallback text
+    text: str  # the notification fallback text: mrkdwn, every value in it escaped
     blocks: list[dict[str, Any]]

@@ -232,7 +232,7 @@ def scorecard_parts(week: ScorecardWeek, data: WeekData, view: View) -> list[Par
     card, links = week.card, view.links
     scope = f"*{escape(clip_plain(card.title, 100))}*"
     total_now, total_then = sum(week.now.values()), sum(week.then.values())
-    name = f" · `{card.name}`" if card.title != card.name else ""
+    name = f" · `{escape(card.name)}`" if card.title != card.name else ""
     heading = (f"*{link(links.leaderboard(card.name), clip_plain(card.title, 100))}*{name}\n"
                f"{count(total_now, 'service')} graded {_delta(total_now, total_then)}"
                f" · ▲ {len(week.promotions())} promoted · ▼ {len(week.regressions())} regressed")

@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 
 from celery import Celery, Task
 from celery.schedules import crontab
-from celery.signals import worker_ready
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
+from core.redaction import install_log_redaction
 from engine.jobs import prune_history, reap_runs, run_collection, run_evaluation
 from engine.notify.jobs import (
     REPORT_RETRIES,
@@ -52,6 +53,13 @@ app.conf.update(
     task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
     result_expires=86400, broker_connection_retry_on_startup=True,
 )
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_logs(logger: logging.Logger, **_: Any) -> None:
+    """The worker's and beat's log handlers hide URLs' user info, as the CLI's do."""
+    install_log_redaction(logger)
 
 
 class ZonedCrontab(crontab):

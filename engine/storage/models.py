@@ -305,6 +305,7 @@ class DeliveryKind(StrEnum):
 class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
+    SKIPPED = "skipped"  # not tried: Slack had failed too often in a row (the breaker)
 
 
 class Delivery(SQLModel, table=True):

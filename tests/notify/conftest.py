@@ -19,7 +19,7 @@ from tests.conftest import write_config
 from tests.realparts.slack import SlackStandIn
 
 # Fast retries: tests wait tenths of a second, not Slack's real minutes.
-FAST = {"timeout_seconds": 0.5, "max_retries": 2, "max_retry_after_seconds": 1,
+FAST = {"timeout_seconds": 1.0, "max_retries": 2, "max_retry_after_seconds": 1,
         "backoff_seconds": 0.01}
 SECRET_VARIABLES = ("LEVELSET_SLACK_TOKEN", "LEVELSET_SLACK_WEBHOOK_URL", "LEVELSET_CONFIG")
 

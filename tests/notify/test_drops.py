@@ -120,7 +120,7 @@ def test_a_run_completes_and_exits_as_usual_when_slack_is_down(
     configure: Configure, slack: SlackStandIn, drops: FakeDropAlerts, sample: Path,
     database_url: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    configure("bot", teams=TEAMS, level_drops=True)
+    configure("bot", teams=TEAMS, level_drops=True, breaker_failures=1)
     assert evaluate(sample, "2026-02-20").exit_code == 0
     break_payments_and_search(sample)
     slack.fail_always(server_error())
@@ -130,13 +130,15 @@ def test_a_run_completes_and_exits_as_usual_when_slack_is_down(
     assert json.loads(result.stdout)  # the evaluation is printed as always
     with Session(engine_for(database_url)) as session:
         assert run_store.get_run(session, run_id=2).status == "complete"
-    # Slack failing for the first drop, the second is not tried (it would wait too).
+    # Slack failing for the first drop (breaker_failures: 1), the second is not tried (it
+    # would wait too) and is recorded as skipped.
     assert slack.count() == 3
     assert ("level-drop notification: #payments-eng: failed after retries: HTTP 500"
             in result.stderr)
     assert "#platform-standards: not tried (Slack was failing" in result.stderr
     assert drop_rows(database_url) == [
-        ("payments/readiness/Gold->Bronze", "#payments-eng", "failed")]
+        ("payments/readiness/Gold->Bronze", "#payments-eng", "failed"),
+        ("search/readiness/Bronze->None", "#platform-standards", "skipped")]
 
     slack.fail_always(None)  # a later delivery of the same drops posts them, once
     report = level_drops_after_run(configure("bot", teams=TEAMS, level_drops=True),
@@ -173,7 +175,7 @@ def test_the_servers_scheduled_and_requested_runs_notify_on_a_thread_of_their_ow
     settings = configure("bot", teams=TEAMS, level_drops=True)
     scheduled_evaluation(settings)
     break_payments_and_search(sample)
-    slack.delay = 0.4  # Slack is slow (within the 0.5 s timeout)
+    slack.delay = 0.4  # Slack is slow (within the 1 s deadline)
     dispatcher = ThreadDispatcher(settings)
     try:
         run_id, _ = create_run(settings, trigger="api")

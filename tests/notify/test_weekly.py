@@ -88,7 +88,7 @@ def test_a_dry_run_prints_the_messages_and_posts_nothing(
     configure: Configure, slack: SlackStandIn, weekly: FakeWeeklyReport, database_url: str,
 ) -> None:
     configure(None, teams=TEAMS)  # no secret is needed to look
-    result = send("--dry-run")
+    result = send("--dry-run", "--format", "json")
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     assert printed == [{"channel": channel, "text": m.text, "blocks": m.blocks}
@@ -99,6 +99,24 @@ def test_a_dry_run_prints_the_messages_and_posts_nothing(
     configure("bot", teams=TEAMS)
     assert send("--dry-run").exit_code == 0 and slack.count() == 0
     assert send().exit_code == 0 and len(slack.posts) == 3  # a dry run sent nothing
+
+
+@sqlite_only
+def test_a_dry_run_shows_each_message_as_people_read_it_under_its_channel(
+    configure: Configure, slack: SlackStandIn, weekly: FakeWeeklyReport, database_url: str,
+) -> None:
+    weekly.messages[0].blocks[0]["text"]["text"] = (
+        "*Production readiness* · <https://levelset.internal/x?a=1&amp;b=2|payments &amp; co>")
+    configure(None, teams=TEAMS)
+    result = send("--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:6] == [
+        "#platform-standards (message 1 of 2)",
+        "Production readiness · payments & co (https://levelset.internal/x?a=1&b=2)", "",
+        "Weekly scorecards (2)", "", "Weekly scorecards (3)"]
+    assert "#payments-eng\nYour services this week (1)" in result.stdout
+    assert '"blocks"' not in result.stdout and slack.count() == 0
+    assert send("--dry-run", "--format", "yaml").exit_code == 2
 
 
 @sqlite_only

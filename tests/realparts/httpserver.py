@@ -40,6 +40,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (to provoke client timeouts)
+    trickle: float = 0.0  # seconds between the answer's bytes, sent one at a time
 
 
 @dataclass
@@ -75,6 +76,9 @@ class LocalHTTPServer:
                     outer.exchanges.append(Exchange(request, reply.status))
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.trickle:
+                    self._trickle(reply)
+                    return
                 try:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
@@ -87,6 +91,23 @@ class LocalHTTPServer:
                         self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): nothing to answer
+
+            def _trickle(self, reply: Reply) -> None:
+                """The whole answer, status line first, one byte at a time, until it is
+                sent or the client hangs up."""
+                self.close_connection = True
+                head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}"]
+                head += [f"{name}: {value}" for name, value in reply.headers.items()
+                         if name.lower() not in ("content-length", "transfer-encoding")]
+                head.append(f"Content-Length: {len(reply.body)}")
+                raw = ("\r\n".join(head) + "\r\n\r\n").encode() + reply.body
+                try:
+                    for index in range(len(raw)):
+                        self.wfile.write(raw[index:index + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.trickle)
+                except OSError:
+                    pass  # the client gave up
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
 

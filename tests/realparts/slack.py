@@ -6,7 +6,9 @@ characters, a header's over 150); ``chat.postMessage`` answers 200 with JSON,
 ``{"ok": true, "channel": ..., "ts": ...}`` or ``{"ok": false, "error": ...}``
 (``invalid_auth``, ``invalid_blocks``, ``channel_not_found`` for a channel it does not know
 when given a list). Faults are queued by the tests: 429 with ``Retry-After``, 500, and a hang
-(the answer comes after the client's timeout). Every request is recorded.
+(the answer comes after the client's timeout). Three modes misbehave for every request:
+``fail_forever`` (500), ``hang_forever`` (no answer for an hour) and ``trickle`` (the
+message is taken, and the answer comes one byte at a time). Every request is recorded.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class SlackStandIn:
         self._lock = threading.Lock()
         self._ts = 0
         self.delay = 0.0  # seconds before each normal answer (to make two senders overlap)
+        self.trickle_seconds = 0.0  # seconds between the bytes of each normal answer
         self.server = LocalHTTPServer(self._answer)
 
     # -- what tests use ---------------------------------------------------------------
@@ -110,6 +113,19 @@ class SlackStandIn:
         with self._lock:
             self._always = reply
 
+    def fail_forever(self) -> None:
+        """Slack answering 500 to everything."""
+        self.fail_always(server_error())
+
+    def hang_forever(self) -> None:
+        """Slack taking requests and answering none (for an hour)."""
+        self.fail_always(hang(3600))
+
+    def trickle(self, seconds_per_byte: float) -> None:
+        """Slack taking each message, then sending its answer one byte every
+        ``seconds_per_byte`` (0: at once again)."""
+        self.trickle_seconds = seconds_per_byte
+
     @property
     def requests(self) -> list[Request]:
         return [exchange.request for exchange in self.server.exchanges]
@@ -136,12 +152,16 @@ class SlackStandIn:
         if request.method != "POST":
             return Reply(405, b"invalid_method", {"Content-Type": "text/plain"})
         if request.path == WEBHOOK_PATH:
-            return self._webhook(request)
+            return self._slowly(self._webhook(request))
         if request.path == f"{API_PREFIX}chat.postMessage":
-            return self._post_message(request)
+            return self._slowly(self._post_message(request))
         if request.path.startswith("/services/"):
             return Reply(404, b"no_service", {"Content-Type": "text/plain"})
         return self._json({"ok": False, "error": "unknown_method"})
+
+    def _slowly(self, reply: Reply) -> Reply:
+        reply.trickle = self.trickle_seconds
+        return reply
 
     def _webhook(self, request: Request) -> Reply:
         try:

@@ -20,7 +20,12 @@ cannot parse is not checked) and a checker that follows the runtime's rules:
   between a string and a number, a bool and a number, a timestamp and a string, they are
   errors (the runtime raises, or quietly answers false for ``==``);
 - ``&&``, ``||``, ``!`` and the condition of ``? :`` need a bool, and so does a whole rule;
-- anything of unknown type (``dyn``: free-form facts, map values, unknown functions) passes.
+- only the functions and methods the runtime defines, on the types it defines them for
+  (``_GLOBAL``, ``_METHODS``): it has no string extensions and no ``cel.bind()``;
+- anything of unknown type (``dyn``: free-form facts, map values) passes.
+
+tests/rules/test_typecheck_agrees_with_runtime.py compares the checker with the runtime on
+generated expressions; the differences kept on purpose are listed in docs/rules.md.
 """
 
 from __future__ import annotations

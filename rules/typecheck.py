@@ -20,7 +20,12 @@ cannot parse is not checked) and a checker that follows the runtime's rules:
   between a string and a number, a bool and a number, a timestamp and a string, they are
   errors (the runtime raises, or quietly answers false for ``==``);
 - ``&&``, ``||``, ``!`` and the condition of ``? :`` need a bool, and so does a whole rule;
-- anything of unknown type (``dyn``: free-form facts, map values, unknown functions) passes.
+- only the functions and methods the runtime defines, on the types it defines them for
+  (``_GLOBAL``, ``_METHODS``): it has no string extensions and no ``cel.bind()``;
+- anything of unknown type (``dyn``: free-form facts, map values) passes.
+
+tests/rules/test_typecheck_agrees_with_runtime.py compares the checker with the runtime on
+generated expressions; the differences kept on purpose are listed in docs/rules.md.
 """
 
 from __future__ import annotations
@@ -161,7 +166,10 @@ class _Parser:
         if text in ("!", "-"):
             self.pos += 1
             operand = self.unary()
-            if text == "-" and operand.kind == "literal" and operand.start == offset + 1:
+            # ``-1`` and ``-2.5`` are number literals; ``-"a"`` and ``-1u`` stay negations
+            # (which the runtime refuses).
+            if text == "-" and operand.kind == "literal" and operand.text in ("int", "double") \
+                    and operand.start == offset + 1:
                 operand.start = offset
                 return operand
             return Node("unary", offset, operand.end, text, [operand], offset)
@@ -268,33 +276,62 @@ class TypeProblem:
     subexpression: str
     message: str
     fix: str = ""
+    # The sub-expression is well typed itself, but is not a bool where one is needed (an
+    # operand of && or ||, a condition, a whole rule).
+    needs_bool: bool = False
 
     def describe(self) -> str:
         fix = f"; fix: {self.fix}" if self.fix else ""
         return f'type error in "{self.subexpression}": {self.message}{fix}'
 
 
-# Functions with fixed types: (argument types or None for any) -> result. Rule functions
-# (rules/functions.py) are added from their registered signatures.
-_GLOBAL: dict[str, CelType] = {
-    "size": INT, "int": INT, "uint": UINT, "double": DOUBLE, "string": STRING, "bool": BOOL,
-    "bytes": BYTES, "timestamp": TIMESTAMP, "duration": DURATION, "type": TYPE, "dyn": DYN,
-    "matches": BOOL, "has": BOOL,
+ANY = frozenset({DYN})  # a parameter that takes any type
+_LIST, _MAP = CelType("list"), CelType("map")  # any list, any map (as parameter types)
+_SIZED = frozenset({STRING, BYTES, _LIST, _MAP})
+_CONVERTIBLE = frozenset({INT, UINT, DOUBLE, STRING})
+
+# The functions and methods the runtime defines, with the types it takes them on: anything
+# else is "Undefined function" when the rule runs. (It has no string extensions such as
+# lowerAscii() or split(), no cel.bind() and no time-zone arguments.)
+_GLOBAL: dict[str, tuple[frozenset[CelType], CelType]] = {
+    "size": (_SIZED, INT),
+    "int": (_CONVERTIBLE, INT),
+    "uint": (_CONVERTIBLE, UINT),
+    "double": (_CONVERTIBLE, DOUBLE),
+    "string": (_CONVERTIBLE | {BYTES, TIMESTAMP, DURATION}, STRING),
+    "bytes": (frozenset({STRING, BYTES}), BYTES),
+    "timestamp": (frozenset({STRING, TIMESTAMP}), TIMESTAMP),
+    "duration": (frozenset({STRING, DURATION}), DURATION),
+    "type": (ANY, TYPE),
+    "dyn": (ANY, DYN),
 }
-_METHODS: dict[str, CelType] = {
-    "size": INT, "contains": BOOL, "startsWith": BOOL, "endsWith": BOOL, "matches": BOOL,
-    "lowerAscii": STRING, "upperAscii": STRING, "trim": STRING, "replace": STRING,
-    "substring": STRING, "charAt": STRING, "indexOf": INT, "lastIndexOf": INT,
-    "split": list_of(STRING), "join": STRING,
-    **{name: INT for name in ("getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek",
-                              "getDayOfYear", "getHours", "getMinutes", "getSeconds",
-                              "getMilliseconds")},
+_TIME_PARTS = ("getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear")
+_CLOCK_PARTS = ("getHours", "getMinutes", "getSeconds", "getMilliseconds")
+# method -> (receiver types, argument types, result)
+_METHODS: dict[str, tuple[frozenset[CelType], tuple[frozenset[CelType], ...], CelType]] = {
+    "size": (_SIZED, (), INT),
+    **{name: (frozenset({STRING}), (frozenset({STRING}),), BOOL)
+       for name in ("contains", "startsWith", "endsWith", "matches")},
+    **{name: (frozenset({TIMESTAMP}), (), INT) for name in _TIME_PARTS},
+    **{name: (frozenset({TIMESTAMP, DURATION}), (), INT) for name in _CLOCK_PARTS},
 }
-_STRING_ARGUMENTS = frozenset({"contains", "startsWith", "endsWith", "matches"})
 _MACROS = frozenset({"all", "exists", "exists_one", "existsOne", "map", "filter"})
+_MAP_KEYS = frozenset({STRING, INT, UINT, BOOL})
 _SIGNATURE = re.compile(r"^(\w+)\((.*)\)\s*->\s*(\w+)$")
 _SCALARS = {"bool": BOOL, "int": INT, "uint": UINT, "double": DOUBLE, "string": STRING,
             "bytes": BYTES, "timestamp": TIMESTAMP, "duration": DURATION}
+
+
+def _accepts(accepted: frozenset[CelType], given: CelType) -> bool:
+    """Whether a parameter of the ``accepted`` types takes a value of type ``given``."""
+    if given == DYN or DYN in accepted or given in accepted:
+        return True
+    kind = map_of(STRING, DYN) if given.name == "fact" else given
+    return CelType(kind.name) in accepted and kind.name in ("list", "map")
+
+
+def _names(accepted: frozenset[CelType]) -> str:
+    return " or ".join(sorted(_a(kind) for kind in accepted))
 
 
 @dataclass(frozen=True)
@@ -399,17 +436,26 @@ class _Checker:
         self.source, self.env = source, env
         self.problems: list[TypeProblem] = []
         self.scopes: list[dict[str, CelType]] = []
+        self.dynamic = False  # some part's type is known only at run time
 
     def text(self, node: Node) -> str:
         return " ".join(self.source[node.start:node.end].split())
 
-    def report(self, node: Node, message: str, fix: str = "") -> CelType:
-        self.problems.append(TypeProblem(node.start, node.end, self.text(node), message, fix))
+    def report(self, node: Node, message: str, fix: str = "", needs_bool: bool = False) -> CelType:
+        self.problems.append(TypeProblem(node.start, node.end, self.text(node), message, fix,
+                                         needs_bool))
         return DYN
 
     def check(self, node: Node) -> CelType:
         method: Callable[[Node], CelType] = getattr(self, "_" + node.kind)
-        return method(node)
+        found = method(node)
+        if found == DYN:
+            self.dynamic = True
+        return found
+
+    def need_bool(self, node: Node, kind: CelType, message: str) -> None:
+        if kind not in (BOOL, DYN):
+            self.report(node, message, _to_bool(self.text(node), kind), needs_bool=True)
 
     def _literal(self, node: Node) -> CelType:
         return _SCALARS.get(node.text, NULL if node.text == "null_type" else DYN)
@@ -426,15 +472,21 @@ class _Checker:
             return self.env.select((*operand.path, node.text))
         if operand.name == "map":
             return operand.args[1]
-        return DYN  # a selection on a scalar: the fact check names the unknown fact
+        if operand == DYN:
+            return DYN
+        return self.report(node, f".{node.text} selects a field of a map, not of {_a(operand)}")
 
     def _index(self, node: Node) -> CelType:
-        operand, _ = self.check(node.children[0]), self.check(node.children[1])
+        operand, index = self.check(node.children[0]), self.check(node.children[1])
         if operand.name == "list":
+            if index not in (INT, UINT, DYN):
+                return self.report(node, f"a list is indexed by an int, not {_a(index)}")
             return operand.args[0]
         if operand.name == "map":
             return operand.args[1]
-        return DYN
+        if operand.name == "fact" or operand == DYN:
+            return DYN
+        return self.report(node, f"[] indexes a list or a map, not {_a(operand)}")
 
     def _list(self, node: Node) -> CelType:
         kinds = {self.check(child) for child in node.children}
@@ -442,6 +494,10 @@ class _Checker:
 
     def _map(self, node: Node) -> CelType:
         kinds = [self.check(child) for child in node.children]
+        for key, kind in zip(node.children[0::2], kinds[0::2], strict=False):
+            if kind != DYN and kind not in _MAP_KEYS:
+                return self.report(node, f"a map key is a string, an int, a uint or a bool; "
+                                   f"{self.text(key)} is {_a(kind)}")
         keys, values = set(kinds[0::2]), set(kinds[1::2])
         return map_of(keys.pop() if len(keys) == 1 else DYN, values.pop() if len(values) == 1 else DYN)
 
@@ -452,61 +508,99 @@ class _Checker:
                 return self.report(node, f"! applies to a bool, not {_a(operand)}")
             return BOOL
         if operand not in (INT, DOUBLE, DYN):
-            return self.report(node, f"- applies to a number, not {_a(operand)}")
+            return self.report(node, f"- applies to an int or a double, not {_a(operand)}")
         return operand
 
     def _ternary(self, node: Node) -> CelType:
         condition, then, otherwise = (self.check(child) for child in node.children)
         if condition not in (BOOL, DYN):
-            self.report(node.children[0], f"the condition of ? : is {_a(condition)}, not a bool")
-        return then if then == otherwise else DYN
+            self.need_bool(node.children[0], condition, f"the condition of ? : is {_a(condition)}, not a bool")
+            return DYN
+        both = _unify(then, otherwise)
+        if both is None:
+            return self.report(node, f"the two results of ? : are {_a(then)} and {_a(otherwise)}: "
+                               "a rule's type must not depend on a fact's value")
+        return both
 
     def _call(self, node: Node) -> CelType:
         if node.member:
-            receiver = node.children[0]
-            if node.text in _MACROS and len(node.children) == 3 and node.children[1].kind == "ident":
-                return self._macro(node, self.check(receiver))
-            if receiver.kind == "ident" and receiver.text == "cel" and node.text == "bind" \
-                    and len(node.children) == 4 and node.children[1].kind == "ident":
-                bound = self.check(node.children[2])
-                self.scopes.append({node.children[1].text: bound})
-                try:
-                    return self.check(node.children[3])
-                finally:
-                    self.scopes.pop()
-            kind = self.check(receiver)
-            arguments = [self.check(child) for child in node.children[1:]]
-            if node.text in _STRING_ARGUMENTS and kind not in (STRING, DYN):
-                return self.report(node, f"{node.text}() applies to a string, not {_a(kind)}")
-            if node.text in _STRING_ARGUMENTS and arguments and arguments[0] not in (STRING, DYN):
-                return self.report(node, f"{node.text}() takes a string, not {_a(arguments[0])}")
-            return _METHODS.get(node.text, DYN)
+            return self._method(node)
         if node.text == "has":
-            return BOOL  # the operand is a test, not a read: the fact check covers its names
+            return self._has(node)
         arguments = [self.check(child) for child in node.children]
         declared = self.env.functions.get(node.text)
         if declared is not None:
-            for index, (accepted, given) in enumerate(zip(declared.parameters, arguments, strict=False)):
-                if given is not DYN and DYN not in accepted and given not in accepted:
-                    names = " or ".join(sorted(map(_a, accepted)))
-                    return self.report(node, f"{node.text}() takes {names} as argument "
-                                       f"{index + 1}, not {_a(given)}")
-            return declared.result
-        return _GLOBAL.get(node.text, DYN)
+            return self._apply(node, declared.parameters, arguments, declared.result)
+        if node.text in _GLOBAL:
+            accepted, result = _GLOBAL[node.text]
+            return self._apply(node, (accepted,), arguments, result)
+        if node.text in _METHODS:
+            return self.report(node, f"{node.text}() is a method: write x.{node.text}(...)")
+        known = ", ".join(sorted([*_GLOBAL, "has", *self.env.functions]))
+        return self.report(node, f"unknown function {node.text}() (functions: {known})")
+
+    def _apply(self, node: Node, parameters: tuple[frozenset[CelType], ...], arguments: list[CelType],
+               result: CelType, method: bool = False) -> CelType:
+        """``result`` when ``arguments`` fit ``parameters``; else the problem."""
+        name = f".{node.text}()" if method else f"{node.text}()"
+        if len(arguments) != len(parameters):
+            count = len(parameters)
+            return self.report(node, f"{name} takes {count} argument{'s' if count != 1 else ''}, "
+                               f"not {len(arguments)}")
+        for index, (accepted, given) in enumerate(zip(parameters, arguments, strict=True)):
+            if not _accepts(accepted, given):
+                return self.report(node, f"{name} takes {_names(accepted)} as argument "
+                                   f"{index + 1}, not {_a(given)}")
+        return result
+
+    def _has(self, node: Node) -> CelType:
+        # The operand is a test, not a read (the fact check covers its names), but what it
+        # selects from must be able to have fields.
+        if len(node.children) != 1 or node.children[0].kind != "select":
+            return self.report(node, "has() takes a field selection: has(x.field)")
+        receiver = self.check(node.children[0].children[0])
+        if receiver != DYN and receiver.name not in ("fact", "map"):
+            return self.report(node, f"has() tests a field of a map, not of {_a(receiver)}")
+        return BOOL
+
+    def _method(self, node: Node) -> CelType:
+        receiver = node.children[0]
+        if node.text in _MACROS and len(node.children) == 3 and node.children[1].kind == "ident":
+            return self._macro(node, self.check(receiver))
+        if receiver.kind == "ident" and receiver.text == "cel" and node.text == "bind":
+            for child in node.children[1:]:
+                self.check(child)
+            return self.report(node, "the runtime has no cel.bind(): write the bound expression "
+                               "where it is used")
+        kind = self.check(receiver)
+        arguments = [self.check(child) for child in node.children[1:]]
+        if node.text not in _METHODS:
+            known = ", ".join(sorted([*_METHODS, *_MACROS]))
+            return self.report(node, f"the runtime has no method .{node.text}() (methods: {known})")
+        receivers, parameters, result = _METHODS[node.text]
+        if not _accepts(receivers, kind):
+            return self.report(node, f".{node.text}() applies to {_names(receivers)}, not {_a(kind)}")
+        return self._apply(node, parameters, arguments, result, method=True)
 
     def _macro(self, node: Node, receiver: CelType) -> CelType:
-        item = receiver.args[0] if receiver.name in ("list", "map") else DYN
+        if receiver.name == "fact":
+            receiver = map_of(STRING, DYN)
+        if receiver != DYN and receiver.name not in ("list", "map"):
+            self.check(node.children[2])
+            return self.report(node, f".{node.text}() applies to a list or a map, not {_a(receiver)}")
+        item = receiver.args[0] if receiver.args else DYN
         self.scopes.append({node.children[1].text: item})
         try:
             body = self.check(node.children[2])
         finally:
             self.scopes.pop()
-        if node.text in ("all", "exists", "exists_one", "existsOne", "filter") and body not in (BOOL, DYN):
-            self.report(node.children[2], f"the condition of {node.text}() is {_a(body)}, not a bool")
+        if node.text != "map":
+            self.need_bool(node.children[2], body, f"the condition of {node.text}() is {_a(body)}, "
+                           "not a bool")
         if node.text == "map":
             return list_of(body)
         if node.text == "filter":
-            return receiver if receiver.name == "list" else list_of(DYN)
+            return receiver if receiver.name == "list" else list_of(item)
         return BOOL
 
     def _binary(self, node: Node) -> CelType:
@@ -518,16 +612,16 @@ class _Checker:
         op = node.text
         if op in ("&&", "||"):
             for child, kind in zip(node.children, (left, right), strict=True):
-                if kind not in (BOOL, DYN):
-                    self.report(child, f"{op} joins bools; this is {_a(kind)}", _to_bool(self.text(child), kind))
+                self.need_bool(child, kind, f"{op} joins bools; this is {_a(kind)}")
             return BOOL
         if op == "in":
-            if right.name == "list" and not _comparable(left, right.args[0]):
-                return self._mismatch(node, left, list_of(right.args[0]), right.args[0])
-            if right.name == "map" and not _comparable(left, right.args[0]):
-                return self._mismatch(node, left, right, right.args[0])
-            if right not in (DYN,) and right.name not in ("list", "map"):
+            if right != DYN and right.name not in ("list", "map"):
                 return self.report(node, f"in needs a list or a map on its right, not {_a(right)}")
+            if right.name == "map" and left != DYN and left not in _MAP_KEYS:
+                return self.report(node, f"in tests a map's keys, which are strings, ints, uints "
+                                   f"or bools, never {_a(left)}")
+            if right != DYN and not _comparable(left, right.args[0]):
+                return self._not_an_item(node, left, right)
             return BOOL
         if op in ("==", "!="):
             return BOOL if _comparable(left, right) else self._mismatch(node, left, right)
@@ -540,13 +634,13 @@ class _Checker:
 
     def _arithmetic(self, node: Node, left: CelType, right: CelType) -> CelType:
         op = node.text
+        if op == "%" and DOUBLE in (left, right) and {left, right} <= {DOUBLE, DYN}:
+            return self.report(node, "% applies to int or uint, not double")
         if DYN in (left, right):
             return left if right is DYN and left in NUMBERS else right if left is DYN and right in NUMBERS else DYN
         if left == right and (left in NUMBERS or (op == "+" and (left in (STRING, BYTES, DURATION)
                                                                  or left.name == "list"))):
             return left
-        if op == "%" and left == right == DOUBLE:
-            return self.report(node, "% applies to int or uint, not double")
         if op == "-" and left == TIMESTAMP and right == TIMESTAMP:
             return DURATION
         if op in ("+", "-") and left == TIMESTAMP and right == DURATION:
@@ -557,23 +651,54 @@ class _Checker:
             return list_of(DYN)
         return self._mismatch(node, left, right)
 
-    def _mismatch(self, node: Node, left: CelType, right: CelType, item: CelType | None = None) -> CelType:
+    def _mismatch(self, node: Node, left: CelType, right: CelType) -> CelType:
         """A binary operator applied to types it does not take: the message and the fix."""
         left_node, right_node = node.children
-        op = node.text
-        message = f"{left} {op} {right}"
-        if left in NUMBERS and (right in NUMBERS or item in NUMBERS):
+        message = f"{left} {node.text} {right}"
+        if left in NUMBERS and right in NUMBERS:
             message += " (CEL does not convert between number types)"
-        elif (left == STRING and (right in NUMBERS or item in NUMBERS)) or (right == STRING and left in NUMBERS):
+        elif (left == STRING and right in NUMBERS) or (right == STRING and left in NUMBERS):
             message += " (a string is never a number in CEL)"
-        fix = _fix(self.text(left_node), left, self.text(right_node), item or right, left_node, right_node)
+        fix = _fix(self.text(left_node), left, self.text(right_node), right, left_node, right_node)
         return self.report(node, message, fix)
+
+    def _not_an_item(self, node: Node, left: CelType, container: CelType) -> CelType:
+        """``x in list`` or ``x in map`` where ``x`` can never be an item (a key of a map):
+        the fix converts ``x``, never the container."""
+        item = container.args[0]
+        where = "the keys of a map" if container.name == "map" else "the items of a list"
+        message = f"{left} in {container}: {where} are of type {item}, never {_a(left)}"
+        if (left == STRING and item in NUMBERS) or (item == STRING and left in NUMBERS):
+            message += " (a string is never a number in CEL)"
+        left_node = node.children[0]
+        fix = ""
+        if item in _CONVERTIBLE and left in _CONVERTIBLE:
+            text = self.text(left_node)
+            converted = _convert(text, item, left_node)
+            if left_node.kind == "literal":  # a literal is rewritten, not converted
+                converted = f'"{text}"' if item == STRING else _unquote(text) if left == STRING else ""
+            fix = f"{converted} instead of {text}" if converted else ""
+        return self.report(node, message, fix)
+
+
+def _unify(first: CelType, second: CelType) -> CelType | None:
+    """The one type of two values that may take each other's place, or None."""
+    first = map_of(STRING, DYN) if first.name == "fact" else first
+    second = map_of(STRING, DYN) if second.name == "fact" else second
+    if first == second:
+        return first
+    if DYN in (first, second):
+        return DYN
+    if first.name == second.name and first.name in ("list", "map"):
+        return CelType(first.name, tuple(_unify(a, b) or DYN for a, b in zip(first.args, second.args,
+                                                                            strict=True)))
+    return None
 
 
 def _a(kind: CelType) -> str:
     """``an int``, ``a string``."""
     text = str(kind)
-    return f"an {text}" if text[0] in "aeiou" else f"a {text}"
+    return f"an {text}" if text[0] in "aeio" else f"a {text}"  # a uint
 
 
 def _comparable(left: CelType, right: CelType) -> bool:
@@ -587,7 +712,7 @@ def _comparable(left: CelType, right: CelType) -> bool:
 def _to_bool(text: str, kind: CelType) -> str:
     if kind in NUMBERS:
         return f"{text} > 0"
-    if kind == STRING or kind.name in ("list", "map"):
+    if kind == STRING or kind.name in ("list", "map", "fact"):
         return f"size({text}) > 0"
     return ""
 
@@ -633,16 +758,33 @@ def _unquote(text: str) -> str:
     return inner if re.fullmatch(r"-?\d+(\.\d+)?", inner) else ""
 
 
-def check(source: str, env: Environment, expect_bool: bool = True) -> list[TypeProblem]:
-    """The type errors of ``source``: none when it is well typed or could not be parsed here."""
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the checker found: the problems, and whether some part of the expression has a
+    type known only at run time (``dyn``: a map's values, free-form facts), which no check
+    can vouch for."""
+
+    problems: list[TypeProblem]
+    dynamic: bool
+
+
+def analyse(source: str, env: Environment, expect_bool: bool = True) -> Analysis | None:
+    """The problems of ``source``, or None when this parser cannot read it."""
     tree = parse(source)
     if tree is None:
-        return []
+        return None
     checker = _Checker(source, env)
     try:
         result = checker.check(tree)
     except RecursionError:
-        return []
-    if expect_bool and not checker.problems and result not in (BOOL, DYN) and result.name != "fact":
-        checker.report(tree, f"a rule must be a bool; this is {_a(result)}", _to_bool(checker.text(tree), result))
-    return checker.problems
+        return None
+    if expect_bool and not checker.problems and result not in (BOOL, DYN):
+        checker.report(tree, f"a rule must be a bool; this is {_a(result)}",
+                       _to_bool(checker.text(tree), result), needs_bool=True)
+    return Analysis(checker.problems, checker.dynamic)
+
+
+def check(source: str, env: Environment, expect_bool: bool = True) -> list[TypeProblem]:
+    """The type errors of ``source``: none when it is well typed or could not be parsed here."""
+    found = analyse(source, env, expect_bool)
+    return found.problems if found is not None else []

@@ -92,3 +92,65 @@ def _refuse(response: httpx.Response, url: str) -> None:
         raise Unreachable([Problem("--api", None, detail)])
     raise InputError([Problem("--api", None, f"{url}: HTTP {status}: {detail} (is --api the "
                               "base URL of a Levelset server?)")])
+
+
+# The token a push sends: pushing writes, so only the write token will do.
+WRITE_TOKEN_ENV = "LEVELSET_API_TOKEN"
+
+
+def push_facts(
+    api: str, *, service: str, facts: dict[str, object], evaluate: bool = False,
+    timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
+) -> dict[str, object]:
+    """Push custom facts to a server (``levelset push``); its answer: the stored snapshot,
+    and the run started with ``evaluate``.
+
+    Raises ``InputError`` for what the server refuses (an unknown service, a value that is
+    not of a fact's declared type, a missing or read-only token: its reason is kept) and
+    ``Unreachable`` when it cannot be reached or fails itself."""
+    url = f"{api_root(api)}{API_PREFIX}/services/{quote(service_segment(service), safe=':')}/facts"
+    token = os.environ.get(WRITE_TOKEN_ENV)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with httpx.Client(timeout=timeout, transport=transport) as client:
+            response = client.post(url, headers=headers, json={"facts": facts},
+                                   params={"evaluate": "true"} if evaluate else None)
+    except httpx.HTTPError as error:
+        raise Unreachable([Problem("--api", None, f"cannot reach {api}: {error}")]) from None
+    if response.status_code in (200, 201):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            return body
+        raise InputError([Problem("--api", None, f"{url} does not answer as a Levelset server "
+                                  "(give the server's base URL, e.g. https://levelset.example.com)")])
+    reason = _reason(response)
+    status = response.status_code
+    if status >= 500 or status == 429:
+        raise Unreachable([Problem("--api", None, f"{url}: HTTP {status}: {reason}")])
+    if status in (401, 403):
+        reason += f" (set {WRITE_TOKEN_ENV} to the server's write token)"
+    raise InputError([Problem(service, None, f"HTTP {status}: {reason}")])
+
+
+def _reason(response: httpx.Response) -> str:
+    """The server's reason for a refusal: FastAPI's ``detail``, a string or a list of field
+    errors (``facts.coverage: ...``), else the start of the body."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                parts.append(f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", "")))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return response.text.strip()[:200] or response.reason_phrase

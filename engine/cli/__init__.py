@@ -9,6 +9,7 @@ from engine.cli import (
     gate,  # noqa: F401  (registers gate)
     init,  # noqa: F401  (registers init)
     local,  # noqa: F401  (registers validate, evaluate, schema)
+    push,  # noqa: F401  (registers push)
     report,  # noqa: F401  (registers report slack)
     server,  # noqa: F401  (registers serve, migrate, runs, prune)
 )

@@ -79,7 +79,7 @@ def test_a_block_scalar_type_error_is_reported_on_its_own_line(validate):
         ("days_since(1) > 2.0", "days_since() takes a string or a timestamp as argument 1, not an int"),
         ("github.last_commit_at > '2024-01-01'", "fix: timestamp('2024-01-01') instead of '2024-01-01'"),
         ("github.alerts.dependabot.critical == '0'", "fix: 0 instead of '0'"),
-        ("cel.bind(n, github.alerts.dependabot.critical, n + 0.5 > 1.0)", 'type error in "n + 0.5"'),
+        ("cel.bind(n, github.alerts.dependabot.critical, n + 0.5 > 1.0)", "the runtime has no cel.bind()"),
         ("(github.alerts.dependabot.critical + 1) * 2.0 > 1.0",
          "fix: double(github.alerts.dependabot.critical + 1) instead of"),
         ("!github.alerts.dependabot.critical", "! applies to a bool, not an int"),

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from core.errors import InputError, LevelsetError, Problem
+from core.errors import CollectorError, InputError, Problem
 from engine.settings import DiscoverySettings, Settings
 
 if TYPE_CHECKING:
@@ -48,8 +48,9 @@ _LOGIN = re.compile(r"^[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
 _OWNED = re.compile(r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+\.yaml$")
 
 
-class RemovalRefused(LevelsetError):
-    """The answer looks wrong (no repositories, or most files gone): nothing was changed."""
+class RemovalRefused(CollectorError):
+    """GitHub's answer looks wrong (no repositories, or most files gone): nothing was
+    changed. A bad answer from the source, so the schedule's job reports it as such."""
 
 
 @dataclass

@@ -24,7 +24,13 @@ from typing import Any
 from github.Requester import Requester
 
 from collectors.github.budget import RATE_LIMIT_FIELDS, Budget, parse_moment
-from collectors.github.client import RepositoryFailed, SourceFailed, graphql_url, send
+from collectors.github.client import (
+    PageBound,
+    RepositoryFailed,
+    SourceFailed,
+    graphql_url,
+    send,
+)
 from collectors.github.schema import KEY_FILES
 from collectors.github.settings import GitHubConfig
 
@@ -37,9 +43,9 @@ PROTECTION_FIELDS = """
     requiredStatusCheckContexts isAdminEnforced allowsForcePushes allowsDeletions"""
 
 TOPICS = ("repositoryTopics(first: 100, after: $after) "
-          "{ nodes { topic { name } } pageInfo { hasNextPage endCursor } }")
+          "{ totalCount nodes { topic { name } } pageInfo { hasNextPage endCursor } }")
 LANGUAGES = ("languages(first: 100, after: $after, orderBy: {field: SIZE, direction: DESC}) "
-             "{ edges { size node { name } } pageInfo { hasNextPage endCursor } }")
+             "{ totalCount edges { size node { name } } pageInfo { hasNextPage endCursor } }")
 
 REPOSITORY_FACTS = f"""
 fragment repositoryFacts on Repository {{
@@ -195,8 +201,14 @@ class GraphQLReader:
         """Names on the pages after the first (more than 100 languages or topics)."""
         owner, _, name = slug.partition("/")
         names: list[str] = []
+        bound = PageBound(self.config.max_pages)
         while (page.get("pageInfo") or {}).get("hasNextPage"):
             after = page["pageInfo"].get("endCursor")
+            total = page.get("totalCount")
+            stop = bound.after(after if isinstance(after, str) else None,
+                               total=total if isinstance(total, int) else None, per_page=100)
+            if stop:
+                raise RepositoryFailed(f"{slug}: {connection}: {stop}; stopped")
             data, _ = self.query(more_query(connection),
                                  {"owner": owner, "name": name, "after": after},
                                  f"{connection} page", 1)

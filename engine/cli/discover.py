@@ -28,11 +28,11 @@ def discover_or_exit(section: Mapping[str, Any], output: Path, *, generate: bool
                                discovery=discovery)
     except InputError as error:
         raise fail_input(error.problems) from None
-    except CollectorError as error:
-        stderr().print(f"error: github: {error}", markup=False)
-        raise typer.Exit(EXIT_UNREACHABLE) from None
     except RemovalRefused as error:
         stderr().print(f"error: discovery: {error}", markup=False)
+        raise typer.Exit(EXIT_UNREACHABLE) from None
+    except CollectorError as error:
+        stderr().print(f"error: github: {error}", markup=False)
         raise typer.Exit(EXIT_UNREACHABLE) from None
     for problem in result.problems:
         stderr().print(f"error: {problem}", markup=False)

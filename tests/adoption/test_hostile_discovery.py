@@ -9,7 +9,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import yaml
 
 from collectors.github.collector import GitHubCollector
 from engine.catalog import load_catalog

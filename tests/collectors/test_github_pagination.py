@@ -52,8 +52,8 @@ def test_the_page_limit_is_a_setting(github: GitHubStandIn, github_services):
     assert result.facts["checkout"]["alerts"]["dependabot"] is None  # 3 alerts: 3 pages
     assert any("more than 2 pages (collectors.github.max_pages); stopped" in error
                for error in result.errors)
-    with pytest.raises(SettingsError, match="collectors.github.max_pages: Input should be "
-                       "greater than or equal to 1"):
+    with pytest.raises(SettingsError, match=r"collectors\.github\.max_pages: Input should "
+                       "be greater than or equal to 1"):
         GitHubCollector({"org": "acme", "max_pages": 0})
 
 

@@ -310,3 +310,15 @@ def test_pages_past_the_count_and_the_page_limit_stop_discovery(tmp_path: Path, 
     assert result.exit_code == 3
     assert "more than 2 pages (collectors.github.max_pages)" in result.stderr
     assert many.graphql_requests() == 2
+
+
+def test_init_on_an_empty_organisation_says_why_it_stops(tmp_path: Path, cli: Invoke,
+                                                         serve: ExitStack):
+    github = start(serve, [])
+
+    result = cli("init", "--dir", str(tmp_path / "p"), "--github-org", "acme", "--github-url",
+                 github.base_url, "--yes")
+
+    assert result.exit_code == 3
+    assert "error: discovery: GitHub listed no repositories" in result.stderr
+    assert not (tmp_path / "p" / "levelset.yaml").exists()

@@ -322,6 +322,145 @@ def load_catalog_texts(texts: Iterable[tuple[str, str]]) -> Catalog:
     return Catalog(services, sorted(set(problems)))
 
 
+@dataclass(frozen=True)
+class RepositoryFile:
+    """Entity text read from (or generated for) one repository: ``origin`` is what problems
+    name (``acme/payments/catalog-info.yaml``)."""
+
+    repository: str  # owner/name
+    origin: str
+    text: str
+
+
+@dataclass
+class RepositoryCatalog:
+    """The entities of an organisation's repositories after the one-owner rule: ``documents``
+    holds, for each origin, the entities accepted from it as plain data (what is written)."""
+
+    catalog: Catalog
+    documents: dict[str, list[dict[str, Any]]]
+
+
+def load_repository_files(files: Sequence[RepositoryFile], *, belongs: Mapping[str, str],
+                          slug_annotation: str, org: str | None) -> RepositoryCatalog:
+    """The Backstage rules of :func:`load_catalog_texts`, and one owner per entity name.
+
+    ``belongs`` maps a lower-cased name to the repository it belongs to (the one of that
+    name). A Component of that name is that repository's: a claim from another repository
+    loses to the repository's own, and without one stands only if it describes that very
+    repository (its ``slug_annotation``, by default ``<org>/<name>``). Any other name
+    claimed by several repositories goes to the one claim whose slug names its own
+    repository; with none (or several), every claim is refused. Each refused claim is a
+    problem naming both repositories. Invalid entities and Locations are left out.
+    """
+    services: dict[str, Service] = {}
+    problems: list[Problem] = []
+    claims: dict[tuple[str, str, str], list[_Claim]] = {}
+    documents: dict[str, list[dict[str, Any]]] = {file.origin: [] for file in files}
+    for file in files:
+        try:
+            loaded = load_documents(file.text, file.origin, CATALOG_FILE)
+        except InputError as error:
+            problems.extend(error.problems)
+            continue
+        for doc in loaded:
+            entity, found = _check_entity(file.origin, doc)
+            problems.extend(found)
+            if entity is None:
+                continue
+            if entity["kind"] == "Location":
+                problems.append(Problem(file.origin, doc.line, "Location targets are not "
+                                        "followed in discovered files: list each repository's "
+                                        "entities instead"))
+                continue
+            slug = entity["annotations"].get(slug_annotation) or (
+                f'{org}/{entity["name"]}' if org else None)
+            key = (entity["kind"].lower(), entity["namespace"], entity["name"].lower())
+            claims.setdefault(key, []).append(_Claim(file, doc, entity, slug))
+    for key, group in claims.items():
+        first: dict[str, _Claim] = {}
+        for claim in group:
+            repository = claim.file.repository.lower()
+            if repository in first:
+                earlier = first[repository]
+                problems.append(Problem(claim.file.origin, claim.doc.line,
+                                        f'{claim.entity["kind"]} "{claim.entity["name"]}" is '
+                                        f"already defined at {earlier.source}"))
+            else:
+                first[repository] = claim
+        rightful = belongs.get(key[2]) if key[0] == "component" else None
+        accepted, refused = _one_owner(list(first.values()), rightful)
+        problems.extend(refused)
+        for claim in accepted:
+            documents[claim.file.origin].append(_plain(claim.doc))
+            if claim.entity["kind"] == "Component":
+                service = _service(claim.entity, claim.source)
+                services[service.name] = service
+    return RepositoryCatalog(Catalog(services, sorted(set(problems))), documents)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    file: RepositoryFile
+    doc: Node
+    entity: dict[str, Any]
+    slug: str | None  # the repository the entity says it describes
+
+    @property
+    def source(self) -> str:
+        return f"{self.file.origin}:{self.doc.line}"
+
+    @property
+    def own(self) -> bool:
+        return self.slug is not None and self.slug.lower() == self.file.repository.lower()
+
+
+def _one_owner(claims: list[_Claim], rightful: str | None
+               ) -> tuple[list[_Claim], list[Problem]]:
+    """The claims (one per repository) that stand, and a problem for each refused one."""
+    if not claims:
+        return [], []
+    what = f'{claims[0].entity["kind"]} "{claims[0].entity["name"]}"'
+    refused: list[Problem] = []
+
+    def refuse(claim: _Claim, why: str) -> None:
+        refused.append(Problem(claim.file.origin, claim.doc.line,
+                               f"{what} claimed by {claim.file.repository}: {why}; refused"))
+
+    if rightful is not None:
+        owner = rightful.lower()
+        own = [c for c in claims if c.file.repository.lower() == owner]
+        for claim in claims:
+            if own and claim not in own:
+                refuse(claim, f"it belongs to {rightful}, the repository of that name, which "
+                       "defines it")
+            elif not own and (claim.slug or "").lower() != owner:
+                refuse(claim, f"it belongs to {rightful}, the repository of that name, and "
+                       f"this claim describes {claim.slug or 'no repository'}")
+        claims = own or [c for c in claims if (c.slug or "").lower() == owner]
+    if len(claims) > 1:
+        owners = [c for c in claims if c.own]
+        repositories = ", ".join(sorted(c.file.repository for c in claims))
+        for claim in claims:
+            if len(owners) == 1 and claim is not owners[0]:
+                refuse(claim, f"{owners[0].file.repository} claims it for itself "
+                       f"(its {owners[0].source})")
+            elif len(owners) != 1:
+                refuse(claim, f"also claimed by {repositories}, and no repository of that "
+                       "name or single claim for its own repository decides whose it is")
+        claims = owners if len(owners) == 1 else []
+    return claims, refused
+
+
+def _plain(value: Any) -> Any:
+    """Loaded YAML (Node, NodeList) as plain dicts and lists, for the YAML emitter."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _read_entities(
     origin: str,
     documents: Iterable[Any],

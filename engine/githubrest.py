@@ -5,7 +5,6 @@ token's scopes, the organisation's first repository and what each fact's endpoin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +13,9 @@ from urllib.parse import quote
 import httpx
 
 from collectors.base import read_secret
+from collectors.github.client import PageBound, next_link
 from collectors.github.settings import GitHubConfig
 from core.errors import CollectorError
-
-_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 
 @dataclass(frozen=True)
@@ -65,14 +63,26 @@ class GitHubReader:
     def repositories(self, org: str) -> Iterator[dict[str, Any]]:
         url: str | None = f"/orgs/{quote(org)}/repos"
         params: dict[str, Any] = {"type": "all", "per_page": self.config.per_page}
+        bound = PageBound(self.config.max_pages)
         while url:
             response = self.get(url, **params)
             if response.status_code != 200:
                 raise CollectorError(f"listing the repositories of {org}: HTTP "
                                      f"{response.status_code}: {_message(response)}")
-            yield from (r for r in response.json() if isinstance(r, dict))
-            found = _NEXT.search(response.headers.get("link", ""))
-            url, params = (found.group(1), {}) if found else (None, {})
+            try:
+                page = response.json()
+            except ValueError:
+                raise CollectorError(f"listing the repositories of {org}: the answer is not "
+                                     "JSON") from None
+            items = [r for r in page if isinstance(r, dict)] if isinstance(page, list) else []
+            yield from items
+            url, params = next_link(response.headers.get("link", "")), {}
+            if url is None:
+                break
+            stop = bound.after(url) or (None if items else
+                                        f"page {bound.pages} is empty and links to another")
+            if stop:
+                raise CollectorError(f"listing the repositories of {org}: {stop}; stopped")
 
 
 def _message(response: httpx.Response) -> str:

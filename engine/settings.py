@@ -240,6 +240,14 @@ def has_type(value: Any, kind: FactType) -> bool:
     return checks[kind](value)
 
 
+class DiscoverySettings(_Section):
+    """GitHub discovery into the catalog (``levelset discover``, the schedule's job)."""
+
+    # A discovery that would remove more than this share of the files discovery wrote
+    # before changes nothing and fails (levelset discover --allow-removals accepts it).
+    max_removed_share: float = Field(default=0.2, ge=0, le=1)
+
+
 class NotifySettings(_Section):
     level_drops: bool = False  # a message per regression after each stored run
 
@@ -261,6 +269,7 @@ class Settings(BaseSettings):
     evaluation: EvaluationSettings = EvaluationSettings()
     report: ReportSettings = ReportSettings()
     notify: NotifySettings = NotifySettings()
+    discovery: DiscoverySettings = DiscoverySettings()
     retention_days: int = Field(400, ge=1)
     facts_max_age_hours: float = Field(48, gt=0)
     collectors: dict[str, dict[str, Any]] = {}

@@ -150,13 +150,52 @@ class RestReader:
         """Every item of a list endpoint, following ``Link: rel="next"``."""
         next_url: str | None = url
         params: dict[str, Any] | None = {**parameters, "per_page": self.config.per_page}
+        bound = PageBound(self.config.max_pages)
         while next_url:
             self.calls[what] = self.calls.get(what, 0) + 1
             headers, data = send(self.requester, "GET", next_url, what, self.config,
                                  parameters=params, raise_status=raise_status)
-            yield from (item for item in (data or []) if isinstance(item, dict))
+            items = [item for item in (data or []) if isinstance(item, dict)]
+            yield from items
             next_url = next_link(headers.get("link", ""))
             params = None  # the next link carries them
+            if next_url is None:
+                break
+            # REST lists carry no count: an empty page that links to another ends it too.
+            stop = bound.after(next_url) or (None if items else
+                                             f"page {bound.pages} is empty and links to another")
+            if stop:
+                raise RepositoryFailed(f"{what}: {stop}; stopped")
+
+
+class PageBound:
+    """The pages of one listing, bounded: GitHub's answers decide when it ends only within
+    ``limit`` pages, never by a cursor or ``next`` link already followed, nor (where the
+    listing says how many items it has) past the pages that count fills.
+
+    ``after`` is called for each page read that points at a next one; it returns why to
+    stop, or None to read on.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pages = 0
+        self.seen: set[str] = set()
+
+    def after(self, cursor: str | None, *, total: int | None = None,
+              per_page: int | None = None) -> str | None:
+        self.pages += 1
+        if not cursor:
+            return f"page {self.pages} says more follow but gives no cursor"
+        if cursor in self.seen:
+            return f"page {self.pages} points back at a page already read ({cursor[:100]!r})"
+        self.seen.add(cursor)
+        if total is not None and per_page and self.pages * per_page >= total:
+            return (f"page {self.pages} says more follow, past the {total} item(s) the listing "
+                    "counts")
+        if self.pages >= self.limit:
+            return f"more than {self.limit} pages (collectors.github.max_pages)"
+        return None
 
 
 def http_reason(error: GithubException) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.github.budget import RATE_LIMIT_FIELDS, Budget
-from collectors.github.client import RepositoryFailed, SourceFailed
+from collectors.github.client import PageBound, RepositoryFailed, SourceFailed
 from collectors.github.collector import GitHubCollector
 from collectors.github.graphql import GraphQLReader
 from collectors.http import RequestCounter
@@ -31,6 +31,7 @@ CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 _CODEOWNERS_ALIASES = ("codeownersGithub", "codeownersRoot", "codeownersDocs")
 
 _BLOB = "{ ... on Blob { text isBinary } }"
+PAGE = 100  # repositories a page
 _CODEOWNERS_FIELDS = "\n        ".join(
     f'{alias}: object(expression: "HEAD:{path}") {_BLOB}'
     for alias, path in zip(_CODEOWNERS_ALIASES, CODEOWNERS_PATHS, strict=True))
@@ -38,7 +39,8 @@ _CODEOWNERS_FIELDS = "\n        ".join(
 QUERY = f"""query CatalogFiles($org: String!, $after: String) {{
   {RATE_LIMIT_FIELDS}
   organization(login: $org) {{
-    repositories(first: 100, after: $after, orderBy: {{field: NAME, direction: ASC}}) {{
+    repositories(first: {PAGE}, after: $after, orderBy: {{field: NAME, direction: ASC}}) {{
+      totalCount
       nodes {{
         nameWithOwner name description isArchived
         catalog: object(expression: "HEAD:{CATALOG_FILE}") {_BLOB}
@@ -86,6 +88,7 @@ def discover_repositories(config: Mapping[str, Any], *, include_archived: bool =
                            Budget(collector.config.max_wait_seconds))
     found = Discovery()
     after: str | None = None
+    bound = PageBound(collector.config.max_pages)
     try:
         while True:
             data, errors = reader.query(QUERY, {"org": org, "after": after},
@@ -114,6 +117,12 @@ def discover_repositories(config: Mapping[str, Any], *, include_archived: bool =
             if not info.get("hasNextPage"):
                 break
             after = info.get("endCursor")
+            total = page.get("totalCount")
+            stop = bound.after(after if isinstance(after, str) else None,
+                               total=total if isinstance(total, int) else None, per_page=PAGE)
+            if stop:
+                raise CollectorError(f"GitHub discovery: the repositories of {org}: {stop}; "
+                                     "stopped, nothing written")
     except (RepositoryFailed, SourceFailed) as error:
         raise CollectorError(f"GitHub discovery: {error}") from None
     finally:

@@ -24,7 +24,13 @@ from typing import Any
 from github.Requester import Requester
 
 from collectors.github.budget import RATE_LIMIT_FIELDS, Budget, parse_moment
-from collectors.github.client import RepositoryFailed, SourceFailed, graphql_url, send
+from collectors.github.client import (
+    PageBound,
+    RepositoryFailed,
+    SourceFailed,
+    graphql_url,
+    send,
+)
 from collectors.github.schema import KEY_FILES
 from collectors.github.settings import GitHubConfig
 
@@ -37,9 +43,9 @@ PROTECTION_FIELDS = """
     requiredStatusCheckContexts isAdminEnforced allowsForcePushes allowsDeletions"""
 
 TOPICS = ("repositoryTopics(first: 100, after: $after) "
-          "{ nodes { topic { name } } pageInfo { hasNextPage endCursor } }")
+          "{ totalCount nodes { topic { name } } pageInfo { hasNextPage endCursor } }")
 LANGUAGES = ("languages(first: 100, after: $after, orderBy: {field: SIZE, direction: DESC}) "
-             "{ edges { size node { name } } pageInfo { hasNextPage endCursor } }")
+             "{ totalCount edges { size node { name } } pageInfo { hasNextPage endCursor } }")
 
 REPOSITORY_FACTS = f"""
 fragment repositoryFacts on Repository {{
@@ -167,7 +173,11 @@ class GraphQLReader:
                                             ("languages", "languages")):
             page = node.get(name) or {}
             if (page.get("pageInfo") or {}).get("hasNextPage"):
-                read.facts[topics_or_languages] += self._rest_of(slug, name, page)
+                more, stop = self._rest_of(slug, name, page)
+                read.facts[topics_or_languages] += more
+                if stop:  # pages without end: that fact is unknown, not a short list
+                    read.facts.pop(topics_or_languages, None)
+                    read.notes.append(f"{name}: {stop}; stopped, left unknown")
         read.dependabot_enabled = node.get("hasVulnerabilityAlertsEnabled")
         if isinstance(node.get("defaultBranchRef"), dict) and not broken and \
                 read.facts.get("branch_protection") is None:
@@ -191,18 +201,26 @@ class GraphQLReader:
             read.notes.append(f"{top}: {why}; left unknown")
         return read
 
-    def _rest_of(self, slug: str, connection: str, page: dict[str, Any]) -> list[str]:
-        """Names on the pages after the first (more than 100 languages or topics)."""
+    def _rest_of(self, slug: str, connection: str, page: dict[str, Any]
+                 ) -> tuple[list[str], str | None]:
+        """Names on the pages after the first (more than 100 languages or topics), and why
+        the pages were stopped before their end (see :class:`PageBound`)."""
         owner, _, name = slug.partition("/")
         names: list[str] = []
+        bound = PageBound(self.config.max_pages)
         while (page.get("pageInfo") or {}).get("hasNextPage"):
             after = page["pageInfo"].get("endCursor")
+            total = page.get("totalCount")
+            stop = bound.after(after if isinstance(after, str) else None,
+                               total=total if isinstance(total, int) else None, per_page=100)
+            if stop:
+                return names, stop
             data, _ = self.query(more_query(connection),
                                  {"owner": owner, "name": name, "after": after},
                                  f"{connection} page", 1)
             page = (data.get("repository") or {}).get(connection) or {}
             names += _names(connection, page)
-        return names
+        return names, None
 
 
 def _repository_error(errors: list[dict[str, Any]]) -> str:

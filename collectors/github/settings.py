@@ -30,3 +30,6 @@ class GitHubConfig(CollectorConfig):
     seconds_between_requests: float = Field(default=0.0, ge=0,
                                             description="Pause between requests")
     per_page: int = Field(default=100, ge=1, le=100, description="Page size of list endpoints")
+    max_pages: int = Field(default=1000, ge=1, description="Most pages read of one listing "
+                           "(repositories, alerts, languages); a listing past it, or one whose "
+                           "next page repeats a cursor or link, fails with an error")

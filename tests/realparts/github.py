@@ -14,6 +14,12 @@ tests (``GRAPHQL`` for the GraphQL endpoint); ``fail_repository`` and ``fail_fie
 repository (or one of its fields) answer a GraphQL error inside an otherwise good answer. A
 server error set with ``fail_always`` for a repository's REST path (``/repos/acme/x``) is
 also the answer to any GraphQL query that reads that repository: GitHub failing for it.
+
+A hostile mode answers what a broken or malicious endpoint could: repositories whose full
+name is anything at all (``..``, several ``/`` or none, a newline; ``FakeRepository.org`` is
+the organisation that lists it), GraphQL connections that always say another page follows at
+the same cursor (``loop_connection``) and REST lists whose ``Link: rel="next"`` points back at
+the page just read (``loop_link``).
 """
 
 from __future__ import annotations
@@ -63,6 +69,15 @@ class FakeRepository:
     release: tuple[str, datetime] | None = None
     catalog_info: str | None = None
     contents: dict[str, str] = field(default_factory=dict)  # path -> text of a file in files
+    org: str | None = None  # the organisation listing it (None: the owner in full_name)
+
+    @property
+    def listed_by(self) -> str:
+        return self.org if self.org is not None else self.full_name.partition("/")[0]
+
+    @property
+    def short_name(self) -> str:
+        return self.full_name.rpartition("/")[2]
 
 
 class GitHubStandIn:
@@ -81,6 +96,9 @@ class GitHubStandIn:
         self.repository_faults: dict[str, tuple[str, str]] = {}
         self.field_faults: dict[tuple[str, str], tuple[str, str]] = {}
         self.org_alerts_readable = True
+        self.looping_connections: set[str] = set()
+        self.counting_connections: set[str] = set()
+        self.looping_links: set[str] = set()
         self._lock = threading.Lock()
         self.server = LocalHTTPServer(self._answer)
 
@@ -116,6 +134,25 @@ class GitHubStandIn:
                    message: str = "Resource not accessible by integration") -> None:
         """GraphQL answers an error for one field of this repository (e.g. branchProtectionRule)."""
         self.field_faults[(full_name, field_name)] = (kind, message)
+
+    def loop_connection(self, name: str, *, new_cursors: bool = False) -> None:
+        """GraphQL connection ``name`` (``repositories``, ``languages``, ...) answers its
+        first page again at every cursor, always saying that another page follows: at the
+        same cursor, or (``new_cursors``) at a new one each time."""
+        (self.counting_connections if new_cursors else self.looping_connections).add(name)
+
+    def loop_link(self, path: str) -> None:
+        """The REST list at ``path`` (without /api/v3) links back to itself as rel="next"."""
+        self.looping_links.add(path)
+
+    def _connection(self, name: str, items: list[Any], **arguments: Any) -> dict[str, Any]:
+        if name not in self.looping_connections | self.counting_connections:
+            return connection(items, **arguments)
+        page = connection(items, first=arguments.get("first"), edge=arguments.get("edge"))
+        after = arguments.get("after")
+        cursor = str(int(after) + 1) if name in self.counting_connections and after else "1"
+        page["pageInfo"].update(hasNextPage=True, endCursor=cursor)
+        return page
 
     def points_used(self) -> int:
         """Rate limit spent so far: GraphQL points plus counted REST requests."""
@@ -183,7 +220,8 @@ class GitHubStandIn:
             return self._org_alerts(match.group(1), match.group(2), path, request)
         match = re.fullmatch(r"/orgs/([^/]+)/repos", path)
         if match:
-            names = sorted(n for n in self.repositories if n.startswith(match.group(1) + "/"))
+            names = sorted(n for n, r in self.repositories.items()
+                           if r.listed_by == match.group(1))
             return self._page([self._repo_json(self.repositories[n]) for n in names],
                               path, request)
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)(/.*)?", path)
@@ -262,7 +300,7 @@ class GitHubStandIn:
     def _alert_json(self, repo: FakeRepository, kind: str, number: int, severity: str
                     ) -> dict[str, Any]:
         base = f"{self.base_url}/repos/{repo.full_name}"
-        owner, name = repo.full_name.split("/")
+        owner, name = repo.full_name.partition("/")[0], repo.short_name
         alert: dict[str, Any] = {"number": number, "state": "open"}
         if kind == "dependabot":
             alert.update(url=f"{base}/dependabot/alerts/{number}",
@@ -356,17 +394,18 @@ class GitHubStandIn:
         return self._repository_dict(repo)
 
     def _organization_node(self, login: str, **_: Any) -> dict[str, Any]:
-        names = sorted(n for n in self.repositories if n.startswith(login + "/"))
+        names = sorted(n for n, r in self.repositories.items() if r.listed_by == login)
 
         def repositories(first: int | None = None, after: str | None = None,
                          **_: Any) -> dict[str, Any]:
-            return connection([self._repository_dict(self.repositories[n]) for n in names],
-                              first=first, after=after)
+            return self._connection("repositories",
+                                    [self._repository_dict(self.repositories[n]) for n in names],
+                                    first=first, after=after)
 
         return {"__typename": "Organization", "login": login, "repositories": repositories}
 
     def _repository_dict(self, repo: FakeRepository) -> dict[str, Any]:
-        owner, name = repo.full_name.split("/")
+        owner, name = repo.full_name.partition("/")[0], repo.short_name
         by_size = sorted(repo.languages.items(), key=lambda item: -item[1])
         pulls = sorted(repo.pull_requests_created)
         faults = {field_name: (lambda kind=kind, message=message: GraphQLError(
@@ -402,11 +441,12 @@ class GitHubStandIn:
             "visibility": repo.visibility.upper(), "isEmpty": not repo.files,
             "hasVulnerabilityAlertsEnabled": repo.dependabot_alerts is not None,
             "primaryLanguage": {"name": by_size[0][0]} if by_size else None,
-            "languages": lambda first=None, after=None, **_: connection(
-                [{"name": n} for n, _ in by_size], first=first, after=after,
+            "languages": lambda first=None, after=None, **_: self._connection(
+                "languages", [{"name": n} for n, _ in by_size], first=first, after=after,
                 edge=lambda node: {"size": repo.languages[node["name"]]}),
-            "repositoryTopics": lambda first=None, after=None, **_: connection(
-                [{"topic": {"name": t}} for t in repo.topics], first=first, after=after),
+            "repositoryTopics": lambda first=None, after=None, **_: self._connection(
+                "repositoryTopics", [{"topic": {"name": t}} for t in repo.topics],
+                first=first, after=after),
             "pullRequests": pull_requests,
             "defaultBranchRef": branch,
             "latestRelease": None if repo.release is None else {
@@ -464,7 +504,7 @@ class GitHubStandIn:
         return {"__typename": "Tree", "entries": entries}
 
     def _repo_json(self, repo: FakeRepository) -> dict[str, Any]:
-        owner, name = repo.full_name.split("/")
+        owner, name = repo.full_name.partition("/")[0], repo.short_name
         url = f"{self.base_url}/repos/{repo.full_name}"
         language = max(repo.languages, key=lambda k: repo.languages[k]) if repo.languages else None
         return {
@@ -487,7 +527,9 @@ class GitHubStandIn:
         chunk = items[(page - 1) * per_page: page * per_page]
         links = []
         last = max(1, -(-len(items) // per_page))
-        if page < last:
+        if path in self.looping_links:  # the same page again, forever
+            links.append(f'<{self.base_url}{path}?{urlencode(request.query)}>; rel="next"')
+        elif page < last:
             query = {**request.query, "page": page + 1}
             links.append(f'<{self.base_url}{path}?{urlencode(query)}>; rel="next"')
             query = {**request.query, "page": last}

@@ -79,8 +79,7 @@ class GitHubReader:
             url, params = next_link(response.headers.get("link", "")), {}
             if url is None:
                 break
-            stop = bound.after(url) or (None if items else
-                                        f"page {bound.pages} is empty and links to another")
+            stop = bound.after(url, empty=not items)
             if stop:
                 raise CollectorError(f"listing the repositories of {org}: {stop}; stopped")
 

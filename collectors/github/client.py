@@ -161,9 +161,7 @@ class RestReader:
             params = None  # the next link carries them
             if next_url is None:
                 break
-            # REST lists carry no count: an empty page that links to another ends it too.
-            stop = bound.after(next_url) or (None if items else
-                                             f"page {bound.pages} is empty and links to another")
+            stop = bound.after(next_url, empty=not items)
             if stop:
                 raise RepositoryFailed(f"{what}: {stop}; stopped")
 
@@ -183,8 +181,12 @@ class PageBound:
         self.seen: set[str] = set()
 
     def after(self, cursor: str | None, *, total: int | None = None,
-              per_page: int | None = None) -> str | None:
+              per_page: int | None = None, empty: bool = False) -> str | None:
+        """``empty``: the page held no item (REST lists carry no count, so an empty page that
+        links to another ends the listing too)."""
         self.pages += 1
+        if empty:
+            return f"page {self.pages} is empty and links to another"
         if not cursor:
             return f"page {self.pages} says more follow but gives no cursor"
         if cursor in self.seen:

@@ -26,10 +26,11 @@ from engine.cli.local import (
     ScorecardsOpt,
     assemble_or_exit,
     fail_input,
+    fail_unreachable,
     parse_now,
     sample_facts,
 )
-from engine.cli.output import stderr, stdout
+from engine.cli.output import stdout
 from engine.gate import UNKNOWN_POLICIES, GateVerdict, gate_verdict, write_junit
 from engine.vocabulary import vocabulary
 
@@ -99,9 +100,7 @@ def _remote(api: str, services: list[str], scorecard: str, min_level: str,
         except InputError as error:
             raise fail_input(error.problems) from None
         except Unreachable as error:
-            for problem in error.problems:
-                stderr().print(f"error: {problem}", markup=False)
-            raise typer.Exit(EXIT_UNREACHABLE) from None
+            raise fail_unreachable(error.problems) from None
     return verdicts
 
 

@@ -17,6 +17,7 @@ from core.schema import FactSchema
 from engine.catalog import load_catalog
 from engine.cli.app import (
     EXIT_INPUT,
+    EXIT_UNREACHABLE,
     SAMPLE_FACTS,
     ConfigOpt,
     FormatOpt,
@@ -58,6 +59,13 @@ def report_problems(problems: list[Problem], heading: str | None = None) -> None
 def fail_input(problems: list[Problem]) -> typer.Exit:
     report_problems(problems)
     return typer.Exit(EXIT_INPUT)
+
+
+def fail_unreachable(problems: list[Problem]) -> typer.Exit:
+    """One ``error:`` line per problem, and exit 3: a server that cannot be reached."""
+    for problem in problems:
+        stderr().print(f"error: {problem}", markup=False)
+    return typer.Exit(EXIT_UNREACHABLE)
 
 
 def sample_facts(alternatives: str) -> Path:

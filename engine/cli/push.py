@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from core.errors import InputError, Problem
-from engine.cli.app import EXIT_OK, EXIT_UNREACHABLE, app
-from engine.cli.local import fail_input
-from engine.cli.output import stderr, stdout
+from engine.cli.app import EXIT_OK, app
+from engine.cli.local import fail_input, fail_unreachable
+from engine.cli.output import stdout
 
 DEFAULT_API = "http://127.0.0.1:8000"  # where `levelset serve` listens by default
 
@@ -80,9 +80,7 @@ def push(
     except InputError as error:
         raise fail_input(error.problems) from None
     except Unreachable as error:
-        for problem in error.problems:
-            stderr().print(f"error: {problem}", markup=False)
-        raise typer.Exit(EXIT_UNREACHABLE) from None
+        raise fail_unreachable(error.problems) from None
     stored = answer.get("facts")
     names = ", ".join(facts) if not isinstance(stored, dict) else ", ".join(
         f"{key}={json.dumps(stored.get(key, value))}" for key, value in facts.items())

@@ -27,12 +27,12 @@ from engine.cli.local import (
     assemble_or_exit,
     fail_input,
     fail_unreachable,
+    file_mode_schemas,
     parse_now,
     sample_facts,
 )
 from engine.cli.output import stdout
 from engine.gate import UNKNOWN_POLICIES, GateVerdict, gate_verdict, write_junit
-from engine.vocabulary import vocabulary
 
 
 def _unknown_policy(value: str) -> str:
@@ -119,7 +119,7 @@ def _local(services: list[str], scorecard: str, min_level: str, unknown: str, *,
         if facts is None:
             facts = sample_facts("or --config levelset.yaml for the collected facts, or --api "
                                  "URL for a server")
-        sources = InputSources.of_files(scorecards, catalog, facts, vocabulary())
+        sources = InputSources.of_files(scorecards, catalog, facts, file_mode_schemas())
     inputs = assemble_or_exit(sources, clock)
     cards = inputs.scorecards.scorecards
     if scorecard not in cards and inputs.scorecards.errors:

@@ -68,6 +68,25 @@ def fail_unreachable(problems: list[Problem]) -> typer.Exit:
     return typer.Exit(EXIT_UNREACHABLE)
 
 
+def file_mode_schemas() -> dict[str, FactSchema]:
+    """The fact vocabulary of file mode, from the settings file found (``./levelset.yaml``;
+    ``LEVELSET_CONFIG`` selects --config mode): its sources and declared custom facts type the
+    rules as in every other mode, while the files given are graded. stderr says which."""
+    from engine.settings import find_config, load_settings
+
+    choice = find_config()
+    if choice.path is None:
+        stderr().print(choice.describe(), markup=False)
+        return vocabulary()
+    stderr().print(f"{choice.describe()}: its sources and declared facts type the rules; "
+                   "the files given are graded", markup=False)
+    try:
+        settings = load_settings(choice.path)
+    except InputError as error:
+        raise fail_input(error.problems) from None
+    return vocabulary(settings.collector_settings, settings.custom_facts)
+
+
 def sample_facts(alternatives: str) -> Path:
     """The sample facts, as the default facts file of file mode: only in Levelset's own
     checkout; elsewhere a facts file must be given (``alternatives`` says what else may be)."""
@@ -258,7 +277,7 @@ def evaluate_command(
         facts = sample_facts("or --config levelset.yaml for the collected facts")
     from engine.jobs.inputs import InputSources
 
-    inputs = assemble_or_exit(InputSources.of_files(scorecards, catalog, facts, vocabulary()),
+    inputs = assemble_or_exit(InputSources.of_files(scorecards, catalog, facts, file_mode_schemas()),
                               clock, service, strict=True)
     selected = sorted(inputs.selected, key=lambda s: s.name)
     cards = inputs.scorecards.scorecards

@@ -55,6 +55,29 @@ def test_validate_reads_the_levelset_yaml_of_the_working_directory(project: Path
     assert 'did you mean "custom.coverage"?' in err
 
 
+def test_file_mode_types_rules_with_the_levelset_yaml_found_and_says_so(project: Path) -> None:
+    # The declared custom facts of ./levelset.yaml type the rules in file mode too, so a typo
+    # is refused the same way as with --config, and stderr names the file.
+    args = ("--scorecards", "bad.yaml", "--catalog", "catalog", "--facts", "facts.json")
+    (project / "facts.json").write_text("{}")
+    for command in (("evaluate",), ("gate", "--service", "payments-api", "--scorecard",
+                                     "coverage", "--min-level", "Bronze")):
+        code, _, err = invoke(*command, *args)
+        assert code == 2, err
+        assert err.splitlines()[0].startswith(f"{FOUND}: its sources and declared facts")
+        assert 'did you mean "custom.coverage"?' in err
+
+
+def test_file_mode_without_a_settings_file_says_it_runs_on_the_defaults(
+        sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEVELSET_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke("evaluate", "--scorecards", str(sample / "scorecards"), "--catalog",
+                          str(sample / "catalog"), "--facts", str(sample / "facts.json"))
+    assert code == 0, err
+    assert err.splitlines()[0] == DEFAULTS
+
+
 def test_schedule_lists_the_jobs_of_the_levelset_yaml_found(project: Path) -> None:
     code, out, err = invoke("schedule")
     assert code == 0 and err.strip() == FOUND

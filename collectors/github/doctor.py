@@ -5,6 +5,7 @@ or an App lists none, so each read a fact needs is tried on one repository."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ from collectors.github.settings import GitHubConfig
 from collectors.http import RequestCounter, connection_reason, is_timeout
 from core.errors import CollectorError
 from core.redaction import redact_url
+
+FULL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -160,13 +163,18 @@ def _probe(reads: TokenReads, org: str | None, needed: dict[Permission, list[str
     if repository is None:
         return [Finding("github", f"organisation {org} has no repository the token can see",
                         "give the token access to the repositories")]
+    name, branch = repository.get("full_name"), repository.get("default_branch") or "main"
+    if not (isinstance(name, str) and FULL_NAME.fullmatch(name) and isinstance(branch, str)):
+        return [Finding("github", f"organisation {org}: GitHub listed a repository without a "
+                        f"valid full_name or default_branch ({str(name)[:100]!r})",
+                        "check collectors.github.base_url: it may not be a GitHub API")]
     out: list[Finding] = []
-    name, branch = repository["full_name"], repository.get("default_branch", "main")
     for permission, rules in needed.items():
         if permission.probe is None:
             continue
         try:
-            status, _ = reads.status(f"/repos/{name}{permission.probe.format(branch=branch)}")
+            status, _ = reads.status(
+                f"/repos/{name}{permission.probe.format(branch=quote(branch, safe=''))}")
         except CollectorError as error:
             return [*out, Finding("github", str(error), "check collectors.github.base_url "
                                   "and the network")]

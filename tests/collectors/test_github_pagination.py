@@ -67,3 +67,4 @@ def test_the_repository_listing_of_doctor_ends(github: GitHubStandIn):
             github.loop_link("/orgs/empty/repos")
             list(reader.repositories("empty"))
     assert github.requests(path_prefix="/orgs/") == 3
+    assert reader.counter.requests == 3  # the collector's client counts what doctor sends

@@ -15,9 +15,11 @@ from typer.testing import CliRunner
 
 from collectors import FactSource, register, registry
 from collectors.aws.settings import AwsConfig
+from collectors.github.settings import GitHubConfig
 from collectors.prometheus.settings import PrometheusConfig
 from engine.cli import app
 from engine.settings import get_settings
+from tests.adoption.standin import SetupStandIn, acme
 from tests.collectors.inventory import INVENTORY, InventoryServer
 from tests.realparts.aws import fake_credentials, running_moto
 from tests.realparts.httpserver import LocalHTTPServer, Reply, Request
@@ -166,3 +168,45 @@ def test_the_aws_check_names_a_role_it_cannot_assume():
                                            assume_role_arn="not-an-arn", max_attempts=1), {})
     assert finding.fix is not None and "sts:AssumeRole" in finding.fix
     assert finding.what.startswith("cannot assume role not-an-arn: ")
+
+
+@pytest.fixture
+def acme_github(monkeypatch: pytest.MonkeyPatch) -> Iterator[SetupStandIn]:
+    stand_in = acme()
+    with stand_in.server.running():
+        yield stand_in
+
+
+def github_checks(github: SetupStandIn, token: str, monkeypatch: pytest.MonkeyPatch
+                  ) -> list[str]:
+    monkeypatch.setenv("DOCTOR_GITHUB_TOKEN", token)
+    checks = registry.get("github").source_doctor()
+    assert checks is not None
+    settings = GitHubConfig(base_url=github.base_url, org="acme", retries=1,
+                            token_env="DOCTOR_GITHUB_TOKEN")
+    return [f.line() for f in checks.check(settings, {"alerts.dependabot.critical": ["s/r"]})]
+
+
+def test_the_github_check_retries_like_the_collector(acme_github: SetupStandIn,
+                                                     monkeypatch: pytest.MonkeyPatch):
+    acme_github.fault("/orgs/acme/repos", Reply(503, b'{"message": "Service unavailable"}'))
+
+    lines = github_checks(acme_github, "ghp_classic_full", monkeypatch)
+
+    assert lines == [f"ok: github: {acme_github.base_url} reachable",
+                     "ok: github: token scopes read:org, repo cover the facts the rules read"]
+    assert acme_github.requests(path_prefix="/orgs/acme/repos") == 2  # the 503, then its retry
+
+
+def test_the_github_check_trusts_no_repository_name_from_the_answer(
+        acme_github: SetupStandIn, monkeypatch: pytest.MonkeyPatch):
+    listing = json.dumps([{"full_name": "../../admin", "default_branch": "main"}]).encode()
+    acme_github.fault("/orgs/acme/repos", None, Reply(200, listing,
+                                                      {"Content-Type": "application/json"}))
+
+    lines = github_checks(acme_github, "github_pat_fine", monkeypatch)
+
+    assert lines[-1] == ("error: github: organisation acme: GitHub listed a repository without "
+                         "a valid full_name or default_branch ('../../admin'); fix: check "
+                         "collectors.github.base_url: it may not be a GitHub API")
+    assert acme_github.requests(path_prefix="/repos/") == 0

@@ -105,6 +105,8 @@ class FactSource:
     link: ServiceLink | None = None  # the catalog annotation that says where a service's data is
     # The facts as configured, when they depend on the settings (Prometheus: one per query).
     configured_schema: Callable[[Any], FactSchema] | None = None
+    # "module:Class" of its SourceDoctor (see below): what `levelset doctor` checks.
+    doctor: str | None = None
 
     def __post_init__(self) -> None:
         if self.schema.namespace != self.name:
@@ -138,6 +140,10 @@ class FactSource:
 
     def build(self, section: Mapping[str, Any] | CollectorConfig | None) -> Collector:
         return self.collector_class()(section)
+
+    def source_doctor(self) -> SourceDoctor | None:
+        """Its checks for ``levelset doctor`` (None: it declares none), imported only now."""
+        return None if self.doctor is None else load_doctor(self.doctor, self)
 
 
 class Collector(ABC):
@@ -201,3 +207,57 @@ def read_secret(*, env: str | None, file: Path | None, what: str) -> str | None:
             raise CollectorError(f"{what}: environment variable {env} is not set")
         return value
     return None
+
+
+# ----------------------------------------------------------------------------- doctor
+# What a source knows about its own readiness: whether its credentials and endpoint work and
+# what each fact needs them to allow. `levelset doctor` loops over the registry and asks each
+# configured source; nothing outside the source's package knows its checks.
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of ``levelset doctor``: a problem with its fix, or (``fix`` None) all is well."""
+
+    where: str
+    what: str
+    fix: str | None = None
+
+    def line(self) -> str:
+        """Shown to people: endpoints are named without their user info."""
+        return redact(f"error: {self.where}: {self.what}; fix: {self.fix}" if self.fix
+                      else f"ok: {self.where}: {self.what}")
+
+
+# fact path within the source's namespace ("branch_protection.enabled") -> the rules reading
+# it ("security/branch-protection")
+FactsRead = Mapping[str, Sequence[str]]
+
+
+class SourceDoctor(ABC):
+    """The checks of one source, and what its credentials must allow.
+
+    ```python
+    SOURCE = register(FactSource(..., doctor="collectors.github.doctor:GitHubDoctor"))
+    ```
+    """
+
+    def __init__(self, source: FactSource) -> None:
+        self.source = source
+
+    @abstractmethod
+    def check(self, settings: Any, facts_read: FactsRead) -> list[Finding]:
+        """Whether collecting with ``settings`` (parsed) can read the facts the rules read.
+        Never raises for a problem of the source: each is a finding with its fix."""
+
+    def credentials(self) -> list[str]:
+        """Markdown lines for docs/facts.md: what the credentials must allow (none: empty)."""
+        return []
+
+
+def load_doctor(target: str, source: FactSource) -> SourceDoctor:
+    module, _, attribute = target.partition(":")
+    cls = getattr(importlib.import_module(module), attribute)
+    if not (isinstance(cls, type) and issubclass(cls, SourceDoctor)):
+        raise TypeError(f"{target} is not the SourceDoctor of source {source.name!r}")
+    return cls(source)

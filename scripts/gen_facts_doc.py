@@ -16,7 +16,6 @@ sys.path.insert(0, str(ROOT))
 from collectors import FactSource, registry  # noqa: E402
 from collectors.base import CollectorConfig  # noqa: E402
 from core.schema import Fact, FactSchema  # noqa: E402
-from engine.permissions import GITHUB, OTHERS  # noqa: E402
 
 TARGET = ROOT / "docs" / "facts.md"
 
@@ -61,21 +60,11 @@ def fact_rows(schema: FactSchema) -> list[str]:
     return rows
 
 
-def permission_rows(schema: FactSchema) -> list[str]:
-    """What the source's credentials must allow, per group of facts (engine/permissions.py,
-    the table `levelset doctor` checks)."""
-    if schema.namespace != "github":
-        need = OTHERS.get(schema.namespace)
-        return [need[0].upper() + need[1:] + "."] if need else []
-    rows = ["| Facts | Classic token (any of) | Fine-grained token or GitHub App |",
-            "|---|---|---|"]
-    for permission in GITHUB:
-        facts = f"`github.{permission.prefix}*`" if permission.prefix else "every other fact"
-        classic = ", ".join(f"`{s}`" for s in sorted(permission.classic))
-        rows.append(f"| {facts} | {classic} | {permission.fine_grained} |")
-    return [*rows, "", "Classic tokens need no scope for public repositories. `levelset doctor` "
-            "reads the scopes of a classic token (`X-OAuth-Scopes`), and for a fine-grained "
-            "token tries each read on one repository, and names what is missing."]
+def permission_rows(source: FactSource) -> list[str]:
+    """What the source's credentials must allow, per group of facts: from the source's own
+    checks (collectors/<name>/doctor.py, what `levelset doctor` checks against)."""
+    checks = source.source_doctor()
+    return checks.credentials() if checks is not None else []
 
 
 def settings_rows(model: type[CollectorConfig]) -> list[str]:
@@ -127,7 +116,7 @@ def render() -> str:
         parts += [f"### Settings (`collectors.{source.name}`)", "",
                   *settings_rows(source.settings), ""]
         parts += ["### Facts", "", *fact_rows(schema), ""]
-        permissions = permission_rows(schema)
+        permissions = permission_rows(source)
         if permissions:
             parts += ["### What the credentials need", "", *permissions, ""]
     return "\n".join(parts).rstrip() + "\n"

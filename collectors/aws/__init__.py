@@ -13,4 +13,5 @@ TAG_VALUE = ServiceLink("levelset.dev/aws-service-tag", example="payments")
 SOURCE = register(FactSource(
     name="aws", title="AWS", settings=AwsConfig, schema=SCHEMA, link=TAG_VALUE,
     collector="collectors.aws.collector:AwsCollector",
+    doctor="collectors.aws.doctor:AwsDoctor",
 ))

@@ -13,4 +13,5 @@ REPOSITORY = ServiceLink("github.com/project-slug", example="acme/payments",
 SOURCE = register(FactSource(
     name="github", title="GitHub", settings=GitHubConfig, schema=SCHEMA, link=REPOSITORY,
     collector="collectors.github.collector:GitHubCollector",
+    doctor="collectors.github.doctor:GitHubDoctor",
 ))

@@ -20,4 +20,5 @@ SOURCE = register(FactSource(
     name="prometheus", title="Prometheus", settings=PrometheusConfig, schema=SCHEMA,
     link=LABEL_VALUE, configured_schema=configured_schema,
     collector="collectors.prometheus.collector:PrometheusCollector",
+    doctor="collectors.prometheus.doctor:PrometheusDoctor",
 ))

@@ -27,7 +27,9 @@ class SetupStandIn(GitHubStandIn):
         self.scopes = scopes or {}  # token -> X-OAuth-Scopes (classic tokens)
 
     def _answer(self, request: Request) -> Reply:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        # GitHub takes both schemes: "Bearer" (plain HTTP clients), "token" (PyGithub)
+        scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+        token = token.strip() if scheme.lower() in ("bearer", "token") else ""
         if token == "revoked":
             return Reply(401, json.dumps({"message": "Bad credentials"}).encode(),
                          {"Content-Type": "application/json"})

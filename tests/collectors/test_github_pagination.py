@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from collectors.github.collector import GitHubCollector
+from collectors.github.doctor import TokenReads
+from collectors.github.settings import GitHubConfig
 from core.errors import CollectorError, SettingsError
-from engine.githubrest import GitHubReader
 from tests.collectors.test_github import TOKEN, collector
 from tests.realparts.github import GitHubStandIn
 
@@ -59,10 +60,11 @@ def test_the_page_limit_is_a_setting(github: GitHubStandIn, github_services):
 
 def test_the_repository_listing_of_doctor_ends(github: GitHubStandIn):
     github.loop_link("/orgs/acme/repos")
-    with GitHubReader({"base_url": github.base_url}) as reader:
+    with TokenReads(GitHubConfig(base_url=github.base_url)) as reader:
         with pytest.raises(CollectorError, match=r"page 2 points back at a page already read"):
             list(reader.repositories("acme"))
         with pytest.raises(CollectorError, match="page 1 is empty and links to another"):
             github.loop_link("/orgs/empty/repos")
             list(reader.repositories("empty"))
     assert github.requests(path_prefix="/orgs/") == 3
+    assert reader.counter.requests == 3  # the collector's client counts what doctor sends

@@ -140,6 +140,18 @@ def _string(source: str, at: int, quote_at: int) -> tuple[str, int]:
     return INVALID, length if newline < 0 or len(quote) == 3 else newline
 
 
+def string_text(token: Token) -> str | None:
+    """The characters of a string literal written without escapes (``'tier-one'``,
+    ``r"a\\b"``); None for any other token, and for a string with an escape sequence."""
+    if token.kind != STRING:
+        return None
+    prefix = len(token.text) - len(token.text.lstrip("rR"))
+    body = token.text[prefix:]
+    quote = 3 if body[:3] in ("'''", '"""') and len(body) >= 6 else 1
+    inner = body[quote:-quote]
+    return inner if prefix or "\\" not in inner else None
+
+
 # ------------------------------------------------------------------------------------ parsing
 
 

@@ -4,7 +4,7 @@ Everything that reads a rule's text goes through here: the facts it reads
 (``rules.references``), the names it binds (``rules.expression``), its size and depth
 (``rules.limits``) and its types (``rules.typecheck``). One number grammar, CEL's
 (github.com/google/cel-spec, "Syntax"), which the runtime (``common-expression-language``)
-follows: ``12``, ``0x1F``, ``1u``, ``0x1Fu``, ``1.5``, ``.5``, ``2e3``, ``1.5e-3``; strings in
+follows: ``12``, ``0x1F`` (a lower-case ``x`` only), ``1u``, ``0x1Fu``, ``1.5``, ``.5``, ``2e3``, ``1.5e-3``; strings in
 single, double and triple quotes, raw (``r"..."``) and bytes (``b"..."``).
 
 The runtime's parser stays the authority on syntax: anything this parser cannot read
@@ -26,7 +26,8 @@ LITERALS = NUMBERS | {STRING, BYTES}
 
 _OPERATORS = ("&&", "||", "==", "!=", "<=", ">=")
 _SINGLE = frozenset("<>!+-*/%?:.,()[]{}")
-_STRING_PREFIXES = frozenset({"r", "R", "b", "B", "rb", "rB", "Rb", "RB", "br", "bR", "Br", "BR"})
+# CEL's STRING_LIT takes ``r`` or ``R``; BYTES_LIT is ``b`` or ``B`` before one (``br""``, not ``rb""``).
+_STRING_PREFIXES = frozenset({"r", "R", "b", "B", "br", "bR", "Br", "BR"})
 _DIGITS = frozenset("0123456789")
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -97,7 +98,7 @@ def _scan(source: str) -> tuple[Token, ...]:
 def _number(source: str, at: int) -> tuple[str, int]:
     """The kind and end of the number literal at ``at``: CEL's INT, UINT and FLOAT_LIT."""
     length = len(source)
-    if source.startswith(("0x", "0X"), at) and at + 2 < length and source[at + 2] in _HEX:
+    if source.startswith("0x", at) and at + 2 < length and source[at + 2] in _HEX:
         end = at + 2
         while end < length and source[end] in _HEX:
             end += 1

@@ -28,6 +28,7 @@ _OPERATORS = ("&&", "||", "==", "!=", "<=", ">=")
 _SINGLE = frozenset("<>!+-*/%?:.,()[]{}")
 # CEL's STRING_LIT takes ``r`` or ``R``; BYTES_LIT is ``b`` or ``B`` before one (``br""``, not ``rb""``).
 _STRING_PREFIXES = frozenset({"r", "R", "b", "B", "br", "bR", "Br", "BR"})
+_SPACES = frozenset(" \t\n\r\f")  # CEL's WHITESPACE: other spaces are not (U+00A0 ...)
 _DIGITS = frozenset("0123456789")
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -65,7 +66,7 @@ def _scan(source: str) -> tuple[Token, ...]:
     at, length = 0, len(source)
     while at < length:
         char = source[at]
-        if char.isspace():
+        if char in _SPACES:
             at += 1
         elif source.startswith("//", at):
             newline = source.find("\n", at)

@@ -102,6 +102,7 @@ def test_an_unterminated_string_or_a_stray_character_is_invalid_and_has_no_tree(
     assert [t.kind for t in tokens("f.i # 1")] == [IDENT, OP, IDENT, INVALID, INT]
     assert parse("f.s == 'abc") is None
     assert parse("f.i # 1") is None
+    assert [t.kind for t in tokens("1 +\u00a02")] == [INT, OP, INVALID, INT]  # not CEL's space
 
 
 def test_the_text_of_a_string_is_known_when_it_has_no_escape():

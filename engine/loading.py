@@ -295,6 +295,7 @@ def parse_scorecard(
     return Scorecard(
         name=meta.name, title=meta.title, description=meta.description, owner=meta.owner,
         levels=tuple(levels), rules=tuple(rules), filter=filter_expression,
+        filter_line=line("filter") if filter_expression is not None else None,
         exemptions=tuple(exemptions), path=path,
         content_hash=hashlib.sha256(text.encode()).hexdigest(), source_text=text,
     ), []

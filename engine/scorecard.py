@@ -134,6 +134,7 @@ class Scorecard:
     description: str | None = None
     owner: str | None = None
     filter: Expression | None = None
+    filter_line: int | None = None  # where the filter is in its file
     exemptions: tuple[Exemption, ...] = ()
     path: str = ""
     content_hash: str = ""  # sha256 of the file's text: the version a result was produced by

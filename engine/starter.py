@@ -8,7 +8,6 @@ left is not written. Exemptions of rules left out go with them.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from collectors import registry
+from rules.references import fact_references
 
 SHIPPED = Path(__file__).resolve().parent.parent / "scorecards"
 
@@ -37,9 +37,10 @@ class Restricted:
 
 
 def sources_read(expression: str) -> set[str]:
-    """The collector namespaces an expression reads (``github.files`` -> github)."""
-    names = "|".join([*sorted(registry.names()), "custom"])
-    return set(re.findall(rf"(?<![\w.])({names})\.", expression))
+    """The collector namespaces an expression reads (``github.files`` -> github): the facts
+    it reads, as CEL reads them (not a name inside a string or a comment)."""
+    namespaces = {*registry.names(), "custom"}
+    return {ref.path[0] for ref in fact_references(expression, namespaces)}
 
 
 def restrict(text: str, configured: set[str]) -> Restricted:

@@ -1,4 +1,5 @@
-"""How a rule expression is compiled and run: CEL programs, their functions and their context."""
+"""How a rule expression is read (`syntax`: its tokens and tree), checked (`limits`, `typecheck`),
+compiled and run: CEL programs, their functions and their context."""
 
 from rules.expression import (
     EvaluationOutcome,

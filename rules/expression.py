@@ -14,15 +14,11 @@ import cel
 
 from rules.limits import violations
 from rules.references import FactReference, fact_references
+from rules.syntax import bound_names
 
 # Names that are always defined, besides the fact namespaces.
 BUILTIN_NAMES = frozenset({"now", "cel"})
 
-# Macros that bind a variable: `list.exists(x, ...)`, `cel.bind(x, init, ...)`.
-_BINDING = re.compile(
-    r"\.(?:all|exists|exists_one|existsOne|map|filter|sortBy|transformList|transformMap|bind)"
-    r"\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,(?:\s*([A-Za-z_][A-Za-z0-9_]*)\s*,)?"
-)
 _SYNTAX_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 
 
@@ -125,8 +121,7 @@ class Expression:
             raise ExpressionSyntaxError(
                 f"CEL syntax error: the parser failed ({type(error).__name__}: {_short(str(error))})"
             ) from None
-        bound = {name for m in _BINDING.finditer(source) for name in m.groups() if name}
-        names = frozenset(set(program.variables()) - bound - BUILTIN_NAMES)
+        names = frozenset(set(program.variables()) - bound_names(source) - BUILTIN_NAMES)
         return cls(source, program, tuple(fact_references(source, namespaces)), names)
 
     @cached_property

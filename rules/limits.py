@@ -4,7 +4,8 @@ The runtime (native code) has no limits of its own: a long chain of operators co
 overflows the stack while it is evaluated (a segmentation fault, measured below), a syntax
 error past column 65,535 panics the parser, and nested comprehensions over long lists run for
 minutes. So ``levelset validate`` refuses what the runtime could not bear, by a scan of the
-expression's text, with the limit and the value. Measured on common-expression-language 0.10
+expression's tokens (``rules.syntax``: a tree of 15,000 terms would be the very recursion
+that crashes), with the limit and the value. Measured on common-expression-language 0.10
 (Python 3.11, Linux x86-64): ``1 + 1 + ... > 0`` is evaluated with 12,000 terms and crashes
 with 15,000 on an 8 MiB stack; on a 1 MiB thread stack it crashes with 2,000. Selection and
 index chains (``x.a.a...``, ``l[0][0]...``) crash at the same lengths; ``&&`` and ``||``
@@ -13,8 +14,9 @@ chains do not. The parser itself refuses about 100 nested brackets.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from rules.syntax import IDENT, LITERALS, OP, tokens
 
 # Characters in one expression. Shipped rules are under 100; a long allow-list
 # (`service.owner in ["a", "b", ...]`) fits. Far below the parser's 65,535-column panic.
@@ -36,21 +38,10 @@ COMPREHENSIONS = frozenset({
     "sortBy", "transformList", "transformMap", "transformMapEntry",
 })
 
-_TOKEN = re.compile(
-    r"""
-    (?P<string>[rRbB]{0,2}(?:'''[\s\S]*?'''|\"\"\"[\s\S]*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))
-    | (?P<comment>//[^\n]*)
-    | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<number>(?:0[xX][0-9a-fA-F]+|\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)[uU]?)
-    | (?P<space>\s+)
-    | (?P<op>&&|\|\||==|!=|<=|>=|[-+*/%<>!?.])
-    | (?P<open>[(\[{])
-    | (?P<close>[)\]}])
-    | (?P<other>.)
-    """,
-    re.VERBOSE,
-)
-_OPERAND_END = frozenset({"ident", "number", "string", "close"})
+_OPERATORS = frozenset({"&&", "||", "==", "!=", "<=", ">=", "<", ">", "-", "+", "*", "/", "%", "!",
+                        "?", "."})
+_OPEN, _CLOSE = frozenset("([{"), frozenset(")]}")
+_OPERANDS = LITERALS | {IDENT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +78,16 @@ def measure(source: str) -> Shape:
     comprehensions = 0
     previous = ("", "")  # the last two significant tokens' (kind, text)
     last = ("", "")
-    for match in _TOKEN.finditer(source):
-        kind = match.lastgroup or ""
-        if kind in ("space", "comment"):
-            continue
-        text = match.group()
-        index = text == "[" and last[0] in _OPERAND_END and last[1] != "in"  # l[0]
-        if kind == "op" or index or (kind == "ident" and text == "in"):
+    for token in tokens(source):
+        text = token.text
+        kind = "open" if token.kind == OP and text in _OPEN else \
+            "close" if token.kind == OP and text in _CLOSE else token.kind
+        operand_end = last[0] in _OPERANDS or last[0] == "close"
+        index = text == "[" and operand_end and last[1] != "in"  # l[0]
+        if (kind == OP and text in _OPERATORS) or index or (kind == IDENT and text == "in"):
             operations += 1
             if outer + operations + 1 > shape.chain_terms:
-                shape.chain_terms, shape.chain_at = outer + operations + 1, match.start()
+                shape.chain_terms, shape.chain_at = outer + operations + 1, token.start
         if kind == "open":
             comprehension = text == "(" and previous[1] == "." and last[1] in COMPREHENSIONS
             stack.append((operations, comprehension))
@@ -104,16 +95,16 @@ def measure(source: str) -> Shape:
             operations = 0
             comprehensions += comprehension
             if len(stack) > shape.nesting:
-                shape.nesting, shape.nesting_at = len(stack), match.start()
+                shape.nesting, shape.nesting_at = len(stack), token.start
             if comprehensions > shape.comprehension_nesting:
                 shape.comprehension_nesting = comprehensions
-                shape.comprehension_at = match.start()
+                shape.comprehension_at = token.start
         elif kind == "close":
             if stack:
                 operations, comprehension = stack.pop()
                 outer -= operations + 1
                 comprehensions -= comprehension
-        elif kind == "other" and text == ",":
+        elif text == ",":
             operations = 0
         previous, last = last, (kind, text)
     return shape

@@ -3,7 +3,6 @@ looks for that no service has (a misspelt label, tag or lifecycle)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -13,8 +12,7 @@ from core.service import Service
 from engine.evaluation import FactContext, ServiceFacts, applies
 from engine.scorecard import Scorecard
 from rules.functions import bind
-
-_LITERAL = re.compile(r"""'([^'\\]*)'|"([^"\\]*)\"""")
+from rules.syntax import string_text, tokens
 
 
 def catalog_values(services: Iterable[Service]) -> set[str]:
@@ -54,13 +52,12 @@ def empty_filters(
             continue
         if values is None:
             values = catalog_values(services.values())
-        wanted = [a or b for a, b in _LITERAL.findall(card.filter.source)]
+        wanted = [text for token in tokens(card.filter.source)
+                  if (text := string_text(token)) is not None]
         absent = [w for w in dict.fromkeys(wanted) if w not in values]
         why = (f": no service has {', '.join(repr(w) for w in absent)} (in its tags, labels, "
                "lifecycle, type, system or owner)") if absent else ""
-        at = card.source_text.find("filter:")
-        line = card.source_text.count("\n", 0, at) + 1 if at >= 0 else None
-        warnings.append(Problem(card.path, line, (
+        warnings.append(Problem(card.path, card.filter_line, (
             f'scorecard "{card.name}": its filter {card.filter.source.strip()} matches none of '
             f"the {len(services)} service(s) of the catalog{why}")))
     return warnings

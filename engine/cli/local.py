@@ -214,9 +214,7 @@ def unconfigured_sources(cards: Iterable[Scorecard], settings: Settings, config:
     for card in cards:
         checked = [(f'rule "{rule.name}"', rule.line, rule.expression) for rule in card.rules]
         if card.filter is not None:
-            at = card.source_text.find("filter:")
-            line = card.source_text.count("\n", 0, at) + 1 if at >= 0 else None
-            checked.append(("filter", line, card.filter))
+            checked.append(("filter", card.filter_line, card.filter))
         for where, line, expression in checked:
             for namespace in sorted({ref.path[0] for ref in expression.references} & missing):
                 facts = ", ".join(sorted({r.dotted for r in expression.references if r.path[0] == namespace}))

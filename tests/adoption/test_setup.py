@@ -85,6 +85,26 @@ def test_restricting_drops_rules_levels_and_exemptions_of_unconfigured_sources()
     assert restrict((ROOT / "scorecards" / "security.yaml").read_text(), set()).text is None
 
 
+def test_restricting_reads_the_sources_a_rule_reads_not_names_in_its_strings_or_comments():
+    text = """\
+apiVersion: levelset.dev/v1
+kind: Scorecard
+metadata: {name: hosting}
+spec:
+  levels: [Bronze]
+  rules:
+    - name: on-our-git
+      level: Bronze
+      expression: 'service.annotations["source"].startsWith("github.com/acme") // not aws.x'
+    - name: protected
+      level: Bronze
+      expression: github.default_branch_protected
+"""
+    cut = restrict(text, set())
+    assert cut.dropped == ["protected (reads github)"]
+    assert cut.text is not None and "on-our-git" in cut.text
+
+
 def test_discover_generate_writes_an_entity_for_each_repository_without_one(
         tmp_path: Path, cli: Invoke, github: SetupStandIn):
     config = tmp_path / "levelset.yaml"

@@ -85,6 +85,16 @@ def test_rules_on_sources_that_are_not_configured_are_warned_about(project):
     assert "github.has_readme" not in result.stderr  # github is configured
 
 
+def test_a_filter_on_a_source_that_is_not_configured_is_warned_about_on_its_own_line(project):
+    card = CARD.replace("spec:\n", "  description: 'a filter: left out of prometheus alerts'\nspec:\n"
+                        "  filter: prometheus.availability_30d > 0.5\n")
+    config = project(card.replace("custom.coverage + 1", "custom.coverage + 1.0"), GITHUB + DECLARED)
+    result = validate(config)
+    assert result.exit_code == 0, result.output
+    assert ("scorecards/operations.yaml:7: filter reads prometheus.availability_30d, but the "
+            f"prometheus source is not configured in {config}") in result.stderr
+
+
 def test_a_facts_file_counts_as_a_source(project, tmp_path: Path):
     (tmp_path / "facts.json").write_text('{"payments": {"prometheus": {"availability_30d": 0.999}}}')
     result = validate(project(CARD.replace("custom.coverage + 1", "custom.coverage + 1.0"),

@@ -182,30 +182,37 @@ class GitHubCollector(Collector):
     def collect_unit(self, unit: CollectionUnit, services: Sequence[Service],
                      inputs: Sequence[UnitResult], run: GitHubRun) -> UnitResult:
         result = CollectionResult(source=self.name, started_at=utcnow())
+        passed: dict[str, Any] = {}
         try:
             if unit.kind == BATCH:
                 passed = self._read_batch(unit, services, run, result)
+            elif unit.kind in (SWEEP, REPOSITORY_ALERTS):
+                self._read_alerts(unit, services, inputs, run, result)
             else:
-                passed = {}
-                read = {key: info for part in inputs
-                        for key, info in part.passed.get("read", {}).items()
-                        if key in {slug.lower() for slug in unit.targets}}
-                if read and not run.alerts_stopped:
-                    by_service = {s.name: self.repository_of(s) for s in services}
-                    kinds = list(KINDS) if unit.kind == REPOSITORY_ALERTS else \
-                        [unit.key.rpartition("/")[2]]
-                    alerts, notes, stopped = read_alerts(run.rest, read, kinds,
-                                                         per_repository=unit.kind != SWEEP)
-                    run.alerts_stopped = stopped
-                    result.errors += notes
-                    for name, slug in by_service.items():
-                        found = alerts.get((slug or "").lower())
-                        if found:
-                            result.facts[name] = {"alerts": found}
+                raise ValueError(f"not a unit of the GitHub collector: {unit.id}")
         finally:
             run.take_counts(result)
             result.finished_at = utcnow()
         return UnitResult(unit, result, passed)
+
+    def _read_alerts(self, unit: CollectionUnit, services: Sequence[Service],
+                     inputs: Sequence[UnitResult], run: GitHubRun,
+                     result: CollectionResult) -> None:
+        """The alerts of the repositories of ``unit`` that its batches read (``inputs``),
+        as ``alerts`` facts of their services; nothing is sent when none was read."""
+        targets = {slug.lower() for slug in unit.targets}
+        read = {key: info for part in inputs for key, info in part.passed.get("read", {}).items()
+                if key in targets}
+        if not read or run.alerts_stopped:
+            return
+        kinds = list(KINDS) if unit.kind == REPOSITORY_ALERTS else [unit.key.rpartition("/")[2]]
+        alerts, notes, run.alerts_stopped = read_alerts(run.rest, read, kinds,
+                                                        per_repository=unit.kind != SWEEP)
+        result.errors += notes
+        for service in services:
+            found = alerts.get((self.repository_of(service) or "").lower())
+            if found:
+                result.facts[service.name] = {"alerts": found}
 
     def _read_batch(self, unit: CollectionUnit, services: Sequence[Service], run: GitHubRun,
                     result: CollectionResult) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from collectors.aws.collector import AwsCollector
-from collectors.base import CollectionPlan, CollectionUnit, UnitResult
+from collectors.base import CollectionPlan, CollectionUnit, Collector, UnitResult
 from collectors.github.collector import GitHubCollector
 from collectors.prometheus.collector import PrometheusCollector
 from core.service import Service
@@ -20,6 +20,7 @@ from engine.jobs.collection import collect_unit, plan_collection, run_collection
 from engine.settings import Settings
 from tests.collectors.conftest import EU, GITHUB_ANNOTATION, US, service
 from tests.collectors.test_github import TOKEN, collector
+from tests.fakes import FIXED, FixedCollector
 from tests.realparts.github import GitHubStandIn
 
 
@@ -205,3 +206,11 @@ def test_the_collection_jobs_store_units_collected_apart_as_one_run_stores_them(
     assert apart.requests == together.requests == 4
     assert apart.not_modified == 2  # the sweeps revalidated with the ETags in the database
     assert stored_apart == stored_together
+
+
+def test_a_collector_with_only_collect_is_one_unit_and_one_with_neither_is_refused():
+    fixed = FixedCollector({"value": 3})
+    [unit] = fixed.plan([service("a"), service("b")]).units
+    assert (unit.kind, unit.services) == ("all", ("a", "b"))
+    with pytest.raises(TypeError, match="Silent must define collect or collect_unit"):
+        type("Silent", (Collector,), {"source": FIXED})

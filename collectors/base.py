@@ -207,41 +207,6 @@ class Collector(ABC):
         return f"<{type(self).__name__} {self.name}>"
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(section)"
-
-
-registry: Registry[FactSource] = Registry("collector")
-
-
-def register(source: FactSource) -> FactSource:
-    """Add a source to the registry under its name."""
-    return registry.register(source.name)(source)
-
-
-def read_secret(*, env: str | None, file: Path | None, what: str) -> str | None:
-    """A credential from an environment variable or a secret file (never from settings).
-
-    Returns None when neither is configured; raises when one is configured but empty or
-    missing, so a typo does not silently turn into anonymous access.
-    """
-    if file is not None:
-        try:  # bounded: a secret file is small and regular (not /dev/zero)
-            value = read_text(file, SECRET_FILE).strip()
-        except InputError as error:
-            why = "; ".join(p.message for p in error.problems)
-            raise CollectorError(f"{what}: cannot read secret file {file}: {why}") from None
-        if not value:
-            raise CollectorError(f"{what}: secret file {file} is empty")
-        return value
-    if env:
-        value = os.environ.get(env, "").strip()
-        if not value:
-            raise CollectorError(f"{what}: environment variable {env} is not set")
-        return value
-    return None
-
-
 # -- Collection in units ------------------------------------------------------------------
 # A source plans its work for a set of services as units (a GraphQL batch of repositories, an
 # organisation's alert sweep, a Prometheus query set, an AWS region) and collects one unit at
@@ -409,4 +374,39 @@ def merge_facts(into: dict[str, Any], facts: Mapping[str, Any]) -> None:
 def add_calls(into: dict[str, int], calls: Mapping[str, int]) -> None:
     for operation, count in calls.items():
         into[operation] = into.get(operation, 0) + count
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(section)"
+
+
+registry: Registry[FactSource] = Registry("collector")
+
+
+def register(source: FactSource) -> FactSource:
+    """Add a source to the registry under its name."""
+    return registry.register(source.name)(source)
+
+
+def read_secret(*, env: str | None, file: Path | None, what: str) -> str | None:
+    """A credential from an environment variable or a secret file (never from settings).
+
+    Returns None when neither is configured; raises when one is configured but empty or
+    missing, so a typo does not silently turn into anonymous access.
+    """
+    if file is not None:
+        try:  # bounded: a secret file is small and regular (not /dev/zero)
+            value = read_text(file, SECRET_FILE).strip()
+        except InputError as error:
+            why = "; ".join(p.message for p in error.problems)
+            raise CollectorError(f"{what}: cannot read secret file {file}: {why}") from None
+        if not value:
+            raise CollectorError(f"{what}: secret file {file} is empty")
+        return value
+    if env:
+        value = os.environ.get(env, "").strip()
+        if not value:
+            raise CollectorError(f"{what}: environment variable {env} is not set")
+        return value
+    return None
 

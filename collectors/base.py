@@ -409,4 +409,3 @@ def read_secret(*, env: str | None, file: Path | None, what: str) -> str | None:
             raise CollectorError(f"{what}: environment variable {env} is not set")
         return value
     return None
-

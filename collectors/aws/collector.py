@@ -13,13 +13,19 @@ Per region, one paginated sweep of the Resource Groups Tagging API finds every r
 the tag key (whatever its value), so the cost does not grow with the number of services. Then
 one call per resource setting (S3, DynamoDB) or one listing per region (RDS, Lambda).
 Credentials come from boto3's usual chain (environment, shared files, instance role).
+
+Each region is a unit (:meth:`AwsCollector.plan`): its sweep and the settings of what it
+found. A service's facts are combined from every region's resources (an ARN two regions
+list counts once, for the first region of the settings).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -29,7 +35,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from collectors.aws import SOURCE, TAG_VALUE
 from collectors.aws.runtimes import is_deprecated
 from collectors.aws.settings import AwsConfig
-from collectors.base import CollectionResult, Collector, utcnow
+from collectors.base import (
+    CollectionPlan,
+    CollectionResult,
+    CollectionUnit,
+    Collector,
+    UnitResult,
+    add_calls,
+    utcnow,
+)
 from collectors.http import RequestCounter
 from core.service import Service
 
@@ -76,6 +90,18 @@ class _Run:
     calls: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    failed: str | None = None  # why nothing more can be read in this run
+    _taken: int = 0
+    _calls_taken: Counter[str] = field(default_factory=Counter)
+    _errors_taken: int = 0
+
+    def take_counts(self, result: CollectionResult) -> None:
+        """The requests, calls and notes since the last unit took them."""
+        result.requests, self._taken = self.counter.requests - self._taken, self.counter.requests
+        result.calls = dict(self.calls - self._calls_taken)
+        self._calls_taken = Counter(self.calls)
+        result.errors = self.errors[self._errors_taken:]
+        self._errors_taken = len(self.errors)
 
     def client(self, service: str, region: str) -> Any:
         key = (service, region)
@@ -130,29 +156,81 @@ class AwsCollector(Collector):
         """The value of the ``tag_key`` tag that marks the resources of ``service``."""
         return TAG_VALUE.value(service, service.name)
 
-    def collect(self, services: Sequence[Service]) -> CollectionResult:
-        result = CollectionResult(source=self.name, started_at=utcnow())
-        run: _Run | None = None
+    def plan(self, services: Sequence[Service]) -> CollectionPlan:
+        """One unit per region, each for every service (their resources may be anywhere)."""
+        names = tuple(s.name for s in services)
+        units: list[CollectionUnit] = []
+        for region in self.config.regions:
+            # After the region before: an ARN it listed (S3 buckets may be listed in every
+            # region) is read there, not again.
+            after = (units[-1].id,) if units else ()
+            units.append(CollectionUnit(self.name, "region", region, names, (region,), after))
+        return CollectionPlan(self.name, tuple(units))
+
+    @contextmanager
+    def open_run(self) -> Iterator[_Run]:
+        run = _Run(session=None, config=self.config)
         try:
-            run = _Run(session=None, config=self.config)
             run.session = self._session(run)
-            tagged = self._sweep(run)
-            # Only the resources of the services asked for are read in detail.
-            wanted = {self.tag_value_of(s) for s in services}
-            details = _Details(run, {v: r for v, r in tagged.items() if v in wanted})
-            today = result.started_at.date()
-            extra = frozenset(self.config.deprecated_runtimes)
-            for service in services:
-                mine = tagged.get(self.tag_value_of(service), [])
-                result.facts[service.name] = details.facts_for(mine, today, extra)
         except _SourceFailed as error:
-            result.fail_all(services, str(error))
+            run.failed = str(error)
+        yield run
+
+    def collect_unit(self, unit: CollectionUnit, services: Sequence[Service],
+                     inputs: Sequence[UnitResult], run: _Run) -> UnitResult:
+        result = CollectionResult(source=self.name, started_at=utcnow())
+        passed: dict[str, Any] = {}
+        try:
+            failed = next((p.passed["failed"] for p in inputs if "failed" in p.passed), None)
+            run.failed = run.failed or failed
+            if run.failed is None:
+                [region] = unit.targets
+                seen = {arn for p in inputs for arn in p.passed.get("seen", ())}
+                tagged = self._sweep(run, region, seen)
+                # Only the resources of the services asked for are read in detail.
+                mine = {s.name: tagged.get(self.tag_value_of(s), []) for s in services}
+                passed = {"tagged": {name: [asdict(r) for r in resources]
+                                     for name, resources in mine.items() if resources},
+                          "details": read_details(run, mine).to_dict(),
+                          "seen": sorted(seen)}
+        except _SourceFailed as error:
+            run.failed = str(error)
         finally:
-            if run is not None:
-                result.requests = run.counter.requests
-                result.errors.extend(run.errors)
-                result.calls = dict(run.calls)
+            if run.failed is not None:
+                passed = {"failed": run.failed}
+            run.take_counts(result)
             result.finished_at = utcnow()
+        return UnitResult(unit, result, passed)
+
+    def combine(self, plan: CollectionPlan, results: Sequence[UnitResult],
+                started_at: datetime) -> CollectionResult:
+        """Every region's resources of each service, read as one (an ARN once)."""
+        result = CollectionResult(source=self.name, started_at=started_at)
+        services = plan.units[0].services if plan.units else ()
+        tagged: dict[str, list[Resource]] = defaultdict(list)
+        seen: set[tuple[str, str]] = set()
+        details = Details()
+        failed = None
+        for part in results:
+            result.requests += part.result.requests
+            result.errors += part.result.errors
+            add_calls(result.calls, part.result.calls)
+            failed = failed or part.passed.get("failed")
+            for name, resources in part.passed.get("tagged", {}).items():
+                for resource in resources:
+                    if (name, resource["arn"]) not in seen:
+                        seen.add((name, resource["arn"]))
+                        tagged[name].append(Resource(**resource))
+            details.update(Details.from_dict(part.passed.get("details", {})))
+        if failed is not None:
+            result.failures = dict.fromkeys(services, failed)
+        else:
+            today = started_at.date()
+            extra = frozenset(self.config.deprecated_runtimes)
+            result.facts = {name: details.facts_for(tagged.get(name, []), today, extra)
+                            for name in services}
+        result.finished_at = max((r.result.finished_at for r in results
+                                  if r.result.finished_at is not None), default=utcnow())
         return result
 
     def _session(self, run: _Run) -> Any:
@@ -178,46 +256,74 @@ class AwsCollector(Collector):
             aws_session_token=creds["SessionToken"],
         )
 
-    def _sweep(self, run: _Run) -> dict[str, list[Resource]]:
-        """Tag value -> its resources, over every region (an ARN listed twice counts once)."""
+    def _sweep(self, run: _Run, region: str, seen: set[str]) -> dict[str, list[Resource]]:
+        """Tag value -> its resources in ``region``, but those ``seen`` already in another
+        region (added to ``seen``)."""
         found: dict[str, list[Resource]] = defaultdict(list)
-        seen: set[str] = set()
         key = self.config.tag_key
-        for region in self.config.regions:
-            client = run.client("resourcegroupstaggingapi", region)
-            try:
-                pages = client.get_paginator("get_resources").paginate(
-                    TagFilters=[{"Key": key}], ResourcesPerPage=self.config.page_size)
-                for page in pages:
-                    for mapping in page.get("ResourceTagMappingList", []):
-                        arn = mapping["ResourceARN"]
-                        value = next((t["Value"] for t in mapping.get("Tags", [])
-                                      if t["Key"] == key), None)
-                        if value is None or arn in seen:
-                            continue
-                        seen.add(arn)
-                        found[value].append(parse_arn(arn, region))
-            except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "error")
-                raise _SourceFailed(f"AWS {region}: tagging:GetResources failed: {code}") from None
-            except BotoCoreError as error:
-                raise _SourceFailed(
-                    f"AWS {region}: tagging:GetResources failed: {type(error).__name__}") from None
+        client = run.client("resourcegroupstaggingapi", region)
+        try:
+            pages = client.get_paginator("get_resources").paginate(
+                TagFilters=[{"Key": key}], ResourcesPerPage=self.config.page_size)
+            for page in pages:
+                for mapping in page.get("ResourceTagMappingList", []):
+                    arn = mapping["ResourceARN"]
+                    value = next((t["Value"] for t in mapping.get("Tags", [])
+                                  if t["Key"] == key), None)
+                    if value is None or arn in seen:
+                        continue
+                    seen.add(arn)
+                    found[value].append(parse_arn(arn, region))
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "error")
+            raise _SourceFailed(f"AWS {region}: tagging:GetResources failed: {code}") from None
+        except BotoCoreError as error:
+            raise _SourceFailed(
+                f"AWS {region}: tagging:GetResources failed: {type(error).__name__}") from None
         return found
 
 
-class _Details:
+def read_details(run: _Run, tagged: dict[str, list[Resource]]) -> Details:
     """Settings of the tagged resources, read once per resource (or once per region)."""
+    reader = _DetailReader(run)
+    everything = list({r.arn: r for resources in tagged.values() for r in resources}.values())
+    details = Details(
+        buckets={r.arn: reader._bucket(r) for r in everything if r.kind == "s3" and r.name},
+        tables={r.arn: reader._table(r) for r in everything
+                if r.kind == "dynamodb" and r.name})
+    details.instances = reader._listing(everything, "rds", reader._rds_instances)
+    details.functions = reader._listing(everything, "lambda", reader._lambda_functions)
+    details.unread = reader.unread
+    return details
 
-    def __init__(self, run: _Run, tagged: dict[str, list[Resource]]) -> None:
-        self.run = run
-        everything = [r for resources in tagged.values() for r in resources]
-        self.buckets = {r.arn: self._bucket(r) for r in everything if r.kind == "s3" and r.name}
-        self.tables = {r.arn: self._table(r) for r in everything
-                       if r.kind == "dynamodb" and r.name}
-        self.unread: set[str] = set()  # ARNs whose listing failed: their settings are unknown
-        self.instances = self._listing(everything, "rds", self._rds_instances)
-        self.functions = self._listing(everything, "lambda", self._lambda_functions)
+
+@dataclass
+class Details:
+    """The settings read of tagged resources, by ARN (plain values, passed between units)."""
+
+    buckets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    functions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unread: set[str] = field(default_factory=set)  # ARNs whose listing failed: unknown
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "unread": sorted(self.unread)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Details:
+        return cls(dict(data.get("buckets", {})), dict(data.get("tables", {})),
+                   dict(data.get("instances", {})), dict(data.get("functions", {})),
+                   set(data.get("unread", ())))
+
+    def update(self, other: Details) -> None:
+        """Add another region's settings; what this one has already read stays."""
+        for mine, theirs in ((self.buckets, other.buckets), (self.tables, other.tables),
+                             (self.instances, other.instances),
+                             (self.functions, other.functions)):
+            for arn, value in theirs.items():
+                mine.setdefault(arn, value)
+        self.unread |= other.unread
 
     def facts_for(self, resources: Sequence[Resource], today: Any,
                   extra: frozenset[str]) -> dict[str, Any]:
@@ -268,6 +374,15 @@ class _Details:
             },
             "cloudwatch": {"alarms": sum(1 for r in resources if r.kind == "cloudwatch")},
         }
+
+
+
+class _DetailReader:
+    """Reads the settings of resources, counted and noted through the run."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.unread: set[str] = set()
 
     def _bucket(self, bucket: Resource) -> dict[str, Any]:
         s3 = self.run.client("s3", bucket.region)

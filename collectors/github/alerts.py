@@ -1,4 +1,4 @@
-"""Open Dependabot and code scanning alerts: one sweep of the organisation per run.
+"""Open Dependabot and code scanning alerts: one sweep of the organisation per kind and run.
 
 ``GET /orgs/{org}/dependabot/alerts`` and ``GET /orgs/{org}/code-scanning/alerts`` (state
 open, 100 a page) list the open alerts of every repository of the organisation, each with its
@@ -9,7 +9,12 @@ A repository the listing names no alert for has none open, except for Dependabot
 when GraphQL says they are not enabled for it (unknown, with a note). When the token may not
 read the organisation's alerts (HTTP 403/404, or an owner that is a user), the repositories
 of that owner are read one by one (``GET /repos/{owner}/{repo}/...``), as the collection's
-notes say; there a 403 or 404 leaves that repository's alerts unknown.
+notes say; there a 403 or 404 leaves that repository's alerts unknown. An owner with one
+repository in the run (a single repository's refresh) is read that way from the start.
+
+The sweep is a unit of its own (:func:`read_alerts`): it reads what the GraphQL batches
+passed on (which repositories were read, whether Dependabot is enabled for each) and returns
+alert facts per repository, which are merged into the batches' facts.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from typing import Any
 from github import GithubException
 
 from collectors.github.client import RepositoryFailed, RestReader, SourceFailed
-from collectors.github.graphql import RepositoryRead
 
 SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -44,29 +48,36 @@ def count(alerts: list[dict[str, Any]], kind: str) -> dict[str, int]:
     return counts
 
 
-class AlertSweep:
-    """Fills ``facts["alerts"]`` of repositories already read; notes go to ``notes``."""
+def read_alerts(rest: RestReader, read: dict[str, dict[str, Any]], kinds: list[str], *,
+                per_repository: bool) -> tuple[dict[str, dict[str, Any]], list[str], bool]:
+    """The open alerts of ``kinds`` for the repositories ``read`` (lower-case slug -> what
+    its batch passed on: ``slug``, ``service``, ``dependabot_enabled``), all of one owner.
 
+    Returns lower-case slug -> ``{kind: counts}`` for the kinds known, the notes, and
+    whether the source stopped (the alerts of the rest of the run are left unknown).
+    """
+    sweep = _Sweep(rest)
+    try:
+        for kind in kinds:
+            if per_repository:
+                for key, repository in read.items():
+                    sweep.one(key, repository, kind)
+            else:
+                sweep.organisation(kind, read)
+    except SourceFailed as error:
+        sweep.notes.append(f"alerts not read: {error}; left unknown")
+        return sweep.alerts, sweep.notes, True
+    return sweep.alerts, sweep.notes, False
+
+
+class _Sweep:
     def __init__(self, rest: RestReader) -> None:
         self.rest = rest
         self.notes: list[str] = []
+        self.alerts: dict[str, dict[str, Any]] = {}
 
-    def fill(self, reads: dict[str, tuple[RepositoryRead, str]]) -> None:
-        """``reads``: lower-case slug -> (its read, the first service that uses it)."""
-        by_owner: dict[str, list[str]] = defaultdict(list)
-        for key in reads:
-            by_owner[key.partition("/")[0]].append(key)
-        for read, _ in reads.values():
-            read.facts["alerts"] = {"dependabot": None, "code_scanning": None}
-        try:
-            for owner, keys in by_owner.items():
-                for kind in KINDS:
-                    self._sweep(owner, kind, {k: reads[k] for k in keys})
-        except SourceFailed as error:
-            self.notes.append(f"alerts not read: {error}; left unknown")
-
-    def _sweep(self, owner: str, kind: str, reads: dict[str, tuple[RepositoryRead, str]]
-               ) -> None:
+    def organisation(self, kind: str, read: dict[str, dict[str, Any]]) -> None:
+        owner = next(iter(read)).partition("/")[0]
         path, what, _ = KINDS[kind]
         try:
             alerts = list(self.rest.pages(f"/orgs/{owner}/{path}/alerts",
@@ -75,8 +86,8 @@ class AlertSweep:
         except GithubException as error:
             self.notes.append(f"{what}: the token cannot read the alerts of organisation "
                               f"{owner} (HTTP {error.status}); read per repository")
-            for read, service in reads.values():
-                self._one(read, service, kind)
+            for key, repository in read.items():
+                self.one(key, repository, kind)
             return
         except RepositoryFailed as error:
             self.notes.append(f"{what} of organisation {owner}: {error}; left unknown")
@@ -86,20 +97,22 @@ class AlertSweep:
             name = (alert.get("repository") or {}).get("full_name")
             if isinstance(name, str):
                 grouped[name.lower()].append(alert)
-        for key, (read, service) in reads.items():
+        for key, repository in read.items():
             listed = grouped.get(key, [])
+            enabled = repository.get("dependabot_enabled")
             # Dependabot off, or not known to be on with nothing listed: unknown, not 0.
-            if kind == "dependabot" and read.dependabot_enabled is not True and not listed:
-                if read.dependabot_enabled is False:
-                    self.notes.append(f"{service}: {what}: not enabled for the repository; "
-                                      "left unknown")
+            if kind == "dependabot" and enabled is not True and not listed:
+                if enabled is False:
+                    self.notes.append(f"{repository['service']}: {what}: not enabled for the "
+                                      "repository; left unknown")
                 continue
-            read.facts["alerts"][kind] = count(listed, kind)
+            self.alerts.setdefault(key, {})[kind] = count(listed, kind)
 
-    def _one(self, read: RepositoryRead, service: str, kind: str) -> None:
+    def one(self, key: str, repository: dict[str, Any], kind: str) -> None:
         path, what, _ = KINDS[kind]
+        service = repository["service"]
         try:
-            alerts = list(self.rest.pages(f"/repos/{read.slug}/{path}/alerts", what,
+            alerts = list(self.rest.pages(f"/repos/{repository['slug']}/{path}/alerts", what,
                                           {"state": "open"}, raise_status=(403, 404)))
         except GithubException as error:
             # 403: the token may not read alerts; 404: the feature is off. Unknown either way.
@@ -108,4 +121,4 @@ class AlertSweep:
         except RepositoryFailed as error:
             self.notes.append(f"{service}: {error}; left unknown")
             return
-        read.facts["alerts"][kind] = count(alerts, kind)
+        self.alerts.setdefault(key, {})[kind] = count(alerts, kind)

@@ -12,7 +12,8 @@ collectors:
 ```
 
 A run sends ``len(queries) + 1`` requests whatever the number of services: one instant
-query per fact, and one ``GET /api/v1/rules?type=alert`` for ``alert_rules``.
+query per fact, and one ``GET /api/v1/rules?type=alert`` for ``alert_rules``. That query set
+is the run's one unit (:meth:`PrometheusCollector.plan`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
-from collectors.base import CollectionResult, Collector, read_secret, utcnow
+from collectors.base import (
+    CollectionPlan,
+    CollectionResult,
+    CollectionUnit,
+    Collector,
+    UnitResult,
+    read_secret,
+    utcnow,
+)
 from collectors.http import (
     CountingAdapter,
     RequestCounter,
@@ -55,7 +64,17 @@ class PrometheusCollector(Collector):
         """The value of ``service_label`` that names ``service`` in every query's result."""
         return LABEL_VALUE.value(service, service.name)
 
-    def collect(self, services: Sequence[Service]) -> CollectionResult:
+    def plan(self, services: Sequence[Service]) -> CollectionPlan:
+        """One unit: every query (and the alert rules) once, for every service at once."""
+        return CollectionPlan(self.name, (CollectionUnit(
+            self.name, "query-set", "queries", tuple(s.name for s in services),
+            (*self.config.queries, "alert_rules")),))
+
+    def collect_unit(self, unit: CollectionUnit, services: Sequence[Service],
+                     inputs: Sequence[UnitResult], run: object) -> UnitResult:
+        return UnitResult(unit, self._query_set(services))
+
+    def _query_set(self, services: Sequence[Service]) -> CollectionResult:
         config = self.config
         result = CollectionResult(source=self.name, started_at=utcnow())
         counter = RequestCounter()

@@ -1,4 +1,10 @@
-"""Collection jobs: run the configured collectors and store their facts."""
+"""Collection jobs: run the configured collectors and store their facts.
+
+A source's collection is planned as units (``Collector.plan``), collected one at a time and
+combined (``Collector.combine``) into the facts that are stored. ``run_collection`` does it
+all in this process; ``plan_collection``, ``collect_unit`` and ``store_units`` are the same
+steps for units collected apart (each in its own run, its result passed as plain values).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,19 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from collectors import build_collectors, collect_all
-from collectors.base import CollectionResult
-from core.errors import NotFoundError, Problem, SettingsError
+from collectors import build_collectors
+from collectors.base import (
+    CollectionPlan,
+    CollectionResult,
+    CollectionUnit,
+    Collector,
+    UnitResult,
+    collect_in_units,
+    collect_unit_guarded,
+)
+from core.errors import CollectorError, NotFoundError, Problem, SettingsError
 from core.redaction import redact
+from core.service import Service
 from engine.catalog import load_catalog
 from engine.settings import Settings
 from engine.storage import facts as fact_store
@@ -103,6 +118,18 @@ def configured_collectors(settings: Settings, sources: Sequence[str] | None = No
     return built
 
 
+def selected_services(settings: Settings, services: Sequence[str] | None = None
+                      ) -> list[Service]:
+    """The catalog's services, or only those named (NotFoundError for an unknown name)."""
+    catalog = load_catalog(settings.catalog)
+    if not services:
+        return list(catalog)
+    unknown = sorted(set(services) - set(catalog.services))
+    if unknown:
+        raise NotFoundError(f"unknown service(s): {', '.join(unknown)}")
+    return [catalog.services[name] for name in services]
+
+
 def run_collection(
     settings: Settings,
     *,
@@ -112,23 +139,62 @@ def run_collection(
 ) -> list[tuple[CollectionResult, CollectionStored]]:
     """Collect facts for the catalog's services from each configured source, and store them.
 
-    Each source is stored as soon as it finishes; a source that breaks fails its services
-    (their rules become unknown) and the others still run.
+    Each source plans its units and collects them one after another in one run; it is stored
+    as soon as it finishes. A source that breaks fails its services (their rules become
+    unknown) and the others still run.
     """
     collectors = configured_collectors(settings, sources)
-    catalog = load_catalog(settings.catalog)
-    selected = list(catalog)
-    if services:
-        unknown = sorted(set(services) - set(catalog.services))
-        if unknown:
-            raise NotFoundError(f"unknown service(s): {', '.join(unknown)}")
-        selected = [catalog.services[name] for name in services]
+    selected = selected_services(settings, services)
     stored = []
     for collector in collectors:
         if progress is not None:
             progress(collector.name, None)
-        [result] = collect_all([collector], selected)
+        plan = collector.plan(selected)
+        log.info("%s: %d unit(s) %s", collector.name, len(plan.units), plan.kinds())
+        result = collect_in_units(collector, selected, plan)
+        result.redact_secrets()
         stored.append((result, store_collection_result(settings, result)))
         if progress is not None:
             progress(collector.name, result)
     return stored
+
+
+def plan_collection(
+    settings: Settings,
+    *,
+    sources: Sequence[str] | None = None,
+    services: Sequence[str] | None = None,
+) -> list[CollectionPlan]:
+    """Each configured source's plan for the catalog's services (or those named)."""
+    selected = selected_services(settings, services)
+    return [collector.plan(selected) for collector in configured_collectors(settings, sources)]
+
+
+def collect_unit(settings: Settings, unit: CollectionUnit,
+                 inputs: Sequence[UnitResult] = ()) -> UnitResult:
+    """One unit of a plan, in a run of its own: what a worker that got the unit runs.
+
+    ``inputs`` are the results of the units it comes after (as plain values from another
+    process, :meth:`UnitResult.from_dict`)."""
+    collector: Collector = configured_collectors(settings, [unit.source])[0]
+    services = selected_services(settings, unit.services)
+    try:
+        with collector.open_run() as run:
+            result = collect_unit_guarded(collector, unit, services, inputs, run)
+    except CollectorError as error:
+        failed = CollectionResult(source=collector.name, started_at=datetime.now(UTC))
+        failed.fail_all(services, str(error))
+        failed.finished_at = datetime.now(UTC)
+        result = UnitResult(unit, failed)
+    result.result.redact_secrets()
+    return result
+
+
+def store_units(settings: Settings, plan: CollectionPlan, results: Sequence[UnitResult],
+                *, started_at: datetime) -> tuple[CollectionResult, CollectionStored]:
+    """The results of a plan's units combined (no I/O but the store) and stored as one
+    collection of the source, like ``run_collection`` stores it."""
+    collector: Collector = configured_collectors(settings, [plan.source])[0]
+    result = collector.combine(plan, results, started_at)
+    result.redact_secrets()
+    return result, store_collection_result(settings, result)

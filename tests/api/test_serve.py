@@ -70,8 +70,11 @@ def server(serving: tuple[str, int]) -> str:
 
 
 def gate(*args: str) -> tuple[int, str]:
+    """The exit code and what the gate said, less the line naming the settings file that file
+    mode reads (the server's mode reads none)."""
     result = CliRunner().invoke(app, ["gate", *args])
-    return result.exit_code, result.output
+    return result.exit_code, "".join(line for line in result.output.splitlines(keepends=True)
+                                     if not line.startswith("settings: "))
 
 
 def test_gate_api_matches_local_mode(server: str, sample: Path, tmp_path: Path) -> None:

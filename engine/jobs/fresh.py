@@ -18,11 +18,12 @@ from engine.jobs.evaluation import EvaluationFailed, RunOutcome, run_evaluation
 from engine.jobs.inputs import resolve_scorecards
 from engine.settings import Settings
 from engine.storage.database import engine_for, session_scope
+from engine.storage.models import RunTrigger
 from engine.storage.public import StoredResult
 from engine.storage.services import get_service
 from engine.storage.standings import stored_result
 
-GATE_TRIGGER = "gate"
+GATE_TRIGGER = RunTrigger.GATE
 
 
 class StaleResult(StorageError):

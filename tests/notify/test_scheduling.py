@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from core.errors import SettingsError
 from engine.cli import app
-from engine.cli.server import SCHEDULED, build_scheduler
+from engine.scheduling.embedded import SCHEDULED, build_scheduler
 from engine.notify.jobs import REPORT_RETRY_DELAY, scheduled_report
 from engine.scheduling.celery_app import TASKS, beat_schedule
 from engine.scheduling.celery_app import report as report_task

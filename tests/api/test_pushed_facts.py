@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 import engine.custom_facts as custom_facts
 from engine.api.app import ThreadDispatcher, create_app
 from engine.cli import app
-from engine.scheduling.jobs import evaluate as scheduled_evaluation
 from engine.jobs import run_evaluation
+from engine.scheduling.jobs import evaluate as scheduled_evaluation
 from engine.settings import Settings, get_settings, load_settings
 from engine.storage.database import engine_for
 from engine.storage.models import CustomFact

@@ -164,7 +164,7 @@ def test_a_failing_job_fails_the_same_way_under_both_schedulers(
 
     # The embedded collect job raises too, where it used to log and return.
     unknown_source = broken_discovery.model_copy(update={"collectors": {"nosuch": {}}})
-    with pytest.raises(jobs.JobFailed, match="^collect failed: collectors: "):
+    with pytest.raises(jobs.JobFailed, match=r"^collect failed: collectors: "):
         SCHEDULED[Job.collect](unknown_source)
 
 

@@ -90,8 +90,19 @@ def through_the_cli(settings: Settings) -> None:
     assert "level-drop notification: #payments-eng: sent" in result.stderr
 
 
+def through_the_gate(settings: Settings) -> None:
+    """A gate asking for payments' result after the scorecard changed: payments is graded
+    again (only payments) before the gate answers."""
+    with (settings.scorecards / "readiness.yaml").open("a") as scorecard:
+        scorecard.write("# a new version of the file\n")
+    with TestClient(create_app(settings)) as client:
+        answer = client.get("/api/v1/services/payments/scorecards/readiness/gate")
+    assert answer.status_code == 200, answer.text
+
+
 TRIGGERS = {RunTrigger.API: through_the_api, RunTrigger.SCHEDULE: through_the_embedded_scheduler,
-            RunTrigger.CELERY: through_celery, RunTrigger.CLI: through_the_cli}
+            RunTrigger.CELERY: through_celery, RunTrigger.CLI: through_the_cli,
+            RunTrigger.GATE: through_the_gate}
 
 
 @sqlite_only
@@ -106,11 +117,13 @@ def test_every_trigger_stores_the_run_then_notifies_its_drops_once(
     break_payments_and_search(sample)
 
     TRIGGERS[trigger](settings)
-    wait_for(lambda: len(slack.posts) == 2)
-    assert [(event.service, event.before, event.after) for event in drops.calls[0]] == [
-        ("payments", "Gold", "Bronze"), ("search", "Bronze", None)]
-    assert len(drops.calls) == 1 and slack.channels_posted() == [
-        "#payments-eng", "#platform-standards"]
+    expected = [("payments", "Gold", "Bronze"), ("search", "Bronze", None)]
+    channels = ["#payments-eng", "#platform-standards"]
+    if trigger == RunTrigger.GATE:  # the gate grades only the service it asks about
+        expected, channels = expected[:1], channels[:1]
+    wait_for(lambda: len(slack.posts) == len(channels))
+    assert [(event.service, event.before, event.after) for event in drops.calls[0]] == expected
+    assert len(drops.calls) == 1 and slack.channels_posted() == channels
     with Session(engine_for(settings.database_url)) as session:
         _, listed = run_store.list_runs(session, limit=10)
     [run] = [run for run in listed if run.id != first.run_id]

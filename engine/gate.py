@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from sqlmodel import Session
@@ -41,7 +42,12 @@ class GatedRule:
     remediation: str | None
 
 
-UNKNOWN_POLICIES = ("block", "warn", "pass")
+class UnknownPolicy(StrEnum):
+    """What a required rule without data does to the verdict (``--unknown``)."""
+
+    BLOCK = "block"  # it stands in the way, like a failing rule
+    WARN = "warn"  # it is printed, and does not
+    PASS = "pass"  # it is counted as passing
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class GateVerdict:
     score: float
     levels: tuple[str, ...]
     rules: tuple[GatedRule, ...]
-    unknown: str = "block"
+    unknown: UnknownPolicy = UnknownPolicy.BLOCK
 
     def _required_rules(self) -> list[GatedRule]:
         """Rules of the required level and below that are not pass or exempt."""
@@ -78,7 +84,7 @@ class GateVerdict:
         """Rules of the required level and below that stand in the way: not pass or exempt,
         and (unless ``unknown`` is block) not merely without data."""
         return [r for r in self._required_rules()
-                if r.status != RuleStatus.UNKNOWN or self.unknown == "block"]
+                if r.status != RuleStatus.UNKNOWN or self.unknown == UnknownPolicy.BLOCK]
 
     @property
     def missing(self) -> list[GatedRule]:
@@ -100,10 +106,10 @@ class GateVerdict:
             out: list[tuple[str, str | None]] = [
                 (f"PASS {head}; required {self.required}.", "green")]
             if missing:
-                counted = "warned about" if self.unknown == "warn" else "counted as passing"
+                counted = "warned about" if self.unknown == UnknownPolicy.WARN else "counted as passing"
                 out.append((f"{len(missing)} rule(s) without data {counted} "
                             f"(--unknown {self.unknown}):", "yellow"))
-                if self.unknown == "warn":
+                if self.unknown == UnknownPolicy.WARN:
                     for rule in missing:
                         out.append((f"  - [{rule.level}] {rule.name} (unknown): {rule.title}",
                                     "yellow"))
@@ -151,7 +157,8 @@ class GateVerdict:
     @classmethod
     def build(
         cls, *, service: str, scorecard: str, required: str, current: str | None, score: float,
-        levels: Sequence[str], rules: Sequence[GatedRule], unknown: str = "block",
+        levels: Sequence[str], rules: Sequence[GatedRule],
+        unknown: UnknownPolicy = UnknownPolicy.BLOCK,
     ) -> GateVerdict:
         match = next((name for name in levels if name.lower() == required.lower()), None)
         if match is None:
@@ -176,7 +183,7 @@ def gate_verdict(
     service: str,
     scorecard: str,
     min_level: str,
-    unknown: str = "block",
+    unknown: UnknownPolicy = UnknownPolicy.BLOCK,
 ) -> GateVerdict:
     card = scorecards.get(scorecard)
     if card is None:

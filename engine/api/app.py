@@ -25,12 +25,13 @@ from engine import __version__
 from engine.api.bodies import BodyLimit
 from engine.api.deps import Credentials, ReadAccess, RunDispatcher, SessionDep, SettingsDep
 from engine.api.routes import reads_router, writes_router
-from engine.jobs import run_evaluation, start_queued_run
+from engine.jobs import start_queued_run
+from engine.jobs.drops import evaluate_and_notify
 from engine.notify.jobs import level_drops_in_background
 from engine.settings import Settings, get_settings
 from engine.storage import runs, standings
 from engine.storage.database import engine_for, ping
-from engine.storage.models import RunStatus
+from engine.storage.models import RunStatus, RunTrigger
 from engine.storage.public import Health
 
 log = logging.getLogger("levelset.api")
@@ -57,12 +58,11 @@ class ThreadDispatcher:
             if not start_queued_run(self.settings, run_id):
                 log.warning("run %s is no longer queued: not started", run_id)
                 return
-            outcome = run_evaluation(self.settings, trigger="api", service=service, run_id=run_id)
+            # Drops go on a thread of their own: the next requested run does not wait for Slack.
+            evaluate_and_notify(self.settings, trigger=RunTrigger.API, service=service,
+                                run_id=run_id, send_drops=level_drops_in_background)
         except Exception:  # recorded on the run; the thread must survive
             log.exception("run %s failed", run_id)
-            return
-        # On a thread of its own: the next requested run does not wait for Slack.
-        level_drops_in_background(self.settings, outcome.events, run_id=run_id)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True)

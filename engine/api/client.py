@@ -10,7 +10,7 @@ import httpx
 from core.errors import InputError, Problem
 from engine.api.paths import service_segment
 from engine.evaluation import RuleStatus
-from engine.gate import GatedRule, GateVerdict
+from engine.gate import GatedRule, GateVerdict, UnknownPolicy
 
 API_PREFIX = "/api/v1"
 # The token a gate sends, in this order (a read token is enough).
@@ -37,7 +37,8 @@ def api_root(api: str) -> str:
 
 def remote_verdict(
     api: str, *, service: str, scorecard: str, min_level: str, timeout: float = 120.0,
-    transport: httpx.BaseTransport | None = None, unknown: str = "block",
+    transport: httpx.BaseTransport | None = None,
+    unknown: UnknownPolicy = UnknownPolicy.BLOCK,
 ) -> GateVerdict:
     """The gate verdict from the server's result graded by the current scorecard (same output
     as local mode): the server evaluates a result that predates the scorecard again first.

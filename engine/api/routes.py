@@ -27,6 +27,7 @@ from engine.custom_facts import FactsLimitError
 from engine.gate import explain, service_scorecard
 from engine.jobs import RunQueueFull, delete_custom_fact, push_custom_facts, queue_run
 from engine.jobs.fresh import fresh_result
+from engine.notify.jobs import level_drops_in_background
 from engine.scheduling.schedule import listing, report_schedule
 from engine.storage import facts as fact_store
 from engine.storage import runs as run_store
@@ -121,7 +122,8 @@ def get_gate_result(
     version of the scorecard. A result graded by an older version (or none yet) is evaluated
     again for this service first; 404 when the scorecard's filter excludes the service."""
     return explain(fresh_result(settings, service=service, scorecard=scorecard,
-                                wait=settings.api.gate_wait_seconds))
+                                wait=settings.api.gate_wait_seconds,
+                                send_drops=level_drops_in_background))
 
 
 @reads_router.get("/services/{service}/scorecards/{scorecard}/history",

@@ -32,13 +32,15 @@ from engine.cli.local import (
     sample_facts,
 )
 from engine.cli.output import stdout
-from engine.gate import UNKNOWN_POLICIES, GateVerdict, gate_verdict, write_junit
+from engine.gate import GateVerdict, UnknownPolicy, gate_verdict, write_junit
 
 
 def _unknown_policy(value: str) -> str:
-    if value not in UNKNOWN_POLICIES:
-        raise fail_input([Problem("--unknown", None, f"{value!r}: use block, warn or pass")])
-    return value
+    try:
+        return UnknownPolicy(value)
+    except ValueError:
+        raise fail_input([Problem("--unknown", None, f"{value!r}: use block, warn or pass")]) \
+            from None
 
 
 @app.command()
@@ -81,15 +83,15 @@ def gate(
     if not services:
         raise fail_input([Problem("--service", None, "give a service name")])
     if api is not None:
-        verdicts = _remote(api, services, scorecard, min_level, unknown)
+        verdicts = _remote(api, services, scorecard, min_level, UnknownPolicy(unknown))
     else:
-        verdicts = _local(services, scorecard, min_level, unknown, config=config,
+        verdicts = _local(services, scorecard, min_level, UnknownPolicy(unknown), config=config,
                           scorecards=scorecards, catalog=catalog, facts=facts, clock=parse_now(now))
     finish_gate(verdicts, junit, output_format)
 
 
 def _remote(api: str, services: list[str], scorecard: str, min_level: str,
-            unknown: str) -> list[GateVerdict]:
+            unknown: UnknownPolicy) -> list[GateVerdict]:
     from engine.api.client import Unreachable, remote_verdict
 
     verdicts = []
@@ -104,7 +106,7 @@ def _remote(api: str, services: list[str], scorecard: str, min_level: str,
     return verdicts
 
 
-def _local(services: list[str], scorecard: str, min_level: str, unknown: str, *,
+def _local(services: list[str], scorecard: str, min_level: str, unknown: UnknownPolicy, *,
            config: Path | None, scorecards: Path, catalog: Path, facts: Path | None,
            clock: datetime) -> list[GateVerdict]:
     """Verdicts on inputs assembled as a run assembles them: from the settings (the stored

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -34,9 +34,10 @@ from engine.scorecard import Scorecard, ScorecardDocument
 from engine.vocabulary import vocabulary
 
 if TYPE_CHECKING:
-    from engine.jobs import RunOutcome
     from engine.jobs.inputs import InputSources, RunInputs
+    from engine.notify.jobs import DeliveryReport
     from engine.settings import Settings
+    from engine.storage.history.diff import Event
 
 ScorecardsOpt = Annotated[Path, typer.Option("--scorecards", help="Scorecard file or directory.")]
 CatalogOpt = Annotated[
@@ -296,13 +297,22 @@ def evaluate_command(
 def _evaluate_stored(config: Path, clock: datetime, output_format: str, only: list[str] | None) -> None:
     from engine.cli.run_summary import print_results_json, print_summary
     from engine.cli.server import load_settings_or_exit
-    from engine.jobs import EvaluationFailed, prepare_database, run_evaluation
+    from engine.jobs import EvaluationFailed, prepare_database
+    from engine.jobs.drops import evaluate_and_notify
+    from engine.notify.jobs import level_drops_after_run
+    from engine.storage.models import RunTrigger
 
     settings = load_settings_or_exit(config)
     single = only[0] if only and len(only) == 1 else None
+    notified: list[DeliveryReport | None] = []  # shown after the run's own output
+
+    def send_drops(settings: Settings, drops: Sequence[Event], *, run_id: int) -> None:
+        notified.append(level_drops_after_run(settings, drops, run_id=run_id))
+
     try:
         prepare_database(settings)
-        outcome = run_evaluation(settings, trigger="cli", service=single, now=clock)
+        outcome = evaluate_and_notify(settings, trigger=RunTrigger.CLI, service=single, now=clock,
+                                      send_drops=send_drops)
     except EvaluationFailed as error:
         raise fail_input([Problem(str(config), None, str(error))]) from None
     except StorageError as error:
@@ -320,17 +330,15 @@ def _evaluate_stored(config: Path, clock: datetime, output_format: str, only: li
     else:
         print_summary(settings, outcome)
     stderr().print(f"stored as run {outcome.run_id} ({outcome.status})", markup=False)
-    _notify_drops(settings, outcome)
+    for report in notified:
+        _print_drop_deliveries(report)
 
 
-def _notify_drops(settings: Settings, outcome: RunOutcome) -> None:
-    """Level drops of the stored run, posted to Slack (``notify.level_drops``); a failure is
-    reported and changes nothing about the run or the exit code."""
-    from engine.notify.jobs import describe, level_drops_after_run, regressions
+def _print_drop_deliveries(report: DeliveryReport | None) -> None:
+    """What became of the run's level-drop notifications (``notify.level_drops``); a failure
+    is reported and changes nothing about the run or the exit code."""
+    from engine.notify.jobs import describe
 
-    if not settings.notify.level_drops or not regressions(outcome.events):
-        return
-    report = level_drops_after_run(settings, outcome.events, run_id=outcome.run_id)
     if report is None:
         stderr().print("warning: level-drop notifications were not sent (see the log)",
                        markup=False)

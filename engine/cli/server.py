@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from typer._click.core import ParameterSource
 from typer._click.globals import get_current_context
 
-from core.errors import CollectorError, InputError, Problem, StorageError
+from core.errors import InputError, Problem, StorageError
 from core.redaction import install_log_redaction
 from engine.cli.app import EXIT_INPUT, SAMPLE_FACTS, ConfigOpt, FormatOpt, app, in_own_checkout
 from engine.cli.local import fail_input
 from engine.cli.output import print_table, stderr, stdout
-from engine.scheduling.schedule import Job, listing, report_schedule, scheduled_jobs
+from engine.scheduling.schedule import listing, report_schedule
 from engine.settings import CONFIG_ENV, ConfigChoice, Settings, find_config, get_settings, use_config
-
-log = logging.getLogger("levelset.serve")
 
 # The --config given before the command (``levelset --config F runs``): a command's own
 # --config, read from LEVELSET_CONFIG that the option set, is then the given file too.
@@ -103,86 +101,6 @@ def migrate(config: ConfigOpt = None) -> None:
     stdout().print(f"database at revision {revision}", markup=False)
 
 
-def scheduled_evaluation(settings: Settings) -> None:
-    """One scheduled run; the run key makes a double fire in the same minute store once.
-    Level drops are notified on a thread of their own once the run is stored."""
-    from engine.jobs import EvaluationFailed, run_evaluation
-    from engine.notify.jobs import level_drops_in_background
-
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    try:
-        outcome = run_evaluation(settings, trigger="schedule", now=now,
-                                 run_key=f"schedule:{now.isoformat()}")
-    except EvaluationFailed as error:
-        log.error("%s", error)
-        return
-    level_drops_in_background(settings, outcome.events, run_id=outcome.run_id)
-
-
-def scheduled_collection(settings: Settings) -> None:
-    from engine.jobs import run_collection
-
-    if not settings.collectors:
-        return  # nothing configured: the embedded default runs on recorded facts
-    try:
-        for result, _ in run_collection(settings):
-            log.info("collected %s: %d ok, %d failed, %d requests", result.source,
-                     len(result.facts), len(result.failures), result.requests)
-    except (InputError, StorageError) as error:
-        log.error("collection failed: %s", error)
-
-
-def scheduled_prune(settings: Settings) -> None:
-    from engine.jobs import prune_history
-
-    log.info("pruned history: %s", prune_history(settings))
-
-
-def scheduled_report(settings: Settings, scheduler: Any = None, *, now: datetime | None = None,
-                     attempt: int = 0) -> None:
-    """The weekly report; when a delivery failed, the same week again a little later."""
-    from engine.notify.jobs import REPORT_RETRIES, REPORT_RETRY_DELAY
-    from engine.notify.jobs import scheduled_report as send_report
-
-    now = now or datetime.now(UTC).replace(second=0, microsecond=0)
-    report = send_report(settings, now=now)
-    if report is None or not report.failed or scheduler is None or attempt >= REPORT_RETRIES:
-        return
-    log.warning("weekly report for the week ending %s: trying the failed deliveries again in %s",
-                report.key, REPORT_RETRY_DELAY)
-    scheduler.add_job(scheduled_report, "date", run_date=datetime.now(UTC) + REPORT_RETRY_DELAY,
-                      args=[settings, scheduler], kwargs={"now": now, "attempt": attempt + 1},
-                      id="report-retry", replace_existing=True)
-
-
-def scheduled_discovery(settings: Settings) -> None:
-    from engine.discovery import scheduled_discovery as discover
-
-    try:
-        log.info("discovered: %s", discover(settings))
-    except (InputError, CollectorError) as error:
-        log.error("discovery failed: %s", error)
-
-
-# What each job of the schedule table runs in ``levelset serve``.
-SCHEDULED: dict[Job, Callable[[Settings], None]] = {
-    Job.evaluate: scheduled_evaluation, Job.collect: scheduled_collection, Job.prune: scheduled_prune,
-    Job.report: scheduled_report, Job.discover: scheduled_discovery,
-}
-
-
-def build_scheduler(settings: Settings) -> object:
-    """An APScheduler BackgroundScheduler running the schedule table's jobs."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
-        "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
-    for job in scheduled_jobs(settings):
-        extra = [scheduler] if job.job == Job.report else []  # to schedule its own retry
-        scheduler.add_job(SCHEDULED[job.job], job.trigger(), args=[settings, *extra], id=job.name)
-    return scheduler
-
-
 def refuse_without_inputs(settings: Settings) -> None:
     """A server starts only with something to grade: a catalog with services and at least one
     scorecard that loads (a broken file among good ones is a problem of each run, as it is
@@ -214,6 +132,14 @@ def _refuse(problems: list[Problem], fix: str) -> NoReturn:
     raise typer.Exit(EXIT_INPUT)
 
 
+def _evaluate_on_start(settings: Settings) -> None:
+    """The schedule's evaluation, once as the server starts; a failure was logged by the job."""
+    from engine.scheduling import jobs
+
+    with contextlib.suppress(jobs.JobFailed):
+        jobs.evaluate(settings)
+
+
 @app.command()
 def serve(
     config: ConfigOpt = None,
@@ -242,12 +168,14 @@ def serve(
 
     reap_runs(settings)  # runs of a process that died before this one started
     abandon_queued_runs(settings)  # its queue died with it
+    from engine.scheduling.embedded import build_scheduler
+
     dispatcher = ThreadDispatcher(settings)
     background = build_scheduler(settings) if scheduler else None
     if background is not None:
         background.start()  # type: ignore[attr-defined]
     if evaluate_on_start:
-        threading.Thread(target=scheduled_evaluation, args=[settings], name="levelset-start",
+        threading.Thread(target=_evaluate_on_start, args=[settings], name="levelset-start",
                          daemon=True).start()
     try:
         uvicorn.run(create_app(settings, dispatcher), host=host, port=port, log_level="info")

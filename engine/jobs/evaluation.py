@@ -25,7 +25,7 @@ from engine.storage.history.diff import Event, LevelChanged
 from engine.storage.history.record import Recorded, end_departed, record_results
 from engine.storage.history.retention import prune
 from engine.storage.inputs import drop_inputs_outside, replace_inputs
-from engine.storage.models import RunStatus
+from engine.storage.models import RunStatus, RunTrigger
 from engine.storage.scorecards import sync_scorecards
 from engine.storage.services import sync_services
 from engine.storage.standings import level_counts
@@ -71,7 +71,7 @@ class RunOutcome:
 def create_run(
     settings: Settings,
     *,
-    trigger: str,
+    trigger: RunTrigger,
     service: str | None = None,
     now: datetime | None = None,
     run_key: str | None = None,
@@ -86,7 +86,7 @@ def create_run(
 def run_evaluation(
     settings: Settings,
     *,
-    trigger: str,
+    trigger: RunTrigger,
     service: str | None = None,
     now: datetime | None = None,
     run_key: str | None = None,

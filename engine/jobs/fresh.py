@@ -14,15 +14,17 @@ from datetime import UTC, datetime
 from core.errors import NotFoundError, StorageError
 from engine.gate import not_applicable
 from engine.jobs.context import schemas_for
-from engine.jobs.evaluation import EvaluationFailed, RunOutcome, run_evaluation
+from engine.jobs.drops import DropSender, evaluate_and_notify
+from engine.jobs.evaluation import EvaluationFailed, RunOutcome
 from engine.jobs.inputs import resolve_scorecards
 from engine.settings import Settings
 from engine.storage.database import engine_for, session_scope
+from engine.storage.models import RunTrigger
 from engine.storage.public import StoredResult
 from engine.storage.services import get_service
 from engine.storage.standings import stored_result
 
-GATE_TRIGGER = "gate"
+GATE_TRIGGER = RunTrigger.GATE
 
 
 class StaleResult(StorageError):
@@ -34,9 +36,11 @@ class NotApplicable(NotFoundError):
     """The scorecard's filter excludes the service."""
 
 
-def fresh_result(settings: Settings, *, service: str, scorecard: str, wait: float) -> StoredResult:
+def fresh_result(settings: Settings, *, service: str, scorecard: str, wait: float,
+                 send_drops: DropSender) -> StoredResult:
     """The service's stored result on the scorecard, graded by the scorecard's current
-    version (a broken file's last good version). NotFoundError for an unknown service or
+    version (a broken file's last good version); the level drops of a run this takes are
+    handed to ``send_drops``, as every run's are. NotFoundError for an unknown service or
     scorecard, NotApplicable when the filter excludes the service, StaleResult when no fresh
     result was stored within ``wait`` seconds."""
     with session_scope(engine_for(settings.database_url)) as session:
@@ -50,7 +54,7 @@ def fresh_result(settings: Settings, *, service: str, scorecard: str, wait: floa
     if stored is not None and stored.version == card.content_hash:
         return stored
     try:
-        outcome = _evaluated_within(settings, service, wait)
+        outcome = _evaluated_within(settings, service, wait, send_drops)
     except EvaluationFailed as error:
         if isinstance(error.__cause__, NotFoundError):  # stored, but gone from the catalog
             raise NotFoundError(str(error.__cause__)) from None
@@ -85,7 +89,8 @@ _running: dict[str, Future[RunOutcome]] = {}
 _lock = threading.Lock()
 
 
-def _evaluated_within(settings: Settings, service: str, wait: float) -> RunOutcome | None:
+def _evaluated_within(settings: Settings, service: str, wait: float,
+                      send_drops: DropSender) -> RunOutcome | None:
     """Evaluate the service (one evaluation however many gates ask at once) and wait for it
     up to ``wait`` seconds; None if it is still running (it goes on, and stores its result)."""
     key = f"{settings.database_url}\0{service}"
@@ -93,7 +98,7 @@ def _evaluated_within(settings: Settings, service: str, wait: float) -> RunOutco
         done = _running.get(key)
         if done is None:
             done = _running[key] = Future()
-            threading.Thread(target=_evaluate, args=(settings, service, key, done),
+            threading.Thread(target=_evaluate, args=(settings, service, key, done, send_drops),
                              name=f"levelset-gate-{service}"[:60], daemon=True).start()
     try:
         return done.result(timeout=wait)
@@ -101,10 +106,11 @@ def _evaluated_within(settings: Settings, service: str, wait: float) -> RunOutco
         return None
 
 
-def _evaluate(settings: Settings, service: str, key: str, done: Future[RunOutcome]) -> None:
+def _evaluate(settings: Settings, service: str, key: str, done: Future[RunOutcome],
+              send_drops: DropSender) -> None:
     try:
-        outcome = run_evaluation(settings, trigger=GATE_TRIGGER, service=service,
-                                 now=datetime.now(UTC))
+        outcome = evaluate_and_notify(settings, trigger=GATE_TRIGGER, service=service,
+                                      now=datetime.now(UTC), send_drops=send_drops)
     except BaseException as error:  # handed to every waiting gate (EvaluationFailed: 503)
         with _lock:
             _running.pop(key, None)

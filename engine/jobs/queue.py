@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from engine.settings import Settings
 from engine.storage import runs
 from engine.storage.database import engine_for, write_scope
+from engine.storage.models import RunTrigger
 from engine.storage.runs import QueuedRun, RunQueueFull
 
 log = logging.getLogger("levelset.jobs")
 
 
-def queue_run(settings: Settings, *, service: str | None, trigger: str = "api",
+def queue_run(settings: Settings, *, service: str | None, trigger: RunTrigger = RunTrigger.API,
               now: datetime | None = None) -> QueuedRun:
     """A queued run of ``service`` (None: every service), or the identical one already
     waiting; raises RunQueueFull when ``api.max_queued_runs`` runs wait."""

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.errors import LevelsetError, Problem, SettingsError
+from core.errors import Problem, SettingsError
+from engine.jobs.drops import drops_to_notify, regressions
 from engine.notify.delivery import ChannelDelivery, Outcome, deliver
 from engine.notify.slack import Destination, Mode, SlackPoster, channel_for, configured, destination
 from engine.notify.sources import DropBuilder, WeeklyBuilder, drop_builder, weekly_builder
@@ -27,7 +28,7 @@ from engine.storage.models import DeliveryKind
 log = logging.getLogger("levelset.notify")
 
 # A scheduled report that failed is tried again (the parts not yet sent, for the same week)
-# this long after, this many times; both schedulers do.
+# this long after, this many times; both schedulers do, as ``report_retry`` says.
 REPORT_RETRY_DELAY = timedelta(minutes=10)
 REPORT_RETRIES = 6
 
@@ -140,12 +141,6 @@ def send_weekly_report(
     return report
 
 
-def regressions(events: Iterable[Event]) -> list[LevelChanged]:
-    """The level changes that are drops: a service that had a level and lost rank."""
-    return [event for event in events if isinstance(event, LevelChanged) and not event.first
-            and event.after_rank < event.before_rank]
-
-
 def notify_level_drops(
     settings: Settings, *, events: Sequence[Event], build: DropBuilder | None = None,
     progress: Progress | None = None,
@@ -156,8 +151,8 @@ def notify_level_drops(
     Once Slack failed for ``breaker_failures`` messages in a row, the rest are not tried
     (each would wait its retries out too) and are recorded as skipped.
     """
-    drops = regressions(events)
-    if not settings.notify.level_drops or not drops:
+    drops = drops_to_notify(settings, events)
+    if not drops:
         return None
     target = destination(settings.report.slack)
     if target is None:
@@ -186,7 +181,7 @@ def level_drops_after_run(
 ) -> DeliveryReport | None:
     """``notify_level_drops`` for a stored run, never raising: a notification that fails is
     logged (and recorded as failed), and the run it follows is not affected."""
-    if not settings.notify.level_drops or not regressions(events):
+    if not drops_to_notify(settings, events):
         return None
     what = f"run {run_id}: level-drop notifications"
     try:
@@ -205,7 +200,7 @@ def level_drops_in_background(
     build: DropBuilder | None = None,
 ) -> threading.Thread | None:
     """``level_drops_after_run`` on a thread of its own, for the server's runs."""
-    if not settings.notify.level_drops or not regressions(events):
+    if not drops_to_notify(settings, events):
         return None
     thread = threading.Thread(target=level_drops_after_run, args=(settings, events),
                               kwargs={"run_id": run_id, "build": build},
@@ -226,22 +221,30 @@ def drops_from_payload(payload: Sequence[Mapping[str, Any]]) -> list[LevelChange
 
 def scheduled_report(settings: Settings, *, now: datetime | None = None,
                      build: WeeklyBuilder | None = None) -> DeliveryReport | None:
-    """The weekly report as the schedulers run it: logged, never raising; a no-op (with a
-    log line) when no Slack destination is configured."""
+    """The weekly report as the schedulers run it: each channel logged; a no-op (with a log
+    line) when no Slack destination is configured. A failed delivery is in the report (see
+    ``report_retry``); bad settings raise, as for every scheduled job."""
     now = now or datetime.now(UTC).replace(second=0, microsecond=0)
     if not configured(settings.report.slack):
         log.info("weekly report not sent: no Slack webhook or token is configured")
         return None
     what = f"weekly report for the week ending {week_key(settings, now)}"
-    try:
-        report = send_weekly_report(settings, now=now, build=build,
-                                    progress=lambda result: _log_channel(result, what))
-    except LevelsetError as error:
-        log.error("weekly report not sent: %s", error)
-        return None
+    report = send_weekly_report(settings, now=now, build=build,
+                                progress=lambda result: _log_channel(result, what))
     if not report.outgoing:
         log.info("%s: nothing to send", what)
     return report
+
+
+def report_retry(report: DeliveryReport | None, *, attempt: int) -> timedelta | None:
+    """The retry policy of the scheduled report: when attempt ``attempt`` (0: the scheduled
+    one) left deliveries failed, the same week is tried again ``REPORT_RETRY_DELAY`` later,
+    up to ``REPORT_RETRIES`` times; None: no retry. Each scheduler only carries it out."""
+    if report is None or not report.failed or attempt >= REPORT_RETRIES:
+        return None
+    log.warning("weekly report for the week ending %s: trying the failed deliveries again in %s",
+                report.key, REPORT_RETRY_DELAY)
+    return REPORT_RETRY_DELAY
 
 
 def describe(result: ChannelDelivery) -> str:

@@ -5,16 +5,17 @@ LEVELSET_BROKER_URL=redis://redis:6379/0 celery -A engine.scheduling.celery_app 
 LEVELSET_BROKER_URL=redis://redis:6379/0 celery -A engine.scheduling.celery_app beat
 ```
 
-The tasks hold no logic. A task's id is its run key, so a redelivered task (acks late, a worker
-killed mid-run) stores its run once.
+The tasks hold no logic: each calls a job of ``engine.scheduling.jobs``, whose error policy it
+shares with ``levelset serve``'s embedded scheduler. A task's id is its run key, so a
+redelivered task (acks late, a worker killed mid-run) stores its run once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from datetime import UTC, datetime, tzinfo
+from collections.abc import Mapping, Sequence
+from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,19 +24,19 @@ from celery.schedules import crontab
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
 from core.redaction import install_log_redaction
-from engine.jobs import prune_history, reap_runs, run_collection, run_evaluation
+from engine.jobs import reap_runs
 from engine.notify.jobs import (
     REPORT_RETRIES,
-    REPORT_RETRY_DELAY,
     drops_from_payload,
     drops_payload,
     level_drops_after_run,
-    regressions,
-    scheduled_report,
 )
+from engine.scheduling import jobs
 from engine.scheduling.cron import CronExpression
 from engine.scheduling.schedule import Job, scheduled_jobs
-from engine.settings import get_settings
+from engine.settings import Settings, get_settings
+from engine.storage.history.diff import Event
+from engine.storage.models import RunTrigger
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 log = logging.getLogger("levelset.celery")
@@ -116,19 +117,19 @@ def _configure_beat(sender: Celery, **_kwargs: Any) -> None:
     sender.conf.beat_schedule = beat_schedule()
 
 
+def _queue_drops(settings: Settings, drops: Sequence[Event], *, run_id: int) -> None:
+    """Level drops are notified by a task of their own, sent once the run is stored."""
+    try:
+        notify_drops.apply_async(args=[run_id, drops_payload(drops)])
+    except Exception as error:  # the run is stored; a lost notification must not fail it
+        log.warning("run %s: level-drop notifications not queued: %s", run_id, error)
+
+
 @app.task(name="levelset.evaluate", bind=True)
 def evaluate(self: Task, service: str | None = None) -> int:
-    """Evaluate every service (or one); returns the run id. Level drops are notified by a
-    task of their own, sent once the run is stored."""
-    settings = get_settings()
-    outcome = run_evaluation(settings, trigger="celery", service=service,
-                             run_key=f"celery:{self.request.id}")
-    if settings.notify.level_drops and regressions(outcome.events):
-        try:
-            notify_drops.apply_async(args=[outcome.run_id, drops_payload(outcome.events)])
-        except Exception as error:  # the run is stored; a lost notification must not fail it
-            log.warning("run %s: level-drop notifications not queued: %s", outcome.run_id, error)
-    return outcome.run_id
+    """Evaluate every service (or one); returns the run id."""
+    return jobs.evaluate(get_settings(), trigger=RunTrigger.CELERY, service=service,
+                         run_key=f"celery:{self.request.id}", send_drops=_queue_drops)
 
 
 @app.task(name="levelset.notify_drops")
@@ -140,35 +141,32 @@ def notify_drops(run_id: int, drops: list[dict[str, Any]]) -> dict[str, Any] | N
 
 @app.task(name="levelset.report", bind=True, max_retries=REPORT_RETRIES)
 def report(self: Task, now: str | None = None) -> dict[str, Any] | None:
-    """Post the weekly report to Slack (once per week and channel); when a delivery failed,
-    the same week again a little later."""
-    moment = datetime.fromisoformat(now) if now else datetime.now(UTC).replace(second=0,
-                                                                                microsecond=0)
-    sent = scheduled_report(get_settings(), now=moment)
-    if sent is not None and sent.failed and self.request.retries < REPORT_RETRIES:
-        raise self.retry(kwargs={"now": moment.isoformat()},
-                         countdown=REPORT_RETRY_DELAY.total_seconds())
-    return sent.summary() if sent is not None else None
+    """Post the weekly report to Slack (once per week and channel); a retry that
+    ``report_retry`` asks for is this task again, for the same week."""
+    sent = jobs.report(get_settings(), now=datetime.fromisoformat(now) if now else None,
+                       attempt=self.request.retries)
+    if sent.retry_in is not None:
+        raise self.retry(kwargs={"now": sent.week_ending.isoformat()},
+                         countdown=sent.retry_in.total_seconds())
+    return sent.summary()
 
 
 @app.task(name="levelset.collect")
 def collect() -> list[dict[str, Any]]:
     """Run the collectors and store their facts."""
-    return [vars(stored) for _, stored in run_collection(get_settings())]
+    return [vars(stored) for _, stored in jobs.collect(get_settings())]
 
 
 @app.task(name="levelset.prune")
 def prune() -> dict[str, int]:
     """Delete history older than retention_days."""
-    return prune_history(get_settings())
+    return jobs.prune(get_settings())
 
 
 @app.task(name="levelset.discover")
 def discover() -> dict[str, int]:
     """Rewrite the catalog directory's entities from the GitHub organisation."""
-    from engine.discovery import scheduled_discovery
-
-    return scheduled_discovery(get_settings())
+    return jobs.discover(get_settings())
 
 
 # What each job of the schedule table runs on a worker.

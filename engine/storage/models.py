@@ -43,6 +43,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, SmallInteger, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
+from engine.evaluation import RuleStatus
 from engine.storage.types import Hundredths, JSONColumn, JSONValue, UTCDateTime, utcnow
 
 
@@ -63,6 +64,17 @@ class RunStatus(StrEnum):
     COMPLETE = "complete"
     FAILED = "failed"
     SUPERSEDED = "superseded"  # a later run had already been stored; this one changed nothing
+
+
+class RunTrigger(StrEnum):
+    """What started a run: a request to the API, ``levelset serve``'s schedule, a Celery worker,
+    ``levelset evaluate --config``, or a gate that needed a fresh result."""
+
+    API = "api"
+    SCHEDULE = "schedule"
+    CELERY = "celery"
+    CLI = "cli"
+    GATE = "gate"
 
 
 class SnapshotStatus(StrEnum):
@@ -132,14 +144,14 @@ class RuleOutcome(SQLModel, table=True):
     __tablename__ = "rule_outcome"
     id: int | None = Field(default=None, primary_key=True)
     digest: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
-    status: str = Field(max_length=8)
+    status: RuleStatus = Field(sa_type=AutoString(length=8))
     message: str
     evidence: dict[str, Any] = _json()
 
 
 class EvaluationRunBase(SQLModel):
     run_key: str | None = Field(default=None, unique=True, max_length=200)
-    trigger: str = Field(max_length=40)
+    trigger: RunTrigger = Field(sa_type=AutoString(length=40))
     service: str | None = None  # the one service evaluated, or None for all
     status: RunStatus = Field(default=RunStatus.RUNNING, sa_type=AutoString(length=12),
                               index=True)

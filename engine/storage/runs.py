@@ -14,14 +14,14 @@ from sqlmodel import Session, col
 
 from core.errors import LevelsetError, NotFoundError
 from engine.storage.database import table_of
-from engine.storage.models import EvaluationRun, RunStatus
+from engine.storage.models import EvaluationRun, RunStatus, RunTrigger
 from engine.storage.public import EvaluationRunPublic
 
 
 def open_run(
     session: Session,
     *,
-    trigger: str,
+    trigger: RunTrigger,
     now: datetime,
     service: str | None = None,
     run_key: str | None = None,
@@ -70,7 +70,7 @@ DEFAULT_RETRY_AFTER = 5  # seconds, before any run has completed
 
 
 def queue_run(
-    session: Session, *, trigger: str, now: datetime, service: str | None, limit: int
+    session: Session, *, trigger: RunTrigger, now: datetime, service: str | None, limit: int
 ) -> QueuedRun:
     """A run waiting for the server's worker: the queued run of the same scope if there is
     one (it has not read its inputs yet, so it grades what this request would), else a new

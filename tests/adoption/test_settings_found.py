@@ -150,13 +150,13 @@ def test_serve_refuses_to_start_when_no_scorecard_loads(project: Path) -> None:
 
 def test_healthz_is_degraded_while_the_newest_run_failed(settings: Settings, sample: Path) -> None:
     with TestClient(create_app(settings)) as client:
-        run_evaluation(settings, trigger="test")
+        run_evaluation(settings, trigger="cli")
         healthy = client.get("/healthz")
         assert healthy.status_code == 200 and healthy.json()["status"] == "ok"
         catalog = sample / "catalog"
         catalog.rename(sample / "moved")
         with pytest.raises(EvaluationFailed):
-            run_evaluation(settings, trigger="test")
+            run_evaluation(settings, trigger="cli")
         degraded = client.get("/healthz")
         assert degraded.status_code == 200
         body = degraded.json()
@@ -165,5 +165,5 @@ def test_healthz_is_degraded_while_the_newest_run_failed(settings: Settings, sam
         assert "catalog path does not exist" in body["latest_run"]["error"]
         assert body["last_run"]["status"] == "complete"  # the grades served are from it
         (sample / "moved").rename(catalog)
-        run_evaluation(settings, trigger="test")
+        run_evaluation(settings, trigger="cli")
         assert client.get("/healthz").json()["status"] == "ok"

@@ -186,8 +186,8 @@ def test_doctor_probes_a_fine_grained_token(tmp_path: Path, cli: Invoke, github:
 
 
 def test_discovery_runs_on_the_schedule(tmp_path: Path, cli: Invoke, github: SetupStandIn):
-    from engine.cli.server import SCHEDULED
     from engine.scheduling.celery_app import TASKS
+    from engine.scheduling.embedded import SCHEDULED
     from engine.scheduling.schedule import Job
     from engine.settings import load_settings
 

@@ -17,8 +17,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def evaluated(settings: Settings) -> Settings:
-    run_evaluation(settings, trigger="test", now=T0)
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    run_evaluation(settings, trigger="cli", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     return settings
 
 

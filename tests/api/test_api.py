@@ -76,7 +76,7 @@ def test_history_and_changes(client: TestClient, evaluated: Settings, sample: Pa
 
     from engine.jobs import run_evaluation
     from tests.api.conftest import T0
-    run_evaluation(evaluated, trigger="test", now=T0 + timedelta(hours=8))
+    run_evaluation(evaluated, trigger="cli", now=T0 + timedelta(hours=8))
     points = client.get("/api/v1/services/search/scorecards/readiness/history",
                         params={"since": "2026-01-01T00:00:00", "until": "2026-01-02"}).json()
     assert [p["level"] for p in points] == ["Bronze", "Silver"]

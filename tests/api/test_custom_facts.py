@@ -42,7 +42,7 @@ def declared(database_url: str, sample: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LEVELSET_CONFIG", str(config))
     get_settings.cache_clear()
     settings = load_settings(config)
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     yield settings
     get_settings.cache_clear()
 

@@ -32,7 +32,7 @@ spec:
 @pytest.fixture
 def client(settings: Settings, sample: Path) -> Iterator[TestClient]:
     (sample / "catalog" / "team-x.yaml").write_text(TEAM_X)
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     dispatcher = ThreadDispatcher(settings)
     with TestClient(create_app(settings, dispatcher)) as test_client:
         yield test_client

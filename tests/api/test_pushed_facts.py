@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 import engine.custom_facts as custom_facts
 from engine.api.app import ThreadDispatcher, create_app
 from engine.cli import app
-from engine.cli.server import scheduled_evaluation
 from engine.jobs import run_evaluation
+from engine.scheduling.jobs import evaluate as scheduled_evaluation
 from engine.settings import Settings, get_settings, load_settings
 from engine.storage.database import engine_for
 from engine.storage.models import CustomFact
@@ -72,7 +72,7 @@ def write_facts(sample: Path, custom: dict[str, Any], modified: datetime) -> Non
 def served(database_url: str, sample: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         tuple[Settings, TestClient]]:
     settings = project(sample, database_url, monkeypatch)
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     dispatcher = ThreadDispatcher(settings)
     with TestClient(create_app(settings, dispatcher)) as client:
         yield settings, client
@@ -101,13 +101,13 @@ def test_a_push_outlives_scheduled_and_later_runs_that_read_the_facts_file(
     past = datetime.now(UTC) - timedelta(days=3)
     write_facts(sample, {"on_call": True, "coverage": 50.0}, past)
     settings = project(sample, database_url, monkeypatch)
-    run_evaluation(settings, trigger="test")
+    run_evaluation(settings, trigger="cli")
     with TestClient(create_app(settings, ThreadDispatcher(settings))) as client:
         assert level(client) == "Bronze"
         pushed = client.post(FACTS, json={"facts": {"coverage": 91.5}}, headers=AUTH)
         assert pushed.status_code == 201, pushed.text
         scheduled_evaluation(settings)
-        run_evaluation(settings, trigger="test")
+        run_evaluation(settings, trigger="cli")
         shown = custom(client)
         assert shown["facts"] == {"coverage": 91.5, "on_call": True}
         origins = {key: (o["origin"], o["at"]) for key, o in shown["origins"].items()}
@@ -118,7 +118,7 @@ def test_a_push_outlives_scheduled_and_later_runs_that_read_the_facts_file(
 
         # The file changes the key after the push: the file's value is the more recent.
         write_facts(sample, {"on_call": True, "coverage": 60.0}, datetime.now(UTC))
-        run_evaluation(settings, trigger="test")
+        run_evaluation(settings, trigger="cli")
         assert custom(client)["facts"]["coverage"] == 60.0
         assert custom(client)["origins"]["coverage"]["origin"] == "file"
         assert level(client) == "Bronze"
@@ -127,7 +127,7 @@ def test_a_push_outlives_scheduled_and_later_runs_that_read_the_facts_file(
         time.sleep(0.01)
         client.post(FACTS, json={"facts": {"coverage": 95.0}}, headers=AUTH)
         write_facts(sample, {"on_call": False, "coverage": 60.0}, datetime.now(UTC))
-        run_evaluation(settings, trigger="test")
+        run_evaluation(settings, trigger="cli")
         assert custom(client)["facts"] == {"coverage": 95.0, "on_call": False}
         result = CliRunner().invoke(app, ["facts", "payments", "--config",
                                           str(sample / "levelset.yaml")])
@@ -142,13 +142,13 @@ def test_a_changed_push_is_graded_by_the_next_incremental_run(
     served: tuple[Settings, TestClient]
 ) -> None:
     settings, client = served
-    unchanged = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
+    unchanged = run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=1))
     client.post(FACTS, json={"facts": {"on_call": True, "coverage": 85.0}}, headers=AUTH)
-    graded = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=2))
+    graded = run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=2))
     assert graded.evaluated > unchanged.evaluated
     assert level(client) == "Silver"
     client.post(FACTS, json={"facts": {"coverage": 10.0}}, headers=AUTH)
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=3))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=3))
     assert level(client) == "Bronze"
 
 
@@ -269,13 +269,13 @@ def test_declared_facts_are_converted_or_refused_at_the_door(
     database_url: str, sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = project(sample, database_url, monkeypatch, custom_facts=DECLARED)
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     with TestClient(create_app(settings, ThreadDispatcher(settings))) as client:
         pushed = client.post(FACTS, json={"facts": {"coverage": 41, "on_call": True}},
                              headers=AUTH)
         assert pushed.status_code == 201, pushed.text
         assert '"coverage":41.0' in pushed.text
-        run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
+        run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=1))
         card = client.get("/api/v1/services/payments/scorecards/operations").json()
         rules = {rule["name"]: rule["status"] for rule in card["rules"]}
         assert rules == {"on-call": "pass", "coverage": "fail"}, card  # 42.0 < 80.0: not an error

@@ -99,7 +99,7 @@ class Fleet:
 
     def run(self) -> Any:
         self.write()
-        return run_evaluation(self.settings, trigger="test", now=self.now)
+        return run_evaluation(self.settings, trigger="cli", now=self.now)
 
     def stored(self) -> dict[tuple[str, str], Any]:
         with session_scope(engine_for(self.settings.database_url)) as session:

@@ -169,8 +169,8 @@ def test_the_servers_scheduled_and_requested_runs_notify_on_a_thread_of_their_ow
     configure: Configure, slack: SlackStandIn, drops: FakeDropAlerts, sample: Path,
 ) -> None:
     from engine.api.app import ThreadDispatcher
-    from engine.cli.server import scheduled_evaluation
     from engine.jobs import create_run
+    from engine.scheduling.jobs import evaluate as scheduled_evaluation
 
     settings = configure("bot", teams=TEAMS, level_drops=True)
     scheduled_evaluation(settings)

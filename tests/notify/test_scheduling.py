@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from core.errors import SettingsError
 from engine.cli import app
-from engine.cli.server import SCHEDULED, build_scheduler
 from engine.notify.jobs import REPORT_RETRY_DELAY, scheduled_report
 from engine.scheduling.celery_app import TASKS, beat_schedule
 from engine.scheduling.celery_app import report as report_task
+from engine.scheduling.embedded import SCHEDULED, build_scheduler
 from engine.scheduling.schedule import Job, ScheduledJob, scheduled_jobs
 from engine.settings import load_settings
 from tests.notify.conftest import Configure, FakeWeeklyReport, config_path

@@ -24,11 +24,11 @@ REPORT = ReportSettings.model_validate({
 def test_each_regression_is_one_message_with_what_blocks_and_how_to_fix_it(
     settings: Settings, sample: Path
 ) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     set_facts(sample, "payments", "prometheus", {"availability_30d": 0.99})
     set_facts(sample, "payments", "github", github(archived=True))
     set_facts(sample, "search", "github", github(has_security_policy=False, has_readme=False))
-    outcome = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    outcome = run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
         alerts = drop_alerts(session, events=outcome.level_changes, settings=REPORT)
         again = drop_alerts(session, events=outcome.level_changes, settings=REPORT)
@@ -60,10 +60,10 @@ def test_each_regression_is_one_message_with_what_blocks_and_how_to_fix_it(
 def test_promotions_first_grades_and_unchanged_runs_alert_nobody(
     settings: Settings, sample: Path
 ) -> None:
-    first = run_evaluation(settings, trigger="test", now=T0)
+    first = run_evaluation(settings, trigger="cli", now=T0)
     set_facts(sample, "search", "github", github())
-    promoted = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
-    unchanged = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=8))
+    promoted = run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
+    unchanged = run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=8))
     assert any(isinstance(e, LevelChanged) and e.first for e in first.events)
     with session_scope(engine_for(settings.database_url)) as session:
         for outcome in (first, promoted, unchanged):

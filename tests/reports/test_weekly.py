@@ -88,7 +88,7 @@ def test_the_report_reads_a_few_queries_however_many_services(
                 f"spec:\n  type: service\n  lifecycle: production\n  owner: team-{i % 3}\n"
                 for i in range(services - 4))
             (sample / "catalog" / "many.yaml").write_text(many)
-            run_evaluation(settings, trigger="test", now=NOW - timedelta(hours=1))
+            run_evaluation(settings, trigger="cli", now=NOW - timedelta(hours=1))
         engine = engine_for(settings.database_url)
         statements: list[str] = []
 

@@ -46,20 +46,20 @@ def build_week(settings: Settings, sample: Path) -> None:
     (sample / "catalog" / "team-x.yaml").write_text(TEAM_X)
     set_facts(sample, "team-x/billing", "github", github())
     set_facts(sample, "team-x/billing", "prometheus", {"availability_30d": 0.9999})
-    run_evaluation(settings, trigger="test", now=WEEK_AGO - timedelta(days=2))
-    run_evaluation(settings, trigger="test", now=WEEK_AGO - timedelta(hours=1))  # no change
+    run_evaluation(settings, trigger="cli", now=WEEK_AGO - timedelta(days=2))
+    run_evaluation(settings, trigger="cli", now=WEEK_AGO - timedelta(hours=1))  # no change
 
     set_facts(sample, "search", "github", github(has_security_policy=False))
     set_facts(sample, "payments", "prometheus", {"availability_30d": 0.99})
-    run_evaluation(settings, trigger="test", now=WEEK_AGO + timedelta(days=1))
+    run_evaluation(settings, trigger="cli", now=WEEK_AGO + timedelta(days=1))
 
     set_facts(sample, "payments", "github", github(archived=True))
     set_facts(sample, "ledger", "github", {"has_readme": True})
     set_facts(sample, "team-x/billing", "github", github(has_readme=False))
-    run_evaluation(settings, trigger="test", now=WEEK_AGO + timedelta(days=3, hours=2))
+    run_evaluation(settings, trigger="cli", now=WEEK_AGO + timedelta(days=3, hours=2))
 
     set_facts(sample, "search", "prometheus", {"availability_30d": 0.9993})
-    run_evaluation(settings, trigger="test", now=WEEK_AGO + timedelta(days=5, hours=6))
+    run_evaluation(settings, trigger="cli", now=WEEK_AGO + timedelta(days=5, hours=6))
     # After the report's moment: not part of its week.
     set_facts(sample, "ledger", "github", {"has_readme": False})
-    run_evaluation(settings, trigger="test", now=NOW + timedelta(hours=2))
+    run_evaluation(settings, trigger="cli", now=NOW + timedelta(hours=2))

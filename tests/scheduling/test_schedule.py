@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from core.errors import SettingsError
 from engine.cli import app
-from engine.cli.server import build_scheduler
 from engine.scheduling.celery_app import ZonedCrontab, beat_schedule, cron
+from engine.scheduling.embedded import build_scheduler
 from engine.scheduling.schedule import Job, ScheduledJob, next_fire_times, schedule_table
 from engine.settings import Settings, get_settings, load_settings
 

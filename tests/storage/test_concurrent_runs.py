@@ -43,7 +43,7 @@ def level(settings: Settings, service: str) -> str | None:
 def test_a_run_for_one_service_lands_after_a_newer_run_for_another(
     settings: Settings, sample: Path
 ) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     assert level(settings, "search") == "Bronze"
     set_facts(sample, "search", "github", {"has_readme": False})
     older = create_run(settings, trigger="api", service="search", now=T0)[0]
@@ -62,7 +62,7 @@ def test_a_run_for_one_service_lands_after_a_newer_run_for_another(
 def test_an_older_run_keeps_what_a_newer_run_stored_and_stores_the_rest(
     settings: Settings, sample: Path
 ) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     older = create_run(settings, trigger="schedule", now=T0)[0]
     set_facts(sample, "payments", "github", {"has_readme": False})
     evaluated = evaluate_run(settings, run_id=older, now=T0 + timedelta(hours=1))
@@ -88,13 +88,13 @@ def test_storing_waits_only_for_the_services_another_run_is_storing(
 ) -> None:
     """Another transaction stores `search` (its row locked); a run for `search` waits for it,
     a run for `ledger` does not (PostgreSQL; SQLite has one writer at a time, so it waits)."""
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     engine = engine_for(settings.database_url)
     catalog = list(load_catalog(settings.catalog))
     finished: dict[str, float] = {}
 
     def run(service: str) -> None:
-        run_evaluation(settings, trigger="test", service=service, now=T0 + timedelta(hours=1))
+        run_evaluation(settings, trigger="cli", service=service, now=T0 + timedelta(hours=1))
         finished[service] = time.monotonic()
 
     threads = {name: threading.Thread(target=run, args=[name]) for name in ("search", "ledger")}

@@ -50,7 +50,7 @@ def set_facts(sample: Path, service: str, namespace: str, values: dict) -> None:
 
 
 def test_run_stores_levels_scores_and_rules(settings: Settings) -> None:
-    run_id = run_evaluation(settings, trigger="test", now=T0).run_id
+    run_id = run_evaluation(settings, trigger="cli", now=T0).run_id
     with session_scope(engine_for(settings.database_url)) as session:
         run = run_store.get_run(session, run_id=run_id)
         assert run.status == "complete"
@@ -69,9 +69,9 @@ def test_run_stores_levels_scores_and_rules(settings: Settings) -> None:
 
 
 def test_rerunning_unchanged_inputs_writes_no_history(settings: Settings) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     rules, cards = count(settings, RuleState), count(settings, ScorecardState)
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     assert (count(settings, RuleState), count(settings, ScorecardState)) == (rules, cards)
 
 
@@ -83,10 +83,10 @@ def test_same_run_key_is_stored_once(settings: Settings) -> None:
 
 
 def test_change_appends_a_state_and_history_answers_as_of(settings: Settings, sample: Path) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     set_facts(sample, "search", "github", {"has_readme": True, "has_codeowners": True,
                                            "has_security_policy": True, "archived": False})
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
         points = timeline.history(session, service="search", scorecard="readiness")
         assert [p.level for p in points] == ["Bronze", "Silver"]
@@ -104,10 +104,10 @@ def test_change_appends_a_state_and_history_answers_as_of(settings: Settings, sa
 
 def test_failing_since_is_when_the_status_began(settings: Settings, sample: Path) -> None:
     set_facts(sample, "ledger", "github", {"has_readme": False, "has_codeowners": True})
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     # has-readme still fails while the result changes around it: its status began at T0.
     set_facts(sample, "ledger", "github", {"has_readme": False, "has_codeowners": False})
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
         card = gate.service_scorecard(session, service="ledger", scorecard="readiness")
         rules = {r.name: r for r in card.rules}
@@ -117,7 +117,7 @@ def test_failing_since_is_when_the_status_began(settings: Settings, sample: Path
 
 
 def test_failure_mid_write_leaves_history_unchanged(settings: Settings, sample: Path) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     before = (count(settings, RuleState), count(settings, ScorecardState))
     set_facts(sample, "search", "github", {"has_readme": False})
     set_facts(sample, "payments", "github", {"has_readme": False})
@@ -133,7 +133,7 @@ def test_failure_mid_write_leaves_history_unchanged(settings: Settings, sample: 
     event.listen(engine, "before_cursor_execute", explode)
     try:
         with pytest.raises(EvaluationFailed):
-            run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+            run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     finally:
         event.remove(engine, "before_cursor_execute", explode)
     assert inserts == 1
@@ -147,10 +147,10 @@ def test_failure_mid_write_leaves_history_unchanged(settings: Settings, sample: 
 
 
 def test_broken_scorecard_keeps_last_good_version(settings: Settings, sample: Path) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     path = sample / "scorecards" / "readiness.yaml"
     path.write_text(path.read_text().replace("level: Silver", "level: Silvr"))
-    run_id = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4)).run_id
+    run_id = run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4)).run_id
     with session_scope(engine_for(settings.database_url)) as session:
         run = run_store.get_run(session, run_id=run_id)
         assert run.status == "complete"
@@ -165,11 +165,11 @@ def test_broken_scorecard_keeps_last_good_version(settings: Settings, sample: Pa
 def test_a_scorecard_replaced_by_a_broken_link_keeps_its_last_good_version(
     settings: Settings, sample: Path, link: str
 ) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     path = sample / "scorecards" / "readiness.yaml"
     path.unlink()
     path.symlink_to(path if link == "loop" else sample / "moved.yaml")
-    run_id = run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4)).run_id
+    run_id = run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4)).run_id
     with session_scope(engine_for(settings.database_url)) as session:
         run = run_store.get_run(session, run_id=run_id)
         assert run.status == "complete"
@@ -183,11 +183,11 @@ def test_a_scorecard_replaced_by_a_broken_link_keeps_its_last_good_version(
 def test_changed_scorecard_is_a_new_version_results_know_it(
     settings: Settings, sample: Path
 ) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     path = sample / "scorecards" / "security.yaml"
     path.write_text(path.read_text().replace("[Basic, Hardened]", "[Basic, Strong]")
                     .replace("level: Hardened", "level: Strong"))
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
         versions = session.exec(select(ScorecardVersion)).scalars().all()
         assert len(versions) == 3
@@ -200,11 +200,11 @@ def test_stale_facts_count_as_absent(settings: Settings, sample: Path) -> None:
     settings = settings.model_copy(update={"facts": None})
     store_collection(settings, source="github", started_at=T0, finished_at=T0,
                      facts={"payments": {"has_readme": True}}, failures={"search": "HTTP 502"})
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=1))
     with session_scope(engine_for(settings.database_url)) as session:
         search = gate.service_scorecard(session, service="search", scorecard="readiness")
         assert "HTTP 502" in next(r for r in search.rules if r.name == "has-readme").message
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=100))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=100))
     with session_scope(engine_for(settings.database_url)) as session:
         card = gate.service_scorecard(session, service="payments", scorecard="readiness")
         readme = next(r for r in card.rules if r.name == "has-readme")
@@ -228,10 +228,10 @@ def test_snapshots_stored_only_when_changed(settings: Settings) -> None:
 
 
 def test_pushed_custom_facts_merge_and_count(settings: Settings) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     push_custom_facts(settings, service="payments", facts={"on_call": True}, now=T0)
     push_custom_facts(settings, service="payments", facts={"team_size": 4}, now=T0)
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(days=30))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(days=30))
     with session_scope(engine_for(settings.database_url)) as session:
         custom = next(s for s in fact_store.latest_snapshots(session, service="payments")
                       if s.source == "custom")
@@ -241,7 +241,7 @@ def test_pushed_custom_facts_merge_and_count(settings: Settings) -> None:
 
 
 def test_single_service_run_leaves_others_alone(settings: Settings, sample: Path) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     run_id = run_evaluation(settings, trigger="api", service="ledger", now=T0 + timedelta(hours=1)).run_id
     with session_scope(engine_for(settings.database_url)) as session:
         assert run_store.get_run(session, run_id=run_id).results == 1
@@ -251,11 +251,11 @@ def test_single_service_run_leaves_others_alone(settings: Settings, sample: Path
 
 
 def test_service_leaving_catalog_closes_its_results(settings: Settings, sample: Path) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     catalog = sample / "catalog" / "services.yaml"
     catalog.write_text(catalog.read_text().split("---\napiVersion: backstage.io/v1alpha1\n"
                                                   "kind: Component\nmetadata:\n  name: ledger")[0])
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     with session_scope(engine_for(settings.database_url)) as session:
         _, names = service_store.list_services(session)
         assert [s.name for s in names] == ["payments", "search"]
@@ -265,9 +265,9 @@ def test_service_leaving_catalog_closes_its_results(settings: Settings, sample: 
 
 
 def test_retention_prunes_replaced_states_only(settings: Settings, sample: Path) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     set_facts(sample, "search", "github", {"has_readme": False})
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(days=1))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(days=1))
     current = count(settings, ScorecardState)
     settings = settings.model_copy(update={"retention_days": 30})
     counts = prune_history(settings, now=T0 + timedelta(days=300))
@@ -283,10 +283,10 @@ def test_retention_prunes_replaced_states_only(settings: Settings, sample: Path)
 def test_an_older_run_never_overwrites_newer_state(settings: Settings, sample: Path) -> None:
     from engine.jobs import create_run
 
-    old_id, _ = create_run(settings, trigger="test", now=T0)
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
+    old_id, _ = create_run(settings, trigger="cli", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=1))
     set_facts(sample, "search", "github", {"has_readme": False})
-    run_evaluation(settings, trigger="test", run_id=old_id, now=T0)
+    run_evaluation(settings, trigger="cli", run_id=old_id, now=T0)
     with session_scope(engine_for(settings.database_url)) as session:
         assert run_store.get_run(session, run_id=old_id).status == RunStatus.SUPERSEDED
         assert gate.service_scorecard(
@@ -297,11 +297,11 @@ def test_new_message_under_the_same_status_updates_only_the_current_result(
     settings: Settings, sample: Path
 ) -> None:
     set_facts(sample, "payments", "prometheus", {"availability_30d": 0.99})
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     rules, cards = count(settings, RuleState), count(settings, ScorecardState)
     # Still failing, with a new measured value: level and score are the same.
     set_facts(sample, "payments", "prometheus", {"availability_30d": 0.98})
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     assert (count(settings, RuleState), count(settings, ScorecardState)) == (rules, cards)
     with session_scope(engine_for(settings.database_url)) as session:
         card = gate.service_scorecard(session, service="payments", scorecard="readiness")
@@ -322,11 +322,11 @@ def test_history_rows_are_appended_never_updated(settings: Settings, sample: Pat
 
     event.listen(engine, "before_cursor_execute", watch)
     try:
-        run_evaluation(settings, trigger="test", now=T0)
+        run_evaluation(settings, trigger="cli", now=T0)
         set_facts(sample, "search", "github", {"has_readme": False})
-        run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+        run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
         (sample / "scorecards" / "security.yaml").unlink()
-        run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=8))
+        run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=8))
     finally:
         event.remove(engine, "before_cursor_execute", watch)
     assert updates == []
@@ -341,11 +341,11 @@ def test_result_that_returns_starts_a_new_state_after_a_gap(
 ) -> None:
     path = sample / "scorecards" / "security.yaml"
     text = path.read_text()
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     path.unlink()
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=4))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=4))
     path.write_text(text)
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=8))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=8))
     with session_scope(engine_for(settings.database_url)) as session:
         points = timeline.history(session, service="payments", scorecard="security")
         assert [(p.level, p.start, p.end) for p in points] == [
@@ -366,9 +366,9 @@ def test_result_that_returns_starts_a_new_state_after_a_gap(
 def test_retention_drops_end_markers_with_what_they_ended(
     settings: Settings, sample: Path
 ) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     (sample / "scorecards" / "security.yaml").unlink()
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(days=1))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(days=1))
     with session_scope(engine_for(settings.database_url)) as session:
         assert session.execute(select(func.count()).select_from(ScorecardState).where(
             ScorecardState.version_id.is_(None))).scalar_one() == 2  # type: ignore[union-attr]
@@ -386,7 +386,7 @@ def test_retention_drops_end_markers_with_what_they_ended(
 
 
 def test_score_keeps_two_decimals(settings: Settings, sample: Path) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     with session_scope(engine_for(settings.database_url)) as session:
         current = gate.service_scorecard(session, service="search", scorecard="readiness")
         (point,) = timeline.history(session, service="search", scorecard="readiness")
@@ -396,10 +396,10 @@ def test_score_keeps_two_decimals(settings: Settings, sample: Path) -> None:
 def test_score_change_within_a_level_is_carried_by_the_rule_row(
     settings: Settings, sample: Path
 ) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     cards = count(settings, ScorecardState)
     set_facts(sample, "search", "custom", {"on_call": True})  # on-call has no level
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(days=1))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(days=1))
     assert count(settings, ScorecardState) == cards
     with session_scope(engine_for(settings.database_url)) as session:
         points = timeline.history(session, service="search", scorecard="readiness")
@@ -423,11 +423,11 @@ def test_score_change_within_a_level_is_carried_by_the_rule_row(
 
 
 def test_retention_keeps_when_a_current_standing_began(settings: Settings, sample: Path) -> None:
-    run_evaluation(settings, trigger="test", now=T0)
+    run_evaluation(settings, trigger="cli", now=T0)
     # A year of runs in which nothing about "payments" changes, while "search" does change.
     for day in (100, 200, 300, 400):
         set_facts(sample, "search", "github", {"has_readme": day % 200 == 0})
-        run_evaluation(settings, trigger="test", now=T0 + timedelta(days=day))
+        run_evaluation(settings, trigger="cli", now=T0 + timedelta(days=day))
     with session_scope(engine_for(settings.database_url)) as session:
         before = gate.service_scorecard(session, service="payments", scorecard="readiness")
     assert before.rules[0].since == T0

@@ -88,7 +88,7 @@ def test_collection_results_are_stored_and_evaluated(settings: Settings, recorde
     assert [(s.source, s.services, s.failures, s.requests) for _, s in stored] == [
         ("github", 1, 1, 7)]
     assert seen == ["recorded:start", "recorded:done"]
-    run_evaluation(settings, trigger="test", now=T0 + timedelta(hours=1))
+    run_evaluation(settings, trigger="cli", now=T0 + timedelta(hours=1))
     with session_scope(engine_for(settings.database_url)) as session:
         search = gate.service_scorecard(session, service="search", scorecard="readiness")
         assert "rate limited" in search.rules[0].message
@@ -162,7 +162,7 @@ def test_history_replays_every_run_as_it_was(
     for index, flags in enumerate(history):
         _set_github(sample, "payments", flags)
         now = T0 + timedelta(hours=4 * (start + index))
-        run_evaluation(settings, trigger="test", now=now)
+        run_evaluation(settings, trigger="cli", now=now)
         with session_scope(engine_for(settings.database_url)) as session:
             card = gate.service_scorecard(session, service="payments", scorecard="readiness")
             seen.append((now, card.level, card.score))

@@ -89,7 +89,7 @@ def test_a_live_run_renews_its_lease_and_is_never_reaped(
     watcher = threading.Thread(target=reap_while_running)
     watcher.start()
     try:
-        outcome = run_evaluation(settings, trigger="test")
+        outcome = run_evaluation(settings, trigger="cli")
     finally:
         done.set()
         watcher.join()
@@ -115,6 +115,6 @@ def test_a_native_panic_fails_the_run_instead_of_leaving_it_running(
 
     monkeypatch.setattr(engine.jobs.evaluation, "_load_inputs", panic)
     with pytest.raises(EvaluationFailed, match="NativePanic: Formatting argument out of range"):
-        run_evaluation(settings, trigger="test")
+        run_evaluation(settings, trigger="cli")
     [run] = runs(settings.database_url)
     assert run.status == RunStatus.FAILED and "NativePanic" in (run.error or "")

@@ -65,7 +65,10 @@ def restrict(text: str, configured: set[str]) -> Restricted:
         spec.pop("filter")
     names = {rule["name"] for rule in kept}
     if spec.get("exemptions"):
-        spec["exemptions"] = [e for e in spec["exemptions"] if e.get("rule") in names]
+        # An exemption without a rule exempts the service from the whole scorecard: it stays.
+        spec["exemptions"] = [e for e in spec["exemptions"]
+                              if not isinstance(e, dict) or e.get("rule") is None
+                              or e.get("rule") in names]
         if not spec["exemptions"]:
             spec.pop("exemptions")
     header = f"# The shipped {name} scorecard."

@@ -85,6 +85,27 @@ def test_restricting_drops_rules_levels_and_exemptions_of_unconfigured_sources()
     assert restrict((ROOT / "scorecards" / "security.yaml").read_text(), set()).text is None
 
 
+def test_restricting_keeps_an_exemption_from_the_whole_scorecard():
+    text = """\
+apiVersion: levelset.dev/v1
+kind: Scorecard
+metadata: {name: hosting}
+spec:
+  levels: [Bronze]
+  rules:
+    - {name: named, level: Bronze, expression: 'service.owner != ""'}
+    - {name: protected, level: Bronze, expression: github.default_branch_protected}
+  exemptions:
+    - {service: legacy, reason: Being retired, expires: 2027-03-31}
+    - {service: old, rule: protected, reason: Frozen, expires: 2027-03-31}
+    - {service: other, rule: named, reason: Frozen, expires: 2027-03-31}
+"""
+    cut = restrict(text, set())
+    assert cut.text is not None
+    kept = yaml.safe_load(cut.text)["spec"]["exemptions"]
+    assert [(e["service"], e.get("rule")) for e in kept] == [("legacy", None), ("other", "named")]
+
+
 def test_restricting_reads_the_sources_a_rule_reads_not_names_in_its_strings_or_comments():
     text = """\
 apiVersion: levelset.dev/v1

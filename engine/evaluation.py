@@ -128,20 +128,6 @@ class Evaluation:
         return merged
 
 
-def blocking_rules(
-    scorecard: Scorecard, result: ScorecardResult, target: Level
-) -> list[tuple[Rule, RuleResult]]:
-    """The rules at or below ``target`` that are not satisfied: what stands in the way."""
-    rules = {rule.name: rule for rule in scorecard.rules}
-    return [
-        (rules[r.rule], r)
-        for r in result.rules
-        if r.level is not None
-        and scorecard.rank_of(r.level) <= target.rank
-        and not r.status.satisfied
-    ]
-
-
 def achieved_level(levels: tuple[Level, ...], results: Iterable[RuleResult]) -> Level | None:
     """The highest level whose rules, and all lower levels' rules, are all satisfied."""
     blocked = {r.level for r in results if r.status not in SATISFIED and r.level is not None}
@@ -428,7 +414,6 @@ __all__ = [
     "ScorecardResult",
     "ServiceFacts",
     "achieved_level",
-    "blocking_rules",
     "evaluate",
     "score",
 ]

@@ -17,7 +17,7 @@ I/O.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -119,9 +119,3 @@ def clock_verdicts(result: ScorecardResult | None) -> str:
                            for r in result.rules])
 
 
-def group_by_cards(pairs: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
-    """Pairs (service, scorecard) as the scorecards to evaluate per service."""
-    by_service: dict[str, set[str]] = {}
-    for service, card in pairs:
-        by_service.setdefault(service, set()).add(card)
-    return {service: frozenset(cards) for service, cards in by_service.items()}

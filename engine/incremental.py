@@ -117,5 +117,3 @@ def clock_verdicts(result: ScorecardResult | None) -> str:
         return "not graded"
     return canonical_json([[r.rule, r.status.value, r.message, dict(r.evidence) or None]
                            for r in result.rules])
-
-

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,3 +66,9 @@ class CollectorError(LevelsetError):
 
 class StorageError(LevelsetError):
     """The database could not be read or written."""
+
+
+def did_you_mean(name: str, known: Sequence[str], cutoff: float = 0.6) -> str:
+    """``did you mean "x"?`` for the closest of ``known`` to a misspelt ``name``, or ""."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
+    return f'did you mean "{close[0]}"?' if close else ""

@@ -6,12 +6,13 @@ fact no collector provides (``github.has_reame``) and to suggest the closest kno
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from core.errors import did_you_mean
 
 # Levels of lists and maps below a namespace that evaluation converts (facts are a few levels
 # deep; input files may nest 64). Deeper values would crash the CEL runtime's conversion near
@@ -99,8 +100,8 @@ class FactSchema:
             if fact.type is FactType.MAP and dotted.startswith(declared + "."):
                 return None
         full = ".".join(path)
-        close = difflib.get_close_matches(full, self.known_paths(), n=1, cutoff=0.6)
-        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        close = did_you_mean(full, self.known_paths())
+        hint = f" ({close})" if close else ""
         provider = self.provider or f"the {self.namespace} collector does not provide it"
         return f'unknown fact "{full}": {provider}{hint}'
 

@@ -13,14 +13,13 @@ changes); a key the file stops holding leaves any pushed value in place.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.errors import InputError, Problem
+from core.errors import InputError, Problem, did_you_mean
 from core.schema import FactSchema, FactType
 from engine.settings import has_type
 from engine.storage.models import FactOrigin
@@ -195,8 +194,8 @@ def coerce_declared(
     for key, value in values.items():
         kind = declared.get(key)
         if kind is None:
-            close = difflib.get_close_matches(key, list(declared), n=1, cutoff=0.6)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            close = did_you_mean(key, list(declared))
+            hint = f" ({close})" if close else ""
             known = ", ".join(sorted(declared)) or "none"
             problems.append((key, f"not declared in custom_facts{hint}; declared: {known}"))
         elif value is None:

@@ -21,7 +21,6 @@ file are relative to the file. Tokens never come from the file: ``LEVELSET_API_T
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import hmac
 import json
@@ -53,7 +52,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 from collectors import CollectorConfig, registry
-from core.errors import InputError, Problem, SettingsError
+from core.errors import InputError, Problem, SettingsError, did_you_mean
 from core.inputfiles import SECRET_FILE, SETTINGS_FILE, read_text
 from core.schema import FactType
 from engine.scheduling.cron import CronExpression
@@ -363,11 +362,6 @@ def _env_name(loc: Sequence[str | int]) -> str:
     return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
 
 
-def _did_you_mean(name: str, known: Sequence[str], cutoff: float = 0.6) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
-    return f'did you mean "{close[0]}"?' if close else ""
-
-
 def _known_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
     """The keys a settings model accepts at ``loc`` (a path of nested models, and of the
     values of ``dict[str, Model]`` sections such as ``custom_facts``), if known."""
@@ -395,7 +389,7 @@ def _dict_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _unknown_setting(model: type[BaseModel], loc: Sequence[str | int]) -> str:
-    hint = _did_you_mean(str(loc[-1]), _known_keys(model, loc[:-1])) if loc else ""
+    hint = did_you_mean(str(loc[-1]), _known_keys(model, loc[:-1])) if loc else ""
     return f"unknown setting ({hint})" if hint else "unknown setting"
 
 
@@ -464,7 +458,7 @@ def _collector_problems(sections: Mapping[str, Any], origin: _Origin) -> list[Pr
     known = registry.names()
     for name, section in sections.items():
         if name not in registry:
-            hint = _did_you_mean(name, known, cutoff=0.75)  # not "github" for "gitlab"
+            hint = did_you_mean(name, known, cutoff=0.75)  # not "github" for "gitlab"
             problems.append(origin.problem(["collectors", name], "unknown collector ("
                                            f"{hint + ' ' if hint else ''}known: {', '.join(known)})"))
             continue

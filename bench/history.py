@@ -36,7 +36,7 @@ from engine.scorecard import Scorecard
 from engine.settings import Settings
 from engine.storage.database import make_engine, migrate
 from engine.storage.history.record import record_results
-from engine.storage.models import RunStatus
+from engine.storage.models import RunStatus, RunTrigger
 from engine.storage.runs import finish_run, open_run
 from engine.storage.scorecards import sync_scorecards
 from engine.storage.services import sync_services
@@ -153,7 +153,7 @@ def main() -> None:
         started = time.perf_counter()
         with Session(engine) as session:
             at = t0 + timedelta(hours=4 * run_number)
-            run_id, _ = open_run(session, trigger="bench", now=at)
+            run_id, _ = open_run(session, trigger=RunTrigger.CLI, now=at)
             record_results(session, run_id=run_id, results=list(results.values()),
                            service_ids=ids, scorecards=stored)
             finish_run(session, run_id=run_id, status=RunStatus.COMPLETE, evaluated_at=at)

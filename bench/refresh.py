@@ -6,7 +6,7 @@
 Generates a fleet in a temporary folder: one catalog file of ``--services`` Backstage
 Components, 5 scorecards of 20 rules on ``custom.*`` facts (one rule per scorecard reads the
 clock: ``days_since``), and the facts of every service, either as a JSON facts file named in
-the settings (``--facts file``) or stored in the database as a collector stores them
+the settings (``--facts file``) or stored in the database beforehand, as pushes store them
 (``--facts database``). Then three runs of the job function, each in a fresh process: a first
 run, an unchanged run (4 hours later), and a run in which ``--change`` of the services changed
 one fact. Each run prints its phases (catalog, scorecards, facts, evaluate, store), its total,
@@ -118,18 +118,21 @@ def change_facts(folder: Path, fraction: float, seed: int) -> int:
 
 
 def store_facts(config: Path, folder: Path, at: datetime) -> float:
-    """What a collection does: every service's facts stored as snapshots (changed ones
-    appended, the others confirmed)."""
+    """Facts stored beforehand, as pushes store them (custom facts are kept per key): every
+    service's changed keys appended, the others left as they are."""
+    from engine.custom_facts import plan_push, resolve
     from engine.settings import load_settings
     from engine.storage.database import engine_for, write_scope
-    from engine.storage.facts import store_snapshots
+    from engine.storage.facts import append_custom, custom_entries
 
     settings = load_settings(config)
     document = json.loads((folder / "facts.json").read_text())
     started = time.perf_counter()
     with write_scope(engine_for(settings.database_url)) as session:
-        store_snapshots(session, source="custom", collected_at=at,
-                        facts={name: ns["custom"] for name, ns in document.items()})
+        held = custom_entries(session)
+        for name, namespaces in document.items():
+            append_custom(session, service=name, changes=plan_push(
+                resolve(held.get(name, [])), namespaces["custom"], at))
     return time.perf_counter() - started
 
 
@@ -137,11 +140,12 @@ def one_run(config: Path, now: datetime) -> dict[str, Any]:
     """In its own process: the job function `evaluate --config` calls, and its peak RSS."""
     from engine.jobs import prepare_database, run_evaluation
     from engine.settings import load_settings
+    from engine.storage.models import RunTrigger
 
     settings = load_settings(config)
     prepare_database(settings)
     started = time.perf_counter()
-    outcome = run_evaluation(settings, trigger="bench", now=now)
+    outcome = run_evaluation(settings, trigger=RunTrigger.CLI, now=now)
     total = time.perf_counter() - started
     return {
         "total": total, "phases": outcome.timings, "status": str(outcome.status),
@@ -156,7 +160,7 @@ def evaluator_peak_mib() -> float:
     from engine.isolation import _EVALUATOR
 
     process = _EVALUATOR._process
-    if process is None or not process.is_alive():
+    if process is None or process.poll() is not None:
         return 0.0
     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -230,8 +234,8 @@ def main() -> None:
 
                     prepare_database(load_settings(config))
                 seconds = store_facts(config, folder, now)
-                print(f"{'(collect)':<10} facts stored as snapshots in {seconds:.2f} s "
-                      "(a collection's write, not part of the run)", flush=True)
+                print(f"{'(push)':<10} facts stored per key in {seconds:.2f} s "
+                      "(the pushes' write, not part of the run)", flush=True)
             show(label, run_in_child(config, now))
 
 
